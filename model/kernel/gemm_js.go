@@ -1,0 +1,7 @@
+//go:build js
+
+package kernel
+
+func platformGemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	GoGemmNT(m, n, k, a, lda, b, ldb, c, ldc)
+}
