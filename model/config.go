@@ -8,21 +8,21 @@ import (
 // Config mirrors a Hugging Face GIT config.json (GitConfig with a nested GitVisionConfig).
 // Fields a config leaves out take the defaults of transformers' configuration_git.py.
 type Config struct {
-	ModelType             string   `json:"model_type"`
-	VocabSize             int      `json:"vocab_size"`
-	HiddenSize            int      `json:"hidden_size"`
-	NumHiddenLayers       int      `json:"num_hidden_layers"`
-	NumAttentionHeads     int      `json:"num_attention_heads"`
-	IntermediateSize      int      `json:"intermediate_size"`
-	HiddenAct             string   `json:"hidden_act"`
-	MaxPositionEmbeddings int      `json:"max_position_embeddings"`
-	LayerNormEps          float64  `json:"layer_norm_eps"`
-	PadTokenID            int      `json:"pad_token_id"`
-	BosTokenID            int      `json:"bos_token_id"`
-	EosTokenID            int      `json:"eos_token_id"`
-	PositionEmbeddingType string   `json:"position_embedding_type"`
-	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
-	NumImageWithEmbedding *int     `json:"num_image_with_embedding"`
+	ModelType             string       `json:"model_type"`
+	VocabSize             int          `json:"vocab_size"`
+	HiddenSize            int          `json:"hidden_size"`
+	NumHiddenLayers       int          `json:"num_hidden_layers"`
+	NumAttentionHeads     int          `json:"num_attention_heads"`
+	IntermediateSize      int          `json:"intermediate_size"`
+	HiddenAct             string       `json:"hidden_act"`
+	MaxPositionEmbeddings int          `json:"max_position_embeddings"`
+	LayerNormEps          float64      `json:"layer_norm_eps"`
+	PadTokenID            int          `json:"pad_token_id"`
+	BosTokenID            int          `json:"bos_token_id"`
+	EosTokenID            int          `json:"eos_token_id"`
+	PositionEmbeddingType string       `json:"position_embedding_type"`
+	TieWordEmbeddings     bool         `json:"tie_word_embeddings"`
+	NumImageWithEmbedding *int         `json:"num_image_with_embedding"`
 	Vision                VisionConfig `json:"vision_config"`
 }
 

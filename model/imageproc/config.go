@@ -44,17 +44,17 @@ var (
 // ParseConfig reads preprocessor_config.json content.
 func ParseConfig(data []byte) (Config, error) {
 	var raw struct {
-		DoResize      *bool            `json:"do_resize"`
-		Size          json.RawMessage  `json:"size"`
-		Resample      *int             `json:"resample"`
-		DoCenterCrop  *bool            `json:"do_center_crop"`
-		CropSize      json.RawMessage  `json:"crop_size"`
-		DoRescale     *bool            `json:"do_rescale"`
-		RescaleFactor *float64         `json:"rescale_factor"`
-		DoNormalize   *bool            `json:"do_normalize"`
-		ImageMean     []float64        `json:"image_mean"`
-		ImageStd      []float64        `json:"image_std"`
-		DoConvertRGB  *bool            `json:"do_convert_rgb"`
+		DoResize      *bool           `json:"do_resize"`
+		Size          json.RawMessage `json:"size"`
+		Resample      *int            `json:"resample"`
+		DoCenterCrop  *bool           `json:"do_center_crop"`
+		CropSize      json.RawMessage `json:"crop_size"`
+		DoRescale     *bool           `json:"do_rescale"`
+		RescaleFactor *float64        `json:"rescale_factor"`
+		DoNormalize   *bool           `json:"do_normalize"`
+		ImageMean     []float64       `json:"image_mean"`
+		ImageStd      []float64       `json:"image_std"`
+		DoConvertRGB  *bool           `json:"do_convert_rgb"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return Config{}, fmt.Errorf("preprocessor_config.json: %w", err)

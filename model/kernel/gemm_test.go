@@ -65,7 +65,7 @@ func benchGemmWith(bm *testing.B, gemm func(m, n, k int, a []float32, lda int, b
 	bm.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(bm.N)/bm.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
-func BenchmarkGemmNT_901x1024x4096(b *testing.B) { benchGemm(b, 901, 4096, 1024) }
-func BenchmarkGemmNT_901x4096x1024(b *testing.B) { benchGemm(b, 901, 1024, 4096) }
-func BenchmarkGemmNT_1x768x30522(b *testing.B)   { benchGemm(b, 1, 30522, 768) }
+func BenchmarkGemmNT_901x1024x4096(b *testing.B)   { benchGemm(b, 901, 4096, 1024) }
+func BenchmarkGemmNT_901x4096x1024(b *testing.B)   { benchGemm(b, 901, 1024, 4096) }
+func BenchmarkGemmNT_1x768x30522(b *testing.B)     { benchGemm(b, 1, 30522, 768) }
 func BenchmarkGoGemmNT_901x1024x4096(b *testing.B) { benchGemmWith(b, GoGemmNT, 901, 4096, 1024) }

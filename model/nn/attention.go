@@ -25,6 +25,18 @@ func NewKVCache(rows, d int) *KVCache {
 	return &KVCache{K: make([]float32, rows*d), V: make([]float32, rows*d), D: d}
 }
 
+// reserve grows the cache to hold at least rows positions.
+func (c *KVCache) reserve(rows int) {
+	if rows*c.D <= len(c.K) {
+		return
+	}
+	n := max(rows, 2*len(c.K)/max(c.D, 1))
+	k, v := make([]float32, n*c.D), make([]float32, n*c.D)
+	copy(k, c.K[:c.Len*c.D])
+	copy(v, c.V[:c.Len*c.D])
+	c.K, c.V = k, v
+}
+
 // Truncate forgets every row from n on (the text of a previous question).
 func (c *KVCache) Truncate(n int) { c.Len = min(c.Len, n) }
 
@@ -72,9 +84,7 @@ func (op *Attention) Do(in ...G.Value) (G.Value, error) {
 		if c.D != d {
 			return nil, fmt.Errorf("%s: cache width %d, rows of %d", op.name, c.D, d)
 		}
-		if (c.Len+m)*d > len(c.K) {
-			return nil, fmt.Errorf("%s: %d positions overflow the cache of %d", op.name, c.Len+m, len(c.K)/d)
-		}
+		c.reserve(c.Len + m)
 		if op.causal {
 			start = c.Len
 		} else if c.Len != 0 {

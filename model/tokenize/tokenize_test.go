@@ -89,12 +89,12 @@ func TestTokenizeRules(t *testing.T) {
 		{"", nil},
 		{"   \t\n", nil},
 		{"What's THAT?", []string{"what", "'", "s", "that", "?"}},
-		{"is it [MASK]?", []string{"is", "it", "[MASK]", "?"}},       // special tokens stay whole
+		{"is it [MASK]?", []string{"is", "it", "[MASK]", "?"}},         // special tokens stay whole
 		{"is it [mask]?", []string{"is", "it", "[", "mask", "]", "?"}}, // only the exact spelling is special
 		{"Ünïcödé", []string{"unicode"}},
 		{"東京", []string{"東", "京"}},
 		{"a\u0000b\u200bc", []string{"abc"}}, // control and format characters are dropped
-		{"x\xffy", []string{"x", "##y"}}, // invalid UTF-8 reads as U+FFFD, which BERT drops
+		{"x\xffy", []string{"x", "##y"}},     // invalid UTF-8 reads as U+FFFD, which BERT drops
 	} {
 		got, _, err := tk.Tokenize(c.in)
 		if err != nil {
