@@ -80,6 +80,7 @@ type Session struct {
 	Yield func()
 
 	images []*ImageState // most recent first
+	stats  Stats
 
 	visionEmbed *visionEmbedGraph
 	visionLayer *visionLayerGraph
@@ -89,6 +90,16 @@ type Session struct {
 	textEmbed   map[int]*textEmbedGraph
 	textLayer   map[int]*decoderLayerGraph
 }
+
+// Stats counts the expensive passes a session has run.
+type Stats struct {
+	ImageEncodes  int // vision encoder + projection runs
+	ImagePrefills int // decoder passes over image tokens
+	TokenSteps    int // decoder passes over text (prompts and generated tokens)
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats { return s.stats }
 
 // NewSession compiles the graphs.
 func (m *Model) NewSession() (*Session, error) {
@@ -163,6 +174,7 @@ func (s *Session) Image(ctx context.Context, pixels []float32, o Options) (st *I
 	}
 	n, dv := c.NumImageTokens(), c.Vision.HiddenSize
 	start := time.Now()
+	s.stats.ImageEncodes++
 	encodeSteps := len(s.visionLayer.layers) + 2
 	x, err := s.visionEmbed.run(s.visionEmbed.bind, []binding{{s.visionEmbed.pixels, dense(pixels, 3, size, size)}})
 	if err != nil {
@@ -199,6 +211,7 @@ func (s *Session) Image(ctx context.Context, pixels []float32, o Options) (st *I
 	// The decoder over the image rows: their keys and values are the same for every
 	// question, so they are computed once here.
 	start = time.Now()
+	s.stats.ImagePrefills++
 	d := c.HiddenSize
 	h := append([]float32(nil), st.Projected...)
 	for i, b := range s.imageLayer.layers {
@@ -304,6 +317,7 @@ func (s *Session) forwardText(ctx context.Context, im *ImageState, ids []int, st
 	if err := s.pause(ctx); err != nil {
 		return nil, err
 	}
+	s.stats.TokenSteps++
 	x, err := emb.run(emb.bind, []binding{{emb.ids, int64Dense(idv)}, {emb.pos, int64Dense(pos)}})
 	if err != nil {
 		return nil, fmt.Errorf("text embeddings: %w", err)

@@ -5,7 +5,10 @@
 package torchbin
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 
 	"github.com/nlpodyssey/gopickle/pytorch"
@@ -26,6 +29,9 @@ func Open(path string) (f *File, err error) {
 			f, err = nil, fmt.Errorf("torchbin: %s: malformed checkpoint: %v", path, r)
 		}
 	}()
+	if err := checkMagic(path); err != nil {
+		return nil, err
+	}
 	obj, err := pytorch.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("torchbin: %s: %w", path, err)
@@ -63,6 +69,28 @@ func Open(path string) (f *File, err error) {
 	}
 	sort.Strings(f.names)
 	return f, nil
+}
+
+// Torch files start with a zip header, or (before PyTorch 1.6) with the pickled magic
+// number 0x1950a86a20f9469cfc6c. gopickle loops forever on some other inputs (an empty
+// file among them), so anything else is refused up front.
+var (
+	zipMagic    = []byte("PK\x03\x04")
+	legacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19}
+)
+
+func checkMagic(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, len(legacyMagic))
+	n, _ := io.ReadFull(f, head)
+	if bytes.HasPrefix(head[:n], zipMagic) || bytes.Equal(head[:n], legacyMagic) {
+		return nil
+	}
+	return fmt.Errorf("torchbin: %s is not a PyTorch checkpoint (%d bytes read)", path, n)
 }
 
 // Names lists the tensors, sorted.

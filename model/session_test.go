@@ -1,0 +1,175 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// A second question about the same picture skips the encoder and the image pass, and
+// answers exactly as a fresh session does.
+func TestImageCacheSkipsEncoderAndChangesNothing(t *testing.T) {
+	m := tiny(t)
+	cs := cases(t)
+	a, b := &cs[0], &cs[1]
+	pa, pb := pixels(t, m, a), pixels(t, m, b)
+
+	fresh := func(px []float32, q string, max int) (*Answer, []float32) {
+		s, err := m.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first []float32
+		ans, err := s.Ask(context.Background(), px, q, Options{MaxNewTokens: max, OnLogits: func(step int, l []float32) {
+			if step == 0 {
+				first = append([]float32(nil), l...)
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ans, first
+	}
+
+	s, err := m.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(px []float32, q string, max int) (*Answer, []float32) {
+		var first []float32
+		ans, err := s.Ask(context.Background(), px, q, Options{MaxNewTokens: max, OnLogits: func(step int, l []float32) {
+			if step == 0 {
+				first = append([]float32(nil), l...)
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ans, first
+	}
+	first, _ := ask(pa, a.Question, a.MaxNewTokens)
+	if first.Timings.ImageCached || s.Stats().ImageEncodes != 1 || s.Stats().ImagePrefills != 1 {
+		t.Fatalf("first question: cached=%v stats=%+v", first.Timings.ImageCached, s.Stats())
+	}
+	// Same picture, other questions: one the fixture knows, one it does not.
+	again, _ := ask(pa, a.Question, a.MaxNewTokens)
+	other, otherLogits := ask(pa, "is there a dog?", 7)
+	if s.Stats().ImageEncodes != 1 || s.Stats().ImagePrefills != 1 {
+		t.Fatalf("the same picture was encoded again: %+v", s.Stats())
+	}
+	if !again.Timings.ImageCached || again.Timings.Encode != 0 || again.Timings.ImagePrefill != 0 {
+		t.Fatalf("timings of a cached picture: %+v", again.Timings)
+	}
+	if !reflect.DeepEqual(again.GeneratedIDs, a.GeneratedIDs) {
+		t.Fatalf("cached answer %v, want %v", again.GeneratedIDs, a.GeneratedIDs)
+	}
+	wantOther, wantLogits := fresh(pa, "is there a dog?", 7)
+	if !reflect.DeepEqual(other.GeneratedIDs, wantOther.GeneratedIDs) || !reflect.DeepEqual(otherLogits, wantLogits) {
+		t.Fatalf("with the cache: %v; without: %v (logits equal: %v)", other.GeneratedIDs, wantOther.GeneratedIDs, reflect.DeepEqual(otherLogits, wantLogits))
+	}
+	// A second picture, then the first again: both stay cached (two by default).
+	ask(pb, b.Question, b.MaxNewTokens)
+	back, _ := ask(pa, a.Question, a.MaxNewTokens)
+	if !back.Timings.ImageCached || s.Stats().ImageEncodes != 2 {
+		t.Fatalf("after two pictures: cached=%v stats=%+v", back.Timings.ImageCached, s.Stats())
+	}
+	// A third evicts the least recent (b).
+	ask(pixels(t, m, &cs[2]), cs[2].Question, 3)
+	if s.Stats().ImageEncodes != 3 {
+		t.Fatalf("stats %+v", s.Stats())
+	}
+	res, _ := ask(pb, b.Question, b.MaxNewTokens)
+	if res.Timings.ImageCached || !reflect.DeepEqual(res.GeneratedIDs, b.GeneratedIDs) {
+		t.Fatalf("evicted picture: cached=%v ids=%v", res.Timings.ImageCached, res.GeneratedIDs)
+	}
+}
+
+func TestStreamsTokensAndProgress(t *testing.T) {
+	m := tiny(t)
+	c := cases(t)[0]
+	s, _ := m.NewSession()
+	var toks []Token
+	phases := map[string]int{}
+	ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, Options{
+		OnToken:    func(tk Token) { toks = append(toks, tk) },
+		OnProgress: func(p Progress) { phases[p.Phase]++ },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(toks) != len(c.GeneratedIDs) {
+		t.Fatalf("%d tokens streamed, want %d", len(toks), len(c.GeneratedIDs))
+	}
+	for i, tk := range toks {
+		if tk.ID != c.GeneratedIDs[i] {
+			t.Fatalf("token %d is %d, want %d", i, tk.ID, c.GeneratedIDs[i])
+		}
+	}
+	if toks[len(toks)-1].Text != ans.Text || toks[len(toks)-1].Piece != "[SEP]" {
+		t.Fatalf("last token %+v, answer %q", toks[len(toks)-1], ans.Text)
+	}
+	if phases["encode"] == 0 || phases["prefill"] == 0 || phases["decode"] != len(toks) {
+		t.Fatalf("progress %v", phases)
+	}
+}
+
+func TestCancelBetweenLayersAndTokens(t *testing.T) {
+	m := tiny(t)
+	c := cases(t)[0]
+	px := pixels(t, m, &c)
+	s, _ := m.NewSession()
+	for _, at := range []string{"encode", "prefill", "decode"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := s.Ask(ctx, px, c.Question, Options{OnProgress: func(p Progress) {
+			if p.Phase == at {
+				cancel()
+			}
+		}})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancel during %s: %v", at, err)
+		}
+		// The next question works and is right.
+		ans, err := s.Ask(context.Background(), px, c.Question, Options{})
+		if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+			t.Fatalf("after a cancel during %s: %v %v", at, err, ans)
+		}
+	}
+	if s.Stats().ImageEncodes != 2 {
+		// cancelled during encode (not cached) → encoded again; afterwards cached
+		t.Fatalf("stats %+v", s.Stats())
+	}
+}
+
+func TestBadQuestions(t *testing.T) {
+	m := tiny(t)
+	c := cases(t)[0]
+	px := pixels(t, m, &c)
+	s, _ := m.NewSession()
+	// Empty: captioning, as transformers does with input_ids = [CLS].
+	ans, err := s.Ask(context.Background(), px, "", Options{MaxNewTokens: 3})
+	if err != nil || !reflect.DeepEqual(ans.InputIDs, []int{101}) {
+		t.Fatalf("empty question: %v %+v", err, ans)
+	}
+	long := strings.Repeat("what colour is it? ", 530) // ≈10,000 characters, ≈2,650 tokens
+	if _, err := s.Ask(context.Background(), px, long, Options{}); !errors.Is(err, ErrQuestionTooLong) {
+		t.Fatalf("10,000-character question: %v", err)
+	}
+	// The longest question that fits still answers, up to the last position.
+	fits := strings.Repeat("red ", 1022)
+	ans, err = s.Ask(context.Background(), px, fits, Options{MaxNewTokens: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.GeneratedIDs) > 2 {
+		t.Fatalf("%d tokens generated past the model's last position", len(ans.GeneratedIDs))
+	}
+	if _, err := s.Ask(context.Background(), px[:10], "hi", Options{}); err == nil {
+		t.Fatal("short pixel values accepted")
+	}
+	if _, err := s.Ask(context.Background(), px, "hi", Options{MaxNewTokens: -1}); err == nil {
+		t.Fatal("negative token budget accepted")
+	}
+}

@@ -1,0 +1,79 @@
+package torchbin
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestWriteThenRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pytorch_model.bin")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []Tensor{
+		{Name: "a.weight", Shape: []int{2, 3}, F32: []float32{1, 2, 3, 4, 5, 6}},
+		{Name: "a.position_ids", Shape: []int{1, 4}, I64: []int64{0, 1, 2, 3}},
+		{Name: "scalar", Shape: []int{}, F32: []float32{7}},
+	}
+	if err := Write(f, in); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Names(); !reflect.DeepEqual(got, []string{"a.position_ids", "a.weight", "scalar"}) {
+		t.Fatalf("names %v", got)
+	}
+	if s, _ := r.Shape("a.weight"); !reflect.DeepEqual(s, []int{2, 3}) {
+		t.Fatalf("shape %v", s)
+	}
+	v, err := r.Float32("a.weight")
+	if err != nil || !reflect.DeepEqual(v, in[0].F32) {
+		t.Fatalf("values %v %v", v, err)
+	}
+	if _, err := r.Float32("a.position_ids"); err == nil {
+		t.Fatal("an int64 tensor read as float32")
+	}
+	if _, err := r.Float32("missing"); err == nil {
+		t.Fatal("a missing tensor read")
+	}
+}
+
+// gopickle ships files written by real PyTorch; read one to check our expectations
+// of the format, not only our own writer.
+func TestReadsRealTorchFile(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/nlpodyssey/gopickle").Output()
+	if err != nil {
+		t.Fatalf("locating gopickle: %v", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(out)), "pytorch", "testdata")
+	for _, name := range []string{"tensor_float32_proto2_zip.pt", "tensor_float16_proto2_zip.pt"} {
+		// These hold a bare tensor rather than a state dict: Open must say so clearly.
+		_, err := Open(filepath.Join(dir, name))
+		if err == nil || !strings.Contains(err.Error(), "not a state dict") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestCorruptFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{
+		"empty":   nil,
+		"garbage": []byte("PK\x03\x04 this is not a zip"),
+		"text":    []byte("hello"),
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, data, 0o644)
+		if _, err := Open(p); err == nil {
+			t.Errorf("%s: opened", name)
+		}
+	}
+}
