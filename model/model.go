@@ -6,11 +6,13 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"gitvqa/model/imageproc"
+	"gitvqa/model/modelfile"
 	"gitvqa/model/safetensors"
 	"gitvqa/model/tokenize"
 	"gitvqa/model/torchbin"
@@ -45,9 +47,17 @@ func New(cfg Config, pre imageproc.Config, tok *tokenize.Tokenizer, src Source) 
 	return &Model{Config: cfg, Preprocess: pre, Tokenizer: tok, Weights: w}, nil
 }
 
-// LoadDir loads a Hugging Face GIT folder: config.json, preprocessor_config.json,
-// vocab.txt and model.safetensors (preferred) or pytorch_model.bin.
+// LoadDir loads a model folder (manifest.json and chunks, as tools/convert writes
+// them) or a Hugging Face GIT folder: config.json, preprocessor_config.json, vocab.txt
+// and model.safetensors (preferred) or pytorch_model.bin.
 func LoadDir(dir string) (*Model, error) {
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
+		m, err := modelfile.ReadManifest(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
+		return FromFolder(context.Background(), m, modelfile.DirSource(dir), nil)
+	}
 	read := func(name string) ([]byte, error) {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -85,6 +95,28 @@ func LoadDir(dir string) (*Model, error) {
 	}
 	defer closeSrc()
 	return New(cfg, pre, tok, src)
+}
+
+// FromFolder loads a model folder through src (a directory, IndexedDB, the network),
+// verifying every file.
+func FromFolder(ctx context.Context, m *modelfile.Manifest, src modelfile.ChunkSource, progress modelfile.Progress) (*Model, error) {
+	cfg, err := ParseConfig(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	pre, err := imageproc.ParseConfig(m.Preprocessor)
+	if err != nil {
+		return nil, err
+	}
+	store, err := modelfile.Load(ctx, m, src, progress)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenize.New(store.Vocab)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, pre, tok, store)
 }
 
 // OpenCheckpoint opens the weights of a Hugging Face folder: model.safetensors, or

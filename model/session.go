@@ -26,6 +26,9 @@ type Options struct {
 	OnToken      func(Token)                      // called for each generated token, [SEP] included
 	OnProgress   func(Progress)                   // called after each layer and token
 	OnLogits     func(step int, logits []float32) // next-token logits of each step (valid during the call)
+	// Force, when set, feeds these tokens instead of the argmax (teacher forcing), for
+	// comparing models step by step on the same prefix. At most len(Force) steps run.
+	Force []int
 }
 
 // Token is one generated token as it streams out.
@@ -277,6 +280,12 @@ func (s *Session) Ask(ctx context.Context, pixels []float32, question string, o 
 			o.OnLogits(step, logits)
 		}
 		next := argmax(logits)
+		if o.Force != nil {
+			if step >= len(o.Force) {
+				break
+			}
+			next = o.Force[step]
+		}
 		ans.GeneratedIDs = append(ans.GeneratedIDs, next)
 		if o.OnToken != nil {
 			o.OnToken(Token{ID: next, Piece: s.m.Tokenizer.Token(next), Text: s.m.Tokenizer.Decode(ans.GeneratedIDs)})

@@ -41,50 +41,53 @@ func gemmNTRange(m, k int, a []float32, lda int, b []float32, ldb int, c []float
 		je := min(jb+panelN, j1)
 		for pb := 0; pb < k; pb += panelK {
 			pe := min(pb+panelK, k)
-			first := pb == 0
-			i := 0
-			for ; i+2 <= m; i += 2 {
-				a0 := a[i*lda+pb : i*lda+pe]
-				a1 := a[(i+1)*lda+pb : (i+1)*lda+pe]
-				c0 := c[i*ldc : i*ldc+je]
-				c1 := c[(i+1)*ldc : (i+1)*ldc+je]
-				j := jb
-				for ; j+4 <= je; j += 4 {
-					s := dot2x4(a0, a1,
-						b[j*ldb+pb:j*ldb+pe], b[(j+1)*ldb+pb:(j+1)*ldb+pe],
-						b[(j+2)*ldb+pb:(j+2)*ldb+pe], b[(j+3)*ldb+pb:(j+3)*ldb+pe])
-					store4(c0[j:j+4], s[0:4], first)
-					store4(c1[j:j+4], s[4:8], first)
-				}
-				for ; j < je; j++ {
-					bj := b[j*ldb+pb : j*ldb+pe]
-					s0, s1 := dot(a0, bj), dot(a1, bj)
-					if first {
-						c0[j], c1[j] = s0, s1
-					} else {
-						c0[j] += s0
-						c1[j] += s1
-					}
-				}
+			block(m, a, lda, pb, pe, b[jb*ldb+pb:], ldb, c, ldc, jb, je, pb == 0)
+		}
+	}
+}
+
+// block computes C[:, jb:je] (+)= A[:, pb:pe]·Bpᵀ where row j-jb of the panel Bp
+// (row stride ldp) holds B[j][pb:pe]. first: overwrite C instead of accumulating.
+func block(m int, a []float32, lda, pb, pe int, bp []float32, ldp int, c []float32, ldc, jb, je int, first bool) {
+	kc := pe - pb
+	row := func(j int) []float32 { return bp[(j-jb)*ldp : (j-jb)*ldp+kc] }
+	i := 0
+	for ; i+2 <= m; i += 2 {
+		a0 := a[i*lda+pb : i*lda+pe]
+		a1 := a[(i+1)*lda+pb : (i+1)*lda+pe]
+		c0 := c[i*ldc : i*ldc+je]
+		c1 := c[(i+1)*ldc : (i+1)*ldc+je]
+		j := jb
+		for ; j+4 <= je; j += 4 {
+			s := dot2x4(a0, a1, row(j), row(j+1), row(j+2), row(j+3))
+			store4(c0[j:j+4], s[0:4], first)
+			store4(c1[j:j+4], s[4:8], first)
+		}
+		for ; j < je; j++ {
+			bj := row(j)
+			s0, s1 := dot(a0, bj), dot(a1, bj)
+			if first {
+				c0[j], c1[j] = s0, s1
+			} else {
+				c0[j] += s0
+				c1[j] += s1
 			}
-			for ; i < m; i++ {
-				a0 := a[i*lda+pb : i*lda+pe]
-				c0 := c[i*ldc : i*ldc+je]
-				j := jb
-				for ; j+4 <= je; j += 4 {
-					s := dot1x4(a0,
-						b[j*ldb+pb:j*ldb+pe], b[(j+1)*ldb+pb:(j+1)*ldb+pe],
-						b[(j+2)*ldb+pb:(j+2)*ldb+pe], b[(j+3)*ldb+pb:(j+3)*ldb+pe])
-					store4(c0[j:j+4], s[:], first)
-				}
-				for ; j < je; j++ {
-					s := dot(a0, b[j*ldb+pb:j*ldb+pe])
-					if first {
-						c0[j] = s
-					} else {
-						c0[j] += s
-					}
-				}
+		}
+	}
+	for ; i < m; i++ {
+		a0 := a[i*lda+pb : i*lda+pe]
+		c0 := c[i*ldc : i*ldc+je]
+		j := jb
+		for ; j+4 <= je; j += 4 {
+			s := dot1x4(a0, row(j), row(j+1), row(j+2), row(j+3))
+			store4(c0[j:j+4], s[:], first)
+		}
+		for ; j < je; j++ {
+			s := dot(a0, row(j))
+			if first {
+				c0[j] = s
+			} else {
+				c0[j] += s
 			}
 		}
 	}

@@ -55,7 +55,7 @@ func TestLayerNormAndActivations(t *testing.T) {
 
 func TestLinearQ8MatchesDequantized(t *testing.T) {
 	r := rand.New(rand.NewSource(3))
-	for _, c := range []struct{ m, rows, cols, group int }{{3, 70, 33, 33}, {1, 130, 64, 16}, {5, 7, 100, 30}} {
+	for _, c := range []struct{ m, rows, cols, group int }{{3, 70, 33, 33}, {1, 130, 64, 16}, {5, 7, 100, 30}, {7, 129, 600, 64}, {2, 65, 513, 513}} {
 		groups := (c.cols + c.group - 1) / c.group
 		w := &Matrix{Rows: c.rows, Cols: c.cols, Q8: make([]int8, c.rows*c.cols), Scales: randSlice(r, c.rows*groups), Group: c.group}
 		deq := make([]float32, c.rows*c.cols)
@@ -64,11 +64,14 @@ func TestLinearQ8MatchesDequantized(t *testing.T) {
 			deq[i] = float32(w.Q8[i]) * w.Scales[(i/c.cols)*groups+(i%c.cols)/c.group]
 		}
 		x := randSlice(r, c.m*c.cols)
-		got, want := make([]float32, c.m*c.rows), make([]float32, c.m*c.rows)
-		Linear(got, x, c.m, w, nil)
+		want := make([]float32, c.m*c.rows)
 		RefGemmNT(c.m, c.rows, c.cols, x, c.cols, deq, c.cols, want, c.rows)
-		if e := maxRelErr(got, want); e > 1e-4 {
-			t.Errorf("%+v: max rel error %g", c, e)
+		for name, f := range map[string]func(y, x []float32, m int, w *Matrix){"LinearQ8": LinearQ8, "GoLinearQ8": GoLinearQ8} {
+			got := randSlice(r, c.m*c.rows)
+			f(got, x, c.m, w)
+			if e := maxRelErr(got, want); e > 1e-4 {
+				t.Errorf("%s %+v: max rel error %g", name, c, e)
+			}
 		}
 	}
 }

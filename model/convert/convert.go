@@ -1,0 +1,88 @@
+// Package convert turns a GIT checkpoint (any model.Source: a Hugging Face folder, or
+// random weights) into a model folder (package modelfile), one tensor at a time so
+// memory stays at one tensor plus one chunk.
+package convert
+
+import (
+	"fmt"
+	"strings"
+
+	"gitvqa/model"
+	"gitvqa/model/modelfile"
+)
+
+// Options choose the folder's encoding.
+type Options struct {
+	DType      string // "int8" (default) or "f32"
+	Group      int    // int8 scale group along the input; 0: one scale per output channel
+	ChunkBytes int    // 0: modelfile.DefaultChunkBytes
+	FS         modelfile.FS
+	// Progress, when set, hears of each tensor written.
+	Progress func(done, total int, name string)
+}
+
+// Inputs are the parts of a checkpoint besides its weights, as file contents.
+type Inputs struct {
+	Config, Preprocessor, Vocab []byte
+	Weights                     model.Source
+}
+
+// Quantized reports whether a tensor is stored int8: Linear, embedding and patch
+// weights are; LayerNorm, biases, the class and position embeddings stay float32.
+func Quantized(name string, shape []int) bool {
+	return len(shape) >= 2 && strings.HasSuffix(name, ".weight") && !strings.Contains(name, "position_embedding")
+}
+
+// Convert writes the model folder into dir and returns its manifest.
+func Convert(in Inputs, dir string, o Options) (*modelfile.Manifest, error) {
+	cfg, err := model.ParseConfig(in.Config)
+	if err != nil {
+		return nil, err
+	}
+	if o.DType == "" {
+		o.DType = "int8"
+	}
+	if o.DType != "int8" && o.DType != "f32" {
+		return nil, fmt.Errorf("dtype %q is neither int8 nor f32", o.DType)
+	}
+	if o.Group < 0 {
+		return nil, fmt.Errorf("group %d is negative", o.Group)
+	}
+	if o.ChunkBytes == 0 {
+		o.ChunkBytes = modelfile.DefaultChunkBytes
+	}
+	w, err := modelfile.NewWriter(dir, o.ChunkBytes, o.FS)
+	if err != nil {
+		return nil, err
+	}
+	specs := model.ExpectedTensors(&cfg)
+	for i, s := range specs {
+		shape, ok := in.Weights.Shape(s.Name)
+		if !ok {
+			return nil, fmt.Errorf("checkpoint has no tensor %q", s.Name)
+		}
+		if fmt.Sprint(shape) != fmt.Sprint(s.Shape) {
+			return nil, fmt.Errorf("tensor %q has shape %v, the config needs %v", s.Name, shape, s.Shape)
+		}
+		v, err := in.Weights.Float32(s.Name)
+		if err != nil {
+			return nil, err
+		}
+		if o.DType == "int8" && Quantized(s.Name, s.Shape) {
+			err = w.AddInt8(s.Name, s.Shape, v, o.Group)
+		} else {
+			err = w.AddF32(s.Name, s.Shape, v)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.Progress != nil {
+			o.Progress(i+1, len(specs), s.Name)
+		}
+	}
+	group := o.Group
+	if o.DType == "f32" {
+		group = 0
+	}
+	return w.Finish(in.Config, in.Preprocessor, in.Vocab, o.DType, group)
+}

@@ -1,0 +1,214 @@
+package modelfile
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"gitvqa/model/kernel"
+)
+
+// ChunkSource hands over the folder's files by reference: read from disk natively,
+// from IndexedDB or the network in the browser. Load verifies what it returns.
+type ChunkSource interface {
+	Fetch(ctx context.Context, ref FileRef) ([]byte, error)
+}
+
+// DirSource reads a model folder on disk.
+type DirSource string
+
+// Fetch implements ChunkSource.
+func (d DirSource) Fetch(_ context.Context, ref FileRef) ([]byte, error) {
+	return os.ReadFile(filepath.Join(string(d), filepath.Base(ref.File)))
+}
+
+// ReadManifest reads dir/manifest.json.
+func ReadManifest(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	return Parse(b)
+}
+
+// Verify checks a file's size and sha256 against its reference.
+func Verify(ref FileRef, data []byte) error {
+	if int64(len(data)) != ref.Bytes {
+		return fmt.Errorf("%s: %d bytes, expected %d (truncated or wrong file)", ref.File, len(data), ref.Bytes)
+	}
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != ref.SHA256 {
+		return fmt.Errorf("%s: sha256 mismatch (corrupt or altered)", ref.File)
+	}
+	return nil
+}
+
+// Store holds the tensors of a loaded model folder. It implements model.Source and
+// model.MatrixSource.
+type Store struct {
+	Manifest *Manifest
+	Vocab    []byte
+	tensors  map[string]*stored
+	names    []string
+}
+
+type stored struct {
+	t      *Tensor
+	f32    []float32
+	q8     []int8
+	scales []float32
+}
+
+// Progress reports bytes loaded out of the total.
+type Progress func(done, total int64)
+
+// Load fetches, verifies and decodes every file of the folder, chunk by chunk, keeping
+// only what the next tensors need besides the decoded weights.
+func Load(ctx context.Context, m *Manifest, src ChunkSource, progress Progress) (*Store, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	var done int64
+	fetch := func(ref FileRef) ([]byte, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data, err := src.Fetch(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("fetching %s: %w", ref.File, err)
+		}
+		if err := Verify(ref, data); err != nil {
+			return nil, err
+		}
+		done += ref.Bytes
+		if progress != nil {
+			progress(done, m.TotalBytes)
+		}
+		return data, nil
+	}
+	vocab, err := fetch(m.Tokenizer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{Manifest: m, Vocab: vocab, tensors: map[string]*stored{}}
+
+	// Every byte range to cut out of the stream, in stream order.
+	offs, _ := m.ChunkOffsets()
+	type piece struct {
+		start, end int64
+		take       func([]byte)
+	}
+	var pieces []piece
+	for i := range m.Tensors {
+		t := &m.Tensors[i]
+		st := &stored{t: t}
+		s.tensors[t.Name] = st
+		s.names = append(s.names, t.Name)
+		start := offs[t.Chunk] + t.Offset
+		switch t.DType {
+		case "f32":
+			pieces = append(pieces, piece{start, start + t.Bytes, func(b []byte) { st.f32 = decodeF32(b) }})
+		case "int8":
+			pieces = append(pieces, piece{start, start + t.Bytes, func(b []byte) {
+				st.q8 = make([]int8, len(b))
+				for i, x := range b {
+					st.q8[i] = int8(x)
+				}
+			}})
+			sp := t.Quant.Scales
+			ss := offs[sp.Chunk] + sp.Offset
+			pieces = append(pieces, piece{ss, ss + sp.Bytes, func(b []byte) { st.scales = decodeF32(b) }})
+		}
+	}
+	sort.SliceStable(pieces, func(i, j int) bool { return pieces[i].start < pieces[j].start })
+
+	var window []byte // stream bytes [winStart, winStart+len(window))
+	var winStart int64
+	next := 0
+	for ci, ref := range m.Chunks {
+		data, err := fetch(ref)
+		if err != nil {
+			return nil, err
+		}
+		if len(window) == 0 {
+			winStart = offs[ci]
+		}
+		window = append(window, data...)
+		winEnd := winStart + int64(len(window))
+		for next < len(pieces) && pieces[next].end <= winEnd {
+			p := pieces[next]
+			p.take(window[p.start-winStart : p.end-winStart])
+			next++
+		}
+		// Drop what no remaining piece needs.
+		keep := winEnd
+		if next < len(pieces) {
+			keep = min(keep, pieces[next].start)
+		}
+		window = append([]byte(nil), window[keep-winStart:]...)
+		winStart = keep
+	}
+	if next != len(pieces) {
+		return nil, fmt.Errorf("%d tensors lie beyond the chunks", len(pieces)-next)
+	}
+	return s, nil
+}
+
+func decodeF32(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
+}
+
+// Names implements model.Source.
+func (s *Store) Names() []string { return append([]string(nil), s.names...) }
+
+// Shape implements model.Source.
+func (s *Store) Shape(name string) ([]int, bool) {
+	t, ok := s.tensors[name]
+	if !ok {
+		return nil, false
+	}
+	return t.t.Shape, true
+}
+
+// Float32 implements model.Source, dequantizing int8 tensors.
+func (s *Store) Float32(name string) ([]float32, error) {
+	t, ok := s.tensors[name]
+	if !ok {
+		return nil, fmt.Errorf("model folder has no tensor %q", name)
+	}
+	if t.f32 != nil || t.t.DType == "f32" {
+		return t.f32, nil
+	}
+	m := t.matrix()
+	out := make([]float32, len(t.q8))
+	for r := 0; r < m.Rows; r++ {
+		kernel.Row(out[r*m.Cols:(r+1)*m.Cols], m, r)
+	}
+	return out, nil
+}
+
+// Matrix implements model.MatrixSource: int8 tensors stay int8.
+func (s *Store) Matrix(name string) (*kernel.Matrix, bool, error) {
+	t, ok := s.tensors[name]
+	if !ok {
+		return nil, false, fmt.Errorf("model folder has no tensor %q", name)
+	}
+	if t.t.DType != "int8" {
+		return nil, false, nil
+	}
+	return t.matrix(), true, nil
+}
+
+func (t *stored) matrix() *kernel.Matrix {
+	return &kernel.Matrix{Rows: t.t.Rows(), Cols: t.t.Cols(), Q8: t.q8, Scales: t.scales, Group: t.t.Quant.Group}
+}

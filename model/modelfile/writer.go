@@ -1,0 +1,259 @@
+package modelfile
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// DefaultChunkBytes is 16 MiB: large enough that a 0.4 GB model is a few dozen
+// requests, small enough that a dropped connection loses little.
+const DefaultChunkBytes = 16 << 20
+
+// FS is where a Writer puts files; tests substitute one that fills up.
+type FS interface {
+	// CreateTemp makes a new temporary file in dir.
+	CreateTemp(dir string) (TempFile, error)
+	Rename(from, to string) error
+	Remove(name string) error
+}
+
+// TempFile is a file being written.
+type TempFile interface {
+	io.Writer
+	Name() string
+	Sync() error
+	Close() error
+}
+
+// OSFS is the real file system.
+type OSFS struct{}
+
+func (OSFS) CreateTemp(dir string) (TempFile, error) { return os.CreateTemp(dir, ".part-*") }
+func (OSFS) Rename(from, to string) error            { return os.Rename(from, to) }
+func (OSFS) Remove(name string) error                { return os.Remove(name) }
+
+// Writer streams tensors into content-addressed chunk files. Every file is written
+// under a temporary name and renamed once complete, and manifest.json comes last: a
+// folder whose conversion failed (a full disk, say) has no manifest and no file that
+// looks complete but is not.
+type Writer struct {
+	dir        string
+	chunkBytes int
+	fs         FS
+	buf        []byte
+	chunks     []FileRef
+	tensors    []Tensor
+	stream     int64 // bytes added so far
+}
+
+// NewWriter writes into dir (created if missing) through fs (nil: the real one).
+func NewWriter(dir string, chunkBytes int, fs FS) (*Writer, error) {
+	if chunkBytes <= 0 || chunkBytes > MaxChunkBytes {
+		return nil, fmt.Errorf("chunk size %d is out of range", chunkBytes)
+	}
+	if fs == nil {
+		fs = OSFS{}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &Writer{dir: dir, chunkBytes: chunkBytes, fs: fs, buf: make([]byte, 0, chunkBytes)}, nil
+}
+
+// here is the Span of the next byte added.
+func (w *Writer) here(n int64) Span {
+	return Span{Chunk: len(w.chunks), Offset: int64(len(w.buf)), Bytes: n}
+}
+
+func (w *Writer) write(p []byte) error {
+	for len(p) > 0 {
+		n := min(len(p), w.chunkBytes-len(w.buf))
+		w.buf = append(w.buf, p[:n]...)
+		p = p[n:]
+		w.stream += int64(n)
+		if len(w.buf) == w.chunkBytes {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	ref, err := w.writeFile(w.buf, ".bin")
+	if err != nil {
+		return err
+	}
+	w.chunks = append(w.chunks, ref)
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// writeFile stores data as <sha256><ext>, through a temporary file.
+func (w *Writer) writeFile(data []byte, ext string) (FileRef, error) {
+	sum := sha256.Sum256(data)
+	ref := FileRef{SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data))}
+	ref.File = ref.SHA256 + ext
+	f, err := w.fs.CreateTemp(w.dir)
+	if err != nil {
+		return FileRef{}, err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = w.fs.Rename(f.Name(), filepath.Join(w.dir, ref.File))
+	}
+	if err != nil {
+		w.fs.Remove(f.Name())
+		return FileRef{}, fmt.Errorf("writing %s: %w", ref.File, err)
+	}
+	return ref, nil
+}
+
+// AddF32 appends a float32 tensor.
+func (w *Writer) AddF32(name string, shape []int, v []float32) error {
+	t := Tensor{Name: name, DType: "f32", Shape: shape, Span: w.here(int64(4 * len(v)))}
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	if err := w.write(b); err != nil {
+		return err
+	}
+	w.tensors = append(w.tensors, t)
+	return nil
+}
+
+// AddInt8 quantizes a float32 matrix-like tensor (first dimension = rows) with one
+// scale per row and group of columns, and appends it: the int8 values, then the scales.
+func (w *Writer) AddInt8(name string, shape []int, v []float32, group int) error {
+	t := Tensor{Name: name, DType: "int8", Shape: shape}
+	rows, cols := t.Rows(), t.Cols()
+	if rows*cols != len(v) {
+		return fmt.Errorf("%s: %d values for shape %v", name, len(v), shape)
+	}
+	scheme := SchemePerGroup
+	if group <= 0 || group >= cols {
+		group, scheme = cols, SchemePerChannel
+	}
+	q, scales := QuantizeInt8(v, rows, cols, group)
+	t.Span = w.here(int64(len(q)))
+	b := make([]byte, len(q))
+	for i, x := range q {
+		b[i] = byte(x)
+	}
+	if err := w.write(b); err != nil {
+		return err
+	}
+	sp := w.here(int64(4 * len(scales)))
+	sb := make([]byte, 4*len(scales))
+	for i, x := range scales {
+		binary.LittleEndian.PutUint32(sb[4*i:], math.Float32bits(x))
+	}
+	if err := w.write(sb); err != nil {
+		return err
+	}
+	t.Quant = &Quant{Scheme: scheme, Group: group, Scales: sp}
+	w.tensors = append(w.tensors, t)
+	return nil
+}
+
+// QuantizeInt8 is symmetric int8 quantization: per row and group of columns,
+// scale = max|w| / 127 and q = round(w / scale).
+func QuantizeInt8(v []float32, rows, cols, group int) ([]int8, []float32) {
+	groups := (cols + group - 1) / group
+	q := make([]int8, len(v))
+	scales := make([]float32, rows*groups)
+	for r := 0; r < rows; r++ {
+		for g := 0; g < groups; g++ {
+			lo, hi := r*cols+g*group, r*cols+min((g+1)*group, cols)
+			var mx float64
+			for _, x := range v[lo:hi] {
+				mx = math.Max(mx, math.Abs(float64(x)))
+			}
+			s := float32(mx / 127)
+			scales[r*groups+g] = s
+			if s == 0 {
+				continue
+			}
+			for i := lo; i < hi; i++ {
+				q[i] = int8(max(-127, min(127, math.Round(float64(v[i])/float64(s)))))
+			}
+		}
+	}
+	return q, scales
+}
+
+// Finish writes the last chunk, the tokenizer file and manifest.json (last), and
+// returns the manifest.
+func (w *Writer) Finish(config, preprocessor, vocab []byte, dtype string, group int) (*Manifest, error) {
+	if err := w.flush(); err != nil {
+		return nil, err
+	}
+	if len(w.chunks) == 0 {
+		return nil, fmt.Errorf("no tensors written")
+	}
+	tok, err := w.writeFile(vocab, ".txt")
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{
+		Format: Format, Version: Version, Config: compactJSON(config), Preprocessor: compactJSON(preprocessor),
+		Tokenizer: tok, DType: dtype, Group: group, Chunks: w.chunks, Tensors: w.tensors,
+	}
+	m.TotalBytes = tok.Bytes
+	for _, c := range w.chunks {
+		m.TotalBytes += c.Bytes
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("internal error: the manifest written is invalid: %w", err)
+	}
+	js, err := json.MarshalIndent(m, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	f, err := w.fs.CreateTemp(w.dir)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Write(append(js, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = w.fs.Rename(f.Name(), filepath.Join(w.dir, "manifest.json"))
+	}
+	if err != nil {
+		w.fs.Remove(f.Name())
+		return nil, fmt.Errorf("writing manifest.json: %w", err)
+	}
+	return m, nil
+}
+
+func compactJSON(b []byte) json.RawMessage {
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return b
+	}
+	out, _ := json.Marshal(v)
+	return out
+}

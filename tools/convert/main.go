@@ -1,0 +1,181 @@
+// Command convert turns a Hugging Face GIT folder into a model folder for the browser:
+// manifest.json plus content-addressed chunks, Linear and embedding weights int8.
+//
+//	go run ./tools/convert -in HF_DIR -out MODEL_DIR [-dtype int8|f32] [-group N] [-chunk-mib N]
+//	go run ./tools/convert -random large|tiny [-seed N] -out MODEL_DIR [...]
+//
+// -random writes the named architecture with seeded random weights (for benchmarks
+// and demos; the answers are gibberish). The conversion is deterministic: the same
+// input gives byte-identical folders.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gitvqa/model"
+	"gitvqa/model/convert"
+	"gitvqa/model/fixture"
+	"gitvqa/model/modelfile"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "convert:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	in := fs.String("in", "", "Hugging Face GIT folder")
+	out := fs.String("out", "", "model folder to write")
+	dtype := fs.String("dtype", "int8", "int8, or f32 for an unquantized folder")
+	group := fs.Int("group", 0, "int8 scale group along the input (e.g. 64); 0: one scale per output channel")
+	chunkMiB := fs.Int("chunk-mib", modelfile.DefaultChunkBytes>>20, "chunk size in MiB")
+	random := fs.String("random", "", "write seeded random weights of this architecture instead: large (git-large-vqav2) or tiny (the fixture's)")
+	seed := fs.Uint64("seed", 42, "seed for -random")
+	vocab := fs.String("vocab", filepath.Join(fixture.TinyDir(), "vocab.txt"), "vocab.txt for -random")
+	quiet := fs.Bool("q", false, "no progress")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || (*in == "") == (*random == "") {
+		fs.Usage()
+		return errors.New("need -out and exactly one of -in and -random")
+	}
+	if *chunkMiB <= 0 || *chunkMiB > modelfile.MaxChunkBytes>>20 {
+		return fmt.Errorf("-chunk-mib %d is out of range", *chunkMiB)
+	}
+	var inputs convert.Inputs
+	var closeSrc func()
+	var err error
+	if *random != "" {
+		inputs, err = randomInputs(*random, *seed, *vocab)
+	} else {
+		inputs, closeSrc, err = folderInputs(*in)
+	}
+	if err != nil {
+		return err
+	}
+	if closeSrc != nil {
+		defer closeSrc()
+	}
+	// A half-replaced folder must not look valid: the old manifest goes first.
+	if err := os.Remove(filepath.Join(*out, "manifest.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	o := convert.Options{DType: *dtype, Group: *group, ChunkBytes: *chunkMiB << 20}
+	if f, ok := stderr.(*os.File); ok && !*quiet {
+		if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+			*quiet = true // no progress line in logs
+		}
+	}
+	if !*quiet {
+		o.Progress = func(done, total int, name string) {
+			fmt.Fprintf(stderr, "\r%4d/%d %-80s", done, total, name)
+			if done == total {
+				fmt.Fprintln(stderr)
+			}
+		}
+	}
+	m, err := convert.Convert(inputs, *out, o)
+	if err != nil {
+		return err
+	}
+	if err := removeStale(*out, m); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d chunks + vocab, %d bytes (%.3f GB), %s\n",
+		*out, len(m.Tensors), len(m.Chunks), m.TotalBytes, float64(m.TotalBytes)/1e9, describe(m))
+	return nil
+}
+
+func describe(m *modelfile.Manifest) string {
+	if m.DType == "f32" {
+		return "float32"
+	}
+	if m.Group == 0 {
+		return "int8 per output channel"
+	}
+	return fmt.Sprintf("int8 per group of %d", m.Group)
+}
+
+func folderInputs(dir string) (convert.Inputs, func(), error) {
+	var in convert.Inputs
+	var err error
+	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
+		if *dst, err = os.ReadFile(filepath.Join(dir, name)); err != nil {
+			return in, nil, err
+		}
+	}
+	src, closeSrc, err := model.OpenCheckpoint(dir)
+	if err != nil {
+		return in, nil, err
+	}
+	in.Weights = src
+	return in, closeSrc, nil
+}
+
+func randomInputs(arch string, seed uint64, vocabPath string) (convert.Inputs, error) {
+	var in convert.Inputs
+	var err error
+	if in.Vocab, err = os.ReadFile(vocabPath); err != nil {
+		return in, err
+	}
+	var cfg model.Config
+	size := 420
+	switch arch {
+	case "large":
+		cfg = model.LargeVQAv2Config()
+	case "tiny":
+		b, err := os.ReadFile(filepath.Join(fixture.TinyDir(), "config.json"))
+		if err != nil {
+			return in, err
+		}
+		if cfg, err = model.ParseConfig(b); err != nil {
+			return in, err
+		}
+		size = cfg.Vision.ImageSize
+	default:
+		return in, fmt.Errorf("-random %q: choose large or tiny", arch)
+	}
+	if in.Config, err = json.Marshal(cfg); err != nil {
+		return in, err
+	}
+	in.Preprocessor = []byte(fmt.Sprintf(`{"image_processor_type":"CLIPImageProcessor","do_resize":true,"size":{"shortest_edge":%d},`+
+		`"resample":3,"do_center_crop":true,"crop_size":{"height":%d,"width":%d},"do_rescale":true,"rescale_factor":0.00392156862745098,`+
+		`"do_normalize":true,"image_mean":[0.48145466,0.4578275,0.40821073],"image_std":[0.26862954,0.26130258,0.27577711],"do_convert_rgb":true}`, size, size, size))
+	in.Weights = model.NewRandomSource(&cfg, seed)
+	return in, nil
+}
+
+// removeStale deletes chunk files of an earlier conversion that m does not list.
+func removeStale(dir string, m *modelfile.Manifest) error {
+	keep := map[string]bool{m.Tokenizer.File: true}
+	for _, c := range m.Chunks {
+		keep[c.File] = true
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if !keep[n] && (strings.HasSuffix(n, ".bin") || strings.HasSuffix(n, ".txt")) && len(n) == 64+4 {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
