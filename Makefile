@@ -5,7 +5,11 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin
 GO ?= go
 
-.PHONY: test test-native test-wasm-build vet bench-native fuzz
+.PHONY: test test-native test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
+
+WASM_EXEC := $(shell go env GOROOT 2>/dev/null || echo /usr/local/go)/lib/wasm/go_js_wasm_exec
+HF_CACHE ?= .cache/hf/git-large-vqav2
+MODEL_DIR ?= static/models/git-large-vqav2
 
 test: vet test-native test-wasm-build
 
@@ -24,8 +28,54 @@ test-wasm-build:
 bench-native:
 	$(GO) test -run XXX -bench FullSize -benchtime 1x ./model/
 
+# The matrix kernels against Gorgonia's own float32 matmul on the real layer shapes,
+# natively and under wasm (Node.js runs the test binary).
+bench-kernels:
+	$(GO) test -run XXX -bench MatMul -benchtime 3x ./model/nn/
+
+bench-kernels-wasm:
+	GOOS=js GOARCH=wasm $(GO) test -exec "$(WASM_EXEC)" -run XXX -bench 'MatMul/(gorgonia|linear)' -benchtime 3x ./model/nn/
+
+# int8 against float32 on the full-size architecture (random weights, 3 pictures): ~10 min.
+test-large:
+	GITVQA_LARGE=1 $(GO) test -timeout 60m -run FullSize -v ./model/convert/
+
+# ---- the site ---------------------------------------------------------------------------
+
+SITE_GO := $(shell find model web wasm -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+
+static/gitvqa.wasm: $(SITE_GO)
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $@ ./wasm
+
+static/wasm_exec.js:
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $@
+
+site: static/gitvqa.wasm static/wasm_exec.js
+
+# A tiny test model with seeded random weights, made here: the demo works offline.
+static/models/tiny-random/manifest.json:
+	$(GO) run ./tools/convert -random tiny -seed 1 -out static/models/tiny-random -q
+
+# Serves the demo with the tiny test model at http://127.0.0.1:8080/
+demo: site static/models/tiny-random/manifest.json
+	echo '{"default": "models/tiny-random/"}' > static/models/index.json
+	$(GO) run ./tools/serve -dir static
+
+# Serves the demo with the real model (make model first).
+serve: site
+	@test -f $(MODEL_DIR)/manifest.json || { echo "no $(MODEL_DIR): run make model first"; exit 1; }
+	echo '{"default": "models/git-large-vqav2/"}' > static/models/index.json
+	$(GO) run ./tools/serve -dir static
+
+# The real checkpoint: download microsoft/git-large-vqav2 from the Hugging Face hub
+# (resumable, verified) and convert it to int8 chunks for the browser.
+model:
+	$(GO) run ./tools/fetch -repo microsoft/git-large-vqav2 -out $(HF_CACHE)
+	$(GO) run ./tools/convert -in $(HF_CACHE) -out $(MODEL_DIR)
+
 # A minute of each fuzz target.
 fuzz:
 	$(GO) test ./model/tokenize -run XXX -fuzz FuzzTokenize -fuzztime 60s
 	$(GO) test ./model/imageproc -run XXX -fuzz FuzzPreprocess -fuzztime 60s
 	$(GO) test ./model/safetensors -run XXX -fuzz FuzzReader -fuzztime 60s
+	$(GO) test ./model/modelfile -run XXX -fuzz FuzzParse -fuzztime 60s

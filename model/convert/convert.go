@@ -17,6 +17,8 @@ type Options struct {
 	Group      int    // int8 scale group along the input; 0: one scale per output channel
 	ChunkBytes int    // 0: modelfile.DefaultChunkBytes
 	FS         modelfile.FS
+	// Description is shown to users of the folder (e.g. "test model").
+	Description string
 	// Progress, when set, hears of each tensor written.
 	Progress func(done, total int, name string)
 }
@@ -55,6 +57,7 @@ func Convert(in Inputs, dir string, o Options) (*modelfile.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	w.Description = o.Description
 	specs := model.ExpectedTensors(&cfg)
 	for i, s := range specs {
 		shape, ok := in.Weights.Shape(s.Name)

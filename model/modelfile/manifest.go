@@ -31,12 +31,13 @@ const MaxChunkBytes = 1 << 30
 type Manifest struct {
 	Format       string          `json:"format"`
 	Version      int             `json:"version"`
-	Config       json.RawMessage `json:"config"`       // the Hugging Face config.json
-	Preprocessor json.RawMessage `json:"preprocessor"` // preprocessor_config.json
-	Tokenizer    FileRef         `json:"tokenizer"`    // vocab.txt
-	DType        string          `json:"dtype"`        // int8 or f32: how Linear weights are stored
-	Group        int             `json:"group"`        // int8 scale group (0: per channel)
-	TotalBytes   int64           `json:"total_bytes"`  // tokenizer + chunks: what a download costs
+	Description  string          `json:"description,omitempty"` // shown to users, e.g. "test model"
+	Config       json.RawMessage `json:"config"`                // the Hugging Face config.json
+	Preprocessor json.RawMessage `json:"preprocessor"`          // preprocessor_config.json
+	Tokenizer    FileRef         `json:"tokenizer"`             // vocab.txt
+	DType        string          `json:"dtype"`                 // int8 or f32: how Linear weights are stored
+	Group        int             `json:"group"`                 // int8 scale group (0: per channel)
+	TotalBytes   int64           `json:"total_bytes"`           // tokenizer + chunks: what a download costs
 	Chunks       []FileRef       `json:"chunks"`
 	Tensors      []Tensor        `json:"tensors"`
 }

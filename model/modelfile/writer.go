@@ -46,11 +46,13 @@ func (OSFS) Remove(name string) error                { return os.Remove(name) }
 type Writer struct {
 	dir        string
 	chunkBytes int
-	fs         FS
-	buf        []byte
-	chunks     []FileRef
-	tensors    []Tensor
-	stream     int64 // bytes added so far
+	// Description goes into the manifest.
+	Description string
+	fs          FS
+	buf         []byte
+	chunks      []FileRef
+	tensors     []Tensor
+	stream      int64 // bytes added so far
 }
 
 // NewWriter writes into dir (created if missing) through fs (nil: the real one).
@@ -112,6 +114,9 @@ func (w *Writer) writeFile(data []byte, ext string) (FileRef, error) {
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
+	}
+	if err == nil {
+		err = publish(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -214,7 +219,7 @@ func (w *Writer) Finish(config, preprocessor, vocab []byte, dtype string, group 
 		return nil, err
 	}
 	m := &Manifest{
-		Format: Format, Version: Version, Config: compactJSON(config), Preprocessor: compactJSON(preprocessor),
+		Format: Format, Version: Version, Description: w.Description, Config: compactJSON(config), Preprocessor: compactJSON(preprocessor),
 		Tokenizer: tok, DType: dtype, Group: group, Chunks: w.chunks, Tensors: w.tensors,
 	}
 	m.TotalBytes = tok.Bytes
@@ -236,6 +241,9 @@ func (w *Writer) Finish(config, preprocessor, vocab []byte, dtype string, group 
 	if err == nil {
 		err = f.Sync()
 	}
+	if err == nil {
+		err = publish(f)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -247,6 +255,15 @@ func (w *Writer) Finish(config, preprocessor, vocab []byte, dtype string, group 
 		return nil, fmt.Errorf("writing manifest.json: %w", err)
 	}
 	return m, nil
+}
+
+// publish makes a file readable by everyone (a web server's user, say): temporary
+// files are created private.
+func publish(f TempFile) error {
+	if c, ok := f.(interface{ Chmod(os.FileMode) error }); ok {
+		return c.Chmod(0o644)
+	}
+	return nil
 }
 
 func compactJSON(b []byte) json.RawMessage {

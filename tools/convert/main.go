@@ -75,6 +75,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o := convert.Options{DType: *dtype, Group: *group, ChunkBytes: *chunkMiB << 20}
+	if *random != "" {
+		o.Description = fmt.Sprintf("Test model: the %s architecture with seeded random weights (seed %d). Its answers are gibberish.", *random, *seed)
+	}
 	if f, ok := stderr.(*os.File); ok && !*quiet {
 		if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
 			*quiet = true // no progress line in logs

@@ -1,0 +1,261 @@
+//go:build js && wasm
+
+// Package chunkstore keeps model files in IndexedDB so a second visit starts offline:
+// one record per verified chunk keyed by its sha256, and one record per model keyed by
+// its manifest URL. static/vqa.js reads the same schema to list and delete models.
+package chunkstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall/js"
+	"time"
+
+	"github.com/hack-pad/go-indexeddb/idb"
+	"github.com/hack-pad/safejs"
+
+	"gitvqa/web/download"
+	"gitvqa/web/jsutil"
+)
+
+// The schema, shared with static/vqa.js.
+const (
+	DBName    = "gitvqa"
+	DBVersion = 1
+	Chunks    = "chunks" // key: sha256 hex; value: Uint8Array
+	Models    = "models" // key: manifest URL; value: ModelRecord as an object
+)
+
+// ErrQuota is returned when the browser refuses to store more.
+var ErrQuota = errors.New("browser storage is full (quota exceeded)")
+
+// Store is an open database.
+type Store struct {
+	db *idb.Database
+}
+
+// Open opens (creating if needed) the database. It fails where IndexedDB is missing
+// or disabled (some private windows): callers then run from memory.
+func Open(ctx context.Context) (s *Store, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("IndexedDB is not available: %v", r)
+		}
+	}()
+	req, err := idb.Global().Open(ctx, DBName, DBVersion, func(db *idb.Database, oldVersion, _ uint) error {
+		if oldVersion < 1 {
+			if _, err := db.CreateObjectStore(Chunks, idb.ObjectStoreOptions{}); err != nil {
+				return err
+			}
+			if _, err := db.CreateObjectStore(Models, idb.ObjectStoreOptions{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening IndexedDB: %w", err)
+	}
+	db, err := req.Await(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("opening IndexedDB: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, idb.NewDOMException("QuotaExceededError")) || jsutil.IsQuota(err) {
+		return fmt.Errorf("%w: %v", ErrQuota, err)
+	}
+	return err
+}
+
+func (s *Store) store(mode idb.TransactionMode, name string) (*idb.Transaction, *idb.ObjectStore, error) {
+	txn, err := s.db.Transaction(mode, name)
+	if err != nil {
+		return nil, nil, mapErr(err)
+	}
+	st, err := txn.ObjectStore(name)
+	return txn, st, mapErr(err)
+}
+
+// Chunk returns a stored chunk's bytes; ok is false when it is not stored.
+func (s *Store) Chunk(ctx context.Context, sha string) (data []byte, ok bool, err error) {
+	_, st, err := s.store(idb.TransactionReadOnly, Chunks)
+	if err != nil {
+		return nil, false, err
+	}
+	req, err := st.Get(js.ValueOf(sha))
+	if err != nil {
+		return nil, false, mapErr(err)
+	}
+	v, err := req.Await(ctx)
+	if err != nil {
+		return nil, false, mapErr(err)
+	}
+	if v.IsUndefined() || v.IsNull() {
+		return nil, false, nil
+	}
+	b, err := jsutil.Bytes(safejs.Safe(v))
+	return b, err == nil, err
+}
+
+// HasChunk reports whether a chunk is stored, without reading it.
+func (s *Store) HasChunk(ctx context.Context, sha string) (bool, error) {
+	_, st, err := s.store(idb.TransactionReadOnly, Chunks)
+	if err != nil {
+		return false, err
+	}
+	req, err := st.CountKey(js.ValueOf(sha))
+	if err != nil {
+		return false, mapErr(err)
+	}
+	n, err := req.Await(ctx)
+	return n > 0, mapErr(err)
+}
+
+// PutChunk stores a chunk. The caller must have verified data against sha: only
+// verified chunks enter the store.
+func (s *Store) PutChunk(ctx context.Context, sha string, data []byte) error {
+	u8, err := jsutil.Uint8Array(data)
+	if err != nil {
+		return err
+	}
+	txn, st, err := s.store(idb.TransactionReadWrite, Chunks)
+	if err != nil {
+		return err
+	}
+	if _, err := st.PutKey(js.ValueOf(sha), safejs.Unsafe(u8)); err != nil {
+		return mapErr(err)
+	}
+	return mapErr(txn.Await(ctx))
+}
+
+// ModelRecord describes a cached model.
+type ModelRecord = download.ModelRecord
+
+var _ download.Cache = (*Store)(nil)
+
+// PutModel stores or replaces a model record.
+func (s *Store) PutModel(ctx context.Context, r ModelRecord) error {
+	obj := js.Global().Get("Object").New()
+	obj.Set("url", r.URL)
+	obj.Set("manifest", string(r.Manifest))
+	obj.Set("bytes", float64(r.Bytes))
+	obj.Set("complete", r.Complete)
+	obj.Set("updated", float64(r.Updated.UnixMilli()))
+	txn, st, err := s.store(idb.TransactionReadWrite, Models)
+	if err != nil {
+		return err
+	}
+	if _, err := st.PutKey(js.ValueOf(r.URL), obj); err != nil {
+		return mapErr(err)
+	}
+	return mapErr(txn.Await(ctx))
+}
+
+// Model returns the record for a manifest URL; ok is false when there is none.
+func (s *Store) Model(ctx context.Context, url string) (r ModelRecord, ok bool, err error) {
+	_, st, err := s.store(idb.TransactionReadOnly, Models)
+	if err != nil {
+		return r, false, err
+	}
+	req, err := st.Get(js.ValueOf(url))
+	if err != nil {
+		return r, false, mapErr(err)
+	}
+	v, err := req.Await(ctx)
+	if err != nil || v.IsUndefined() || v.IsNull() {
+		return r, false, mapErr(err)
+	}
+	return recordOf(v), true, nil
+}
+
+func recordOf(v js.Value) ModelRecord {
+	return ModelRecord{
+		URL:      v.Get("url").String(),
+		Manifest: []byte(v.Get("manifest").String()),
+		Bytes:    int64(v.Get("bytes").Float()),
+		Complete: v.Get("complete").Truthy(),
+		Updated:  time.UnixMilli(int64(v.Get("updated").Float())),
+	}
+}
+
+// Models lists the cached models.
+func (s *Store) Models(ctx context.Context) ([]ModelRecord, error) {
+	_, st, err := s.store(idb.TransactionReadOnly, Models)
+	if err != nil {
+		return nil, err
+	}
+	req, err := st.OpenCursor(idb.CursorNext)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	var out []ModelRecord
+	err = req.Iter(ctx, func(c *idb.CursorWithValue) error {
+		v, err := c.Value()
+		if err != nil {
+			return err
+		}
+		out = append(out, recordOf(v))
+		return nil
+	})
+	return out, mapErr(err)
+}
+
+// ChunkKeys lists the stored chunks' hashes.
+func (s *Store) ChunkKeys(ctx context.Context) ([]string, error) {
+	_, st, err := s.store(idb.TransactionReadOnly, Chunks)
+	if err != nil {
+		return nil, err
+	}
+	req, err := st.GetAllKeys()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	keys, err := req.Await(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.String()
+	}
+	return out, nil
+}
+
+// DeleteChunk removes one chunk.
+func (s *Store) DeleteChunk(ctx context.Context, sha string) error {
+	txn, st, err := s.store(idb.TransactionReadWrite, Chunks)
+	if err != nil {
+		return err
+	}
+	if _, err := st.Delete(js.ValueOf(sha)); err != nil {
+		return mapErr(err)
+	}
+	return mapErr(txn.Await(ctx))
+}
+
+// Clear removes every model and chunk.
+func (s *Store) Clear(ctx context.Context) error {
+	for _, name := range []string{Chunks, Models} {
+		txn, st, err := s.store(idb.TransactionReadWrite, name)
+		if err != nil {
+			return err
+		}
+		if _, err := st.Clear(); err != nil {
+			return mapErr(err)
+		}
+		if err := txn.Await(ctx); err != nil {
+			return mapErr(err)
+		}
+	}
+	return nil
+}

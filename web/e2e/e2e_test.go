@@ -1,0 +1,557 @@
+//go:build !js
+
+// Package e2e drives the real page in headless Chromium (chromedp): every fixture case
+// answered through the UI, the image cache, offline reload from IndexedDB, dropped and
+// corrupted downloads, cancel, and bad input. The model and cases come from
+// GITVQA_E2E_MODEL (a Hugging Face GIT folder, converted here to float32 chunks) and
+// GITVQA_E2E_CASES (a folder in the fixtures' cases/ format); both default to the
+// repository's testdata. It ends by printing "N passed, M failed".
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"gitvqa/model"
+	"gitvqa/model/convert"
+	"gitvqa/model/fixture"
+	"gitvqa/model/modelfile"
+	"gitvqa/tools/serve/server"
+)
+
+var passed, failed atomic.Int32
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	fmt.Printf("e2e: %d passed, %d failed\n", passed.Load(), failed.Load())
+	os.Exit(code)
+}
+
+// step runs one named check as a subtest and counts it.
+func step(t *testing.T, name string, f func(t *testing.T)) bool {
+	ok := t.Run(name, f)
+	if ok {
+		passed.Add(1)
+	} else {
+		failed.Add(1)
+	}
+	return ok
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// buildSite assembles the site in a temporary folder: the static files, the wasm
+// runtime, and the models.
+func buildSite(t *testing.T, hfModel string) (dir string, e2e, small *modelfile.Manifest) {
+	t.Helper()
+	dir = t.TempDir()
+	root := repoRoot()
+	entries, err := os.ReadDir(filepath.Join(root, "static"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "gitvqa.wasm" || e.Name() == "wasm_exec.js" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(root, "static", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+	}
+	goroot, err := exec.Command(goTool(), "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasmExec, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "wasm_exec.js"), wasmExec, 0o644)
+	build := exec.Command(goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "gitvqa.wasm"), "./wasm")
+	build.Dir = root
+	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the wasm: %v\n%s", err, out)
+	}
+
+	// The model under test, as float32 chunks of 1 MiB (several, so that faults can hit
+	// one in the middle).
+	in := convert.Inputs{}
+	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
+		if *dst, err = os.ReadFile(filepath.Join(hfModel, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, closeSrc, err := model.OpenCheckpoint(hfModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSrc()
+	in.Weights = src
+	if e2e, err = convert.Convert(in, filepath.Join(dir, "models", "e2e"), convert.Options{DType: "f32", ChunkBytes: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A small random int8 model, slow enough (≈2 s a picture) to cancel in flight.
+	cfg, err := model.ParseConfig(in.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Vision.HiddenSize, cfg.Vision.IntermediateSize, cfg.Vision.NumHiddenLayers = 384, 1536, 6
+	cfg.Vision.NumAttentionHeads, cfg.Vision.ImageSize, cfg.Vision.PatchSize = 6, 224, 16
+	cj, _ := json.Marshal(cfg)
+	small, err = convert.Convert(convert.Inputs{
+		Config:       cj,
+		Preprocessor: []byte(`{"size":{"shortest_edge":224},"crop_size":{"height":224,"width":224},"resample":3}`),
+		Vocab:        in.Vocab,
+		Weights:      model.NewRandomSource(&cfg, 5),
+	}, filepath.Join(dir, "models", "small"), convert.Options{Description: "Test model: random weights."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, e2e, small
+}
+
+// site is the static server, restartable on the same address (for the offline check).
+type site struct {
+	s    *server.Server
+	addr string
+	http *http.Server
+}
+
+func (st *site) start(t *testing.T) {
+	ln, err := net.Listen("tcp", st.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.addr = ln.Addr().String()
+	st.http = &http.Server{Handler: st.s}
+	go st.http.Serve(ln)
+}
+
+func (st *site) stop() { st.http.Close() }
+
+func (st *site) url(path string) string { return "http://" + st.addr + path }
+
+func chromium() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func browser(t *testing.T) context.Context {
+	exe := chromium()
+	if exe == "" {
+		t.Fatal("no Chromium found: install it (make test runs apt-get install -y chromium) or set CHROMIUM")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1000, 1100),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("no-first-run", true),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelC(); cancelA() })
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+func within(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
+
+// status is the load line: its text and whether the model is ready.
+func waitLoaded(t *testing.T, ctx context.Context) (text string, ready bool) {
+	t.Helper()
+	c, cancel := within(ctx, 120*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(c, chromedp.Poll[bool](`document.getElementById('load-status')?.dataset.ready === '1' || document.getElementById('load-status')?.className === 'error'`))
+	if err != nil {
+		t.Fatalf("waiting for the model: %v", err)
+	}
+	text, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').textContent`))
+	ready, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('load-status').dataset.ready === '1'`))
+	return text, ready
+}
+
+type outcome struct {
+	Answer  string          `json:"answer"`
+	Code    string          `json:"code"`
+	Error   string          `json:"error"`
+	Timings json.RawMessage `json:"timings"`
+}
+
+func (o outcome) timings() map[string]any {
+	var m map[string]any
+	json.Unmarshal(o.Timings, &m)
+	return m
+}
+
+// askUI chooses a picture through the file input (when file is set), types the
+// question and presses Ask (Describe when caption), then waits for the outcome.
+func askUI(t *testing.T, ctx context.Context, file, question string, maxTokens int, caption bool) outcome {
+	t.Helper()
+	c, cancel := within(ctx, 120*time.Second)
+	defer cancel()
+	if file != "" {
+		if err := chromedp.Do(c,
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('file').value = ''`),
+			chromedp.SetUploadFiles(chromedp.ID("file"), []string{file})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	button := "ask"
+	if caption {
+		button = "describe"
+	}
+	q, _ := json.Marshal(question)
+	if err := chromedp.Do(c,
+		chromedp.SetValue(chromedp.ID("max-tokens"), strconv.Itoa(maxTokens)),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById('question').value = %s`, q)),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('answer').dataset.done = ''; document.getElementById('ask-error').hidden = true`),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`!document.getElementById(%q).disabled`, button)),
+		chromedp.Click(chromedp.ID(button)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	return waitOutcome(t, c)
+}
+
+func waitOutcome(t *testing.T, ctx context.Context) outcome {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('answer').dataset.done === '1' || !document.getElementById('ask-error').hidden`)); err != nil {
+		t.Fatalf("waiting for the answer: %v", err)
+	}
+	o, err := chromedp.Run(ctx, chromedp.Evaluate[outcome](`({
+		answer: document.getElementById('answer').dataset.done === '1' ? document.getElementById('answer').textContent : '',
+		code: document.getElementById('ask-error').hidden ? '' : (document.getElementById('ask-error').dataset.code || ''),
+		error: document.getElementById('ask-error').hidden ? '' : document.getElementById('ask-error').textContent,
+		timings: JSON.parse(document.getElementById('timings').dataset.json || 'null'),
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func serverCounts(s *server.Server, m *modelfile.Manifest, folder string) []int {
+	out := make([]int, len(m.Chunks))
+	for i, c := range m.Chunks {
+		out[i] = s.Count("/models/" + folder + "/" + c.File)
+	}
+	return out
+}
+
+func clearCacheAndReload(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	if err := chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`gitvqaDemo.cache.clear()`, chromedp.EvalAwaitPromise),
+		chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPage(t *testing.T) {
+	hf := os.Getenv("GITVQA_E2E_MODEL")
+	if hf == "" {
+		hf = fixture.TinyDir()
+	}
+	casesDir := os.Getenv("GITVQA_E2E_CASES")
+	if casesDir == "" {
+		casesDir = filepath.Join(fixture.TinyDir(), "cases")
+	}
+	cases, err := fixture.Load(casesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, man, small := buildSite(t, hf)
+	st := &site{s: server.New(dir), addr: "127.0.0.1:0"}
+	// Every chunk request reaches the server (no HTTP cache), so the fault checks count
+	// what the page really asked for.
+	st.s.NoStore = true
+	st.start(t)
+	defer func() { st.stop() }()
+	ctx := browser(t)
+	page := st.url("/?model=models/e2e/")
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+	var firstLoad string
+	if !step(t, "first visit loads the model", func(t *testing.T) {
+		text, ready := waitLoaded(t, ctx)
+		if !ready {
+			t.Fatalf("not ready: %s", text)
+		}
+		firstLoad = text
+		ms, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.loadMs`))
+		wasm, _ := os.Stat(filepath.Join(dir, "gitvqa.wasm"))
+		t.Logf("first load: %s ms for %d model bytes (wasm %d bytes); status: %s", ms, man.TotalBytes, wasm.Size(), text)
+	}) {
+		t.FailNow()
+	}
+
+	for _, c := range cases {
+		step(t, "case "+c.Name, func(t *testing.T) {
+			o := askUI(t, ctx, c.Path(c.Image), c.Question, c.MaxNewTokens, c.Question == "")
+			if o.Answer != c.Answer || o.Code != "" {
+				t.Fatalf("answer %q (error %q %s), want %q", o.Answer, o.Code, o.Error, c.Answer)
+			}
+			if c.Name == "dogs_640x480" {
+				shot(t, ctx)
+			}
+		})
+	}
+	last := cases[len(cases)-1]
+
+	step(t, "second question skips the image encoder", func(t *testing.T) {
+		o := askUI(t, ctx, "", "is it raining?", 5, false)
+		tm := o.timings()
+		if o.Code != "" || tm["imageCached"] != true || tm["encodeMs"] != 0.0 || tm["imagePrefillMs"] != 0.0 {
+			t.Fatalf("outcome %+v, timings %v", o, tm)
+		}
+	})
+
+	step(t, "reload answers offline from IndexedDB", func(t *testing.T) {
+		// The service worker must hold the page's files before the server goes away.
+		waitTrue(t, ctx, `navigator.serviceWorker.ready.then(() => caches.open('gitvqa-shell-v1')).then(c => c.match('gitvqa.wasm')).then(r => !!r)`, 60*time.Second)
+		st.stop()
+		defer st.start(t)
+		if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+			t.Fatal(err)
+		}
+		text, ready := waitLoaded(t, ctx)
+		if !ready || !strings.Contains(text, "offline") {
+			t.Fatalf("offline reload: %s", text)
+		}
+		o := askUI(t, ctx, last.Path(last.Image), last.Question, last.MaxNewTokens, last.Question == "")
+		if o.Answer != last.Answer {
+			t.Fatalf("offline answer %q, want %q", o.Answer, last.Answer)
+		}
+	})
+
+	victim := len(man.Chunks) / 2
+	step(t, "a dropped connection resumes without refetching verified chunks", func(t *testing.T) {
+		st.s.SetFaults(server.Faults{DropAfter: map[string]int{man.Chunks[victim].File: 300 << 10}, DropTimes: map[string]int{man.Chunks[victim].File: 1}})
+		st.s.ResetCounts()
+		clearCacheAndReload(t, ctx, page)
+		if text, ready := waitLoaded(t, ctx); !ready {
+			t.Fatalf("load with a dropped connection: %s", text)
+		}
+		got := serverCounts(st.s, man, "e2e")
+		for i, n := range got {
+			if want := map[bool]int{true: 2, false: 1}[i == victim]; n != want {
+				t.Errorf("chunk %d fetched %d times, want %d (counts %v)", i, n, want, got)
+			}
+		}
+		// Reload: everything comes from IndexedDB.
+		st.s.ResetCounts()
+		chromedp.Do(ctx, chromedp.Reload())
+		if _, ready := waitLoaded(t, ctx); !ready {
+			t.Fatal("reload failed")
+		}
+		if got := serverCounts(st.s, man, "e2e"); !reflect.DeepEqual(got, make([]int, len(man.Chunks))) {
+			t.Fatalf("chunks fetched again after a complete download: %v", got)
+		}
+	})
+
+	step(t, "an interrupted download resumes at the first missing chunk", func(t *testing.T) {
+		st.s.SetFaults(server.Faults{Status: map[string]int{man.Chunks[victim].File: -1}})
+		clearCacheAndReload(t, ctx, page)
+		if text, ready := waitLoaded(t, ctx); ready || !strings.Contains(text, man.Chunks[victim].File) {
+			t.Fatalf("a dead chunk should fail the load, naming it: %s", text)
+		}
+		st.s.SetFaults(server.Faults{})
+		st.s.ResetCounts()
+		chromedp.Do(ctx, chromedp.Reload())
+		if text, ready := waitLoaded(t, ctx); !ready {
+			t.Fatalf("resumed load: %s", text)
+		}
+		got := serverCounts(st.s, man, "e2e")
+		if got[victim] != 1 {
+			t.Errorf("the missing chunk was fetched %d times", got[victim])
+		}
+		for i := 0; i < victim-2; i++ { // well before it: stored by the first attempt
+			if got[i] != 0 {
+				t.Errorf("chunk %d was fetched again although it was stored: %v", i, got)
+			}
+		}
+	})
+
+	step(t, "a corrupted chunk is refused, refetched and never stored", func(t *testing.T) {
+		bad := man.Chunks[1]
+		st.s.SetFaults(server.Faults{Corrupt: map[string]int{bad.File: 1}})
+		st.s.ResetCounts()
+		clearCacheAndReload(t, ctx, page)
+		if text, ready := waitLoaded(t, ctx); !ready {
+			t.Fatalf("load: %s", text)
+		}
+		if n := st.s.Count("/models/e2e/" + bad.File); n != 2 {
+			t.Errorf("corrupted chunk fetched %d times, want 2", n)
+		}
+		if h := storedHash(t, ctx, bad.SHA256); h != bad.SHA256 {
+			t.Errorf("stored copy hashes to %q", h)
+		}
+		// Corrupt every time: the load fails, and nothing is stored under its name.
+		st.s.SetFaults(server.Faults{Corrupt: map[string]int{bad.File: -1}})
+		clearCacheAndReload(t, ctx, page)
+		if text, ready := waitLoaded(t, ctx); ready || !strings.Contains(text, "sha256") {
+			t.Fatalf("permanently corrupt chunk: %s", text)
+		}
+		if h := storedHash(t, ctx, bad.SHA256); h != "" {
+			t.Fatalf("a corrupt chunk was stored (hash %q)", h)
+		}
+		st.s.SetFaults(server.Faults{})
+		chromedp.Do(ctx, chromedp.Reload())
+		if _, ready := waitLoaded(t, ctx); !ready {
+			t.Fatal("recovery load failed")
+		}
+	})
+
+	step(t, "bad input gets clear errors and the page keeps working", func(t *testing.T) {
+		notImage := filepath.Join(hf, "vocab.txt")
+		if o := askUI(t, ctx, notImage, "what is this?", 5, false); o.Code != "bad_image" {
+			t.Errorf("a text file: %+v", o)
+		}
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`gitvqaDemo.ask(Object.assign(document.createElement('canvas'), {width: 0, height: 0}), 'what is this?')`, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatal(err)
+		}
+		if o := waitOutcome(t, ctx); o.Code != "empty_image" || !strings.Contains(o.Error, "0×0") {
+			t.Errorf("a 0×0 canvas: %+v", o)
+		}
+		c := cases[0]
+		if o := askUI(t, ctx, c.Path(c.Image), "   ", 5, false); o.Code != "empty_question" {
+			t.Errorf("an empty question: %+v", o)
+		}
+		if o := askUI(t, ctx, "", c.Question, c.MaxNewTokens, false); o.Answer != c.Answer {
+			t.Errorf("after the errors: %+v, want %q", o, c.Answer)
+		}
+	})
+
+	step(t, "cancel stops a running question and the next one works", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(st.url("/?model=models/small/"))); err != nil {
+			t.Fatal(err)
+		}
+		if text, ready := waitLoaded(t, ctx); !ready {
+			t.Fatalf("small model: %s", text)
+		}
+		note, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('model-note').textContent`))
+		if !strings.Contains(note, "Test model") {
+			t.Errorf("the page does not say it runs a test model: %q", note)
+		}
+		c := cases[1]
+		c2, cancel := within(ctx, 60*time.Second)
+		defer cancel()
+		if err := chromedp.Do(c2,
+			chromedp.SetUploadFiles(chromedp.ID("file"), []string{c.Path(c.Image)}),
+			chromedp.SetValue(chromedp.ID("question"), "what is it?"),
+			chromedp.Poll[chromedp.Void](`!document.getElementById('ask').disabled`),
+			chromedp.Click(chromedp.ID("ask")),
+			chromedp.Poll[chromedp.Void](`!document.getElementById('compute-bar').hidden`),
+			chromedp.Click(chromedp.ID("cancel")),
+		); err != nil {
+			t.Fatal(err)
+		}
+		if o := waitOutcome(t, c2); o.Code != "cancelled" {
+			t.Fatalf("cancelled question: %+v", o)
+		}
+		o := askUI(t, ctx, "", "what is it?", 3, false)
+		if o.Code != "" || o.Answer == "" {
+			t.Fatalf("after cancel: %+v", o)
+		}
+		t.Logf("small model (%d bytes): %v", small.TotalBytes, o.timings())
+	})
+	_ = firstLoad
+}
+
+// waitTrue evaluates expr (which may return a promise) until it gives true.
+func waitTrue(t *testing.T, ctx context.Context, expr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr, chromedp.EvalAwaitPromise))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still false after %v: %s (%v)", timeout, expr, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// storedHash reads a chunk from IndexedDB and hashes it in the page ("" if absent).
+func storedHash(t *testing.T, ctx context.Context, sha string) string {
+	t.Helper()
+	h, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`new Promise((resolve, reject) => {
+		const req = indexedDB.open('gitvqa', 1);
+		req.onerror = () => reject(req.error);
+		req.onsuccess = () => {
+			const db = req.result;
+			const get = db.transaction('chunks').objectStore('chunks').get(%q);
+			get.onsuccess = async () => {
+				db.close();
+				if (!get.result) return resolve('');
+				const d = await crypto.subtle.digest('SHA-256', get.result);
+				resolve([...new Uint8Array(d)].map(b => b.toString(16).padStart(2, '0')).join(''));
+			};
+			get.onerror = () => reject(get.error);
+		};
+	})`, sha), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func shot(t *testing.T, ctx context.Context) {
+	out := os.Getenv("GITVQA_SCREENSHOT")
+	if out == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Errorf("screenshot: %v", err)
+	}
+}
