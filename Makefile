@@ -2,23 +2,64 @@
 # `make test` runs every test layer and installs what it needs; see README.md.
 
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin
 GO ?= go
 
-.PHONY: test test-native test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
+.PHONY: test deps test-native test-wasm test-e2e e2e test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
 
 WASM_EXEC := $(shell go env GOROOT 2>/dev/null || echo /usr/local/go)/lib/wasm/go_js_wasm_exec
 HF_CACHE ?= .cache/hf/git-large-vqav2
 MODEL_DIR ?= static/models/git-large-vqav2
 
-test: vet test-native test-wasm-build
+# Three layers: native Go tests, the same code as wasm in headless Chromium
+# (wasmbrowsertest), and the real page end to end (chromedp).
+test: deps vet test-wasm-build test-native test-wasm test-e2e
+
+BIN := $(CURDIR)/.cache/bin
+WASMBROWSERTEST_VERSION := v0.11.0
+
+# What the tests need that a fresh machine lacks: Debian's Chromium, wasmbrowsertest at a
+# pinned version, and a `chromium` wrapper that adds the flags a closed, root-run
+# sandbox wants (wasmbrowsertest takes no flags of its own).
+deps: $(BIN)/wasmbrowsertest $(BIN)/chromium
+
+$(BIN)/wasmbrowsertest:
+	mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install github.com/agnivade/wasmbrowsertest@$(WASMBROWSERTEST_VERSION)
+
+$(BIN)/chromium:
+	@command -v /usr/bin/chromium >/dev/null || { \
+	  echo "installing Debian's chromium"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	mkdir -p $(BIN)
+	printf '#!/bin/sh\nexec /usr/bin/chromium --disable-gpu --disable-quic --disable-component-update --disable-background-networking --disable-sync --no-first-run "$$@"\n' > $@
+	chmod +x $@
 
 vet:
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./model/...
+	GOOS=js GOARCH=wasm $(GO) vet ./model/... ./web/... ./wasm
 
 test-native:
-	$(GO) test ./...
+	$(GO) test $$($(GO) list ./... | grep -v /web/e2e)
+
+# In Chromium: the web packages against real IndexedDB, and the model's parity tests
+# (the file-heavy checkpoint tests stay native: wasmbrowsertest proxies every file call).
+WASM_TEST := PATH="$(BIN):$$PATH" GOOS=js GOARCH=wasm $(GO) test -exec wasmbrowsertest
+test-wasm: deps
+	$(WASM_TEST) ./web/... ./model/kernel ./model/nn ./model/tokenize ./model/imageproc ./model/safetensors ./model/npy 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
+	$(WASM_TEST) ./model/ -run 'TestMatchesHuggingFace|TestImageCache|TestStreams|TestCancel|TestBadQuestions|TestExpectedTensors' 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
+	$(WASM_TEST) ./model/convert -run 'TestF32FolderEqualsCheckpoint|TestInt8AgainstFloat32OnFixtures' 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
+
+# The real page in headless Chromium. GITVQA_E2E_MODEL (a Hugging Face folder) and
+# GITVQA_E2E_CASES (a cases/ folder) choose what it runs; testdata by default.
+test-e2e e2e: deps
+	PATH="$(BIN):$$PATH" CHROMIUM=/usr/bin/chromium $(GO) test -count=1 -v -timeout 20m ./web/e2e/ 2>&1 | grep -E '^(\s*--- |e2e:|ok|FAIL|PASS)|e2e_test.go'; exit $${PIPESTATUS[0]}
+
+# Refreshes the README's screenshot of the demo page answering a question.
+screenshot: deps
+	GITVQA_SCREENSHOT=$(CURDIR)/web/e2e/screenshot.png CHROMIUM=/usr/bin/chromium $(GO) test -count=1 -run 'TestPage' ./web/e2e/
 
 # model/ must build for the browser.
 test-wasm-build:

@@ -122,6 +122,8 @@ func TestMatchesHuggingFace(t *testing.T) {
 			}
 			if stepErr > 1e-4 {
 				t.Errorf("top-5 logits over all steps: max abs error %g > 1e-4", stepErr)
+			} else {
+				t.Logf("top-5 logits over all steps: max abs error %.2g", stepErr)
 			}
 			if !reflect.DeepEqual(ans.InputIDs, c.InputIDs) {
 				t.Errorf("input ids %v, want %v", ans.InputIDs, c.InputIDs)

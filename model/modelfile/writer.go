@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 // DefaultChunkBytes is 16 MiB: large enough that a 0.4 GB model is a few dozen
@@ -261,7 +262,9 @@ func (w *Writer) Finish(config, preprocessor, vocab []byte, dtype string, group 
 // files are created private.
 func publish(f TempFile) error {
 	if c, ok := f.(interface{ Chmod(os.FileMode) error }); ok {
-		return c.Chmod(0o644)
+		if err := c.Chmod(0o644); err != nil && runtime.GOOS != "js" { // js/wasm has no chmod
+			return err
+		}
 	}
 	return nil
 }

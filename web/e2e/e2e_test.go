@@ -247,7 +247,7 @@ func askUI(t *testing.T, ctx context.Context, file, question string, maxTokens i
 		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById('question').value = %s`, q)),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('answer').dataset.done = ''; document.getElementById('ask-error').hidden = true`),
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`!document.getElementById(%q).disabled`, button)),
-		chromedp.Click(chromedp.ID(button)),
+		click(button),
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -483,9 +483,9 @@ func TestPage(t *testing.T) {
 			chromedp.SetUploadFiles(chromedp.ID("file"), []string{c.Path(c.Image)}),
 			chromedp.SetValue(chromedp.ID("question"), "what is it?"),
 			chromedp.Poll[chromedp.Void](`!document.getElementById('ask').disabled`),
-			chromedp.Click(chromedp.ID("ask")),
+			click("ask"),
 			chromedp.Poll[chromedp.Void](`!document.getElementById('compute-bar').hidden`),
-			chromedp.Click(chromedp.ID("cancel")),
+			click("cancel"),
 		); err != nil {
 			t.Fatal(err)
 		}
@@ -499,6 +499,12 @@ func TestPage(t *testing.T) {
 		t.Logf("small model (%d bytes): %v", small.TotalBytes, o.timings())
 	})
 	_ = firstLoad
+}
+
+// click presses a button through the DOM: a mouse click at computed coordinates can
+// miss while the picture's preview is still changing the layout.
+func click(id string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById(%q).click()`, id))
 }
 
 // waitTrue evaluates expr (which may return a promise) until it gives true.

@@ -1,0 +1,131 @@
+//go:build js && wasm
+
+package chunkstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"gitvqa/model/modelfile"
+	"gitvqa/web/download"
+	"gitvqa/web/internal/fakenet"
+)
+
+func open(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Clear(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestChunksAndModels(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	data := bytes.Repeat([]byte{1, 2, 3}, 100000)
+	sum := sha256.Sum256(data)
+	sha := hex.EncodeToString(sum[:])
+	if ok, _ := s.HasChunk(ctx, sha); ok {
+		t.Fatal("a cleared store has the chunk")
+	}
+	if err := s.PutChunk(ctx, sha, data); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Chunk(ctx, sha)
+	if err != nil || !ok || !bytes.Equal(got, data) {
+		t.Fatalf("read back: ok=%v err=%v equal=%v", ok, err, bytes.Equal(got, data))
+	}
+	if ok, _ := s.HasChunk(ctx, sha); !ok {
+		t.Fatal("HasChunk after PutChunk")
+	}
+	if _, ok, err := s.Chunk(ctx, "00"); ok || err != nil {
+		t.Fatalf("missing chunk: %v %v", ok, err)
+	}
+	rec := download.ModelRecord{URL: "https://x.test/m/manifest.json", Manifest: []byte(`{"a":1}`), Bytes: 300000, Complete: true, Updated: time.UnixMilli(1700000000000)}
+	if err := s.PutModel(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	back, ok, err := s.Model(ctx, rec.URL)
+	if err != nil || !ok || back.URL != rec.URL || string(back.Manifest) != string(rec.Manifest) || back.Bytes != rec.Bytes || !back.Complete || !back.Updated.Equal(rec.Updated) {
+		t.Fatalf("model record: %+v %v %v", back, ok, err)
+	}
+	list, err := s.Models(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("models %v %v", list, err)
+	}
+	keys, err := s.ChunkKeys(ctx)
+	if err != nil || len(keys) != 1 || keys[0] != sha {
+		t.Fatalf("keys %v %v", keys, err)
+	}
+	if err := s.DeleteChunk(ctx, sha); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.HasChunk(ctx, sha); ok {
+		t.Fatal("deleted chunk still there")
+	}
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.Models(ctx); len(list) != 0 {
+		t.Fatal("clear left models")
+	}
+}
+
+// The downloader over the real IndexedDB: the second load needs only the manifest.
+func TestDownloaderResumesFromIndexedDB(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	dir := t.TempDir()
+	w, err := modelfile.NewWriter(dir, 4096, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := make([]float32, 5000)
+	for i := range v {
+		v[i] = float32(i%13) - 6
+	}
+	w.AddF32("a", []int{5000}, v)
+	m, err := w.Finish([]byte(`{}`), []byte(`{}`), []byte("[PAD]\n"), "f32", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, r := range append([]modelfile.FileRef{m.Tokenizer}, m.Chunks...) {
+		files[r.File], _ = modelfile.DirSource(dir).Fetch(ctx, r)
+	}
+	files["manifest.json"], _ = modelfile.DirSource(dir).Fetch(ctx, modelfile.FileRef{File: "manifest.json"})
+	net := &fakenet.Network{Files: files}
+	load := func() {
+		l := &download.Loader{ManifestURL: "https://x.test/m/manifest.json", Client: net.Client(), Store: s}
+		mm, _, _, err := l.Manifest(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := l.Source(ctx, mm)
+		defer src.Close()
+		st, err := modelfile.Load(ctx, mm, src, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := st.Float32("a"); len(got) != 5000 || got[7] != 1 {
+			t.Fatalf("tensor %v", got[:8])
+		}
+	}
+	load()
+	if n := len(net.Requests()); n != len(m.Chunks)+2 {
+		t.Fatalf("first load made %d requests, want %d", n, len(m.Chunks)+2)
+	}
+	load()
+	if r := net.Requests(); len(r) != 1 || r[0] != "manifest.json" {
+		t.Fatalf("second load requested %v", r)
+	}
+}
