@@ -19,20 +19,25 @@ test: deps vet test-wasm-build test-native test-wasm test-e2e
 BIN := $(CURDIR)/.cache/bin
 WASMBROWSERTEST_VERSION := v0.11.0
 
-# What the tests need that a fresh machine lacks: Debian's Chromium, wasmbrowsertest at a
-# pinned version, and a `chromium` wrapper that adds the flags a closed, root-run
-# sandbox wants (wasmbrowsertest takes no flags of its own).
-deps: $(BIN)/wasmbrowsertest $(BIN)/chromium
+# What the tests need that a fresh machine lacks: Debian's Chromium and wabt (wat2wasm),
+# wasmbrowsertest at a pinned version, and a `chromium` wrapper that adds the flags a
+# closed, root-run sandbox wants (wasmbrowsertest takes no flags of its own).
+deps: $(BIN)/wasmbrowsertest $(BIN)/chromium $(BIN)/wat2wasm
+
+APT_INSTALL = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
+
+$(BIN)/wat2wasm:
+	@command -v /usr/bin/wat2wasm >/dev/null || { echo "installing Debian's wabt"; $(APT_INSTALL) wabt; }
+	mkdir -p $(BIN)
+	ln -sf /usr/bin/wat2wasm $@
 
 $(BIN)/wasmbrowsertest:
 	mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/agnivade/wasmbrowsertest@$(WASMBROWSERTEST_VERSION)
 
 $(BIN)/chromium:
-	@command -v /usr/bin/chromium >/dev/null || { \
-	  echo "installing Debian's chromium"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	@command -v /usr/bin/chromium >/dev/null || { echo "installing Debian's chromium"; $(APT_INSTALL) chromium; }
 	mkdir -p $(BIN)
 	printf '#!/bin/sh\nexec /usr/bin/chromium --disable-gpu --disable-quic --disable-component-update --disable-background-networking --disable-sync --no-first-run "$$@"\n' > $@
 	chmod +x $@
@@ -41,8 +46,8 @@ vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./model/... ./web/... ./wasm
 
-test-native:
-	$(GO) test $$($(GO) list ./... | grep -v /web/e2e)
+test-native: deps
+	PATH="$(BIN):$$PATH" $(GO) test $$($(GO) list ./... | grep -v /web/e2e)
 
 # In Chromium: the web packages against real IndexedDB, and the model's parity tests
 # (the file-heavy checkpoint tests stay native: wasmbrowsertest proxies every file call).
@@ -59,7 +64,7 @@ test-e2e e2e: deps
 
 # Refreshes the README's screenshot of the demo page answering a question.
 screenshot: deps
-	GITVQA_SCREENSHOT=$(CURDIR)/web/e2e/screenshot.png CHROMIUM=/usr/bin/chromium $(GO) test -count=1 -run 'TestPage' ./web/e2e/
+	PATH="$(BIN):$$PATH" GITVQA_SCREENSHOT=$(CURDIR)/web/e2e/screenshot.png CHROMIUM=/usr/bin/chromium $(GO) test -count=1 -run 'TestPage' ./web/e2e/
 
 # model/ must build for the browser.
 test-wasm-build:
@@ -91,7 +96,10 @@ static/gitvqa.wasm: $(SITE_GO)
 static/wasm_exec.js:
 	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $@
 
-site: static/gitvqa.wasm static/wasm_exec.js
+static/kernels.wasm static/kernels-relaxed.wasm: wasm/kernels/kernels.wat wasm/kernels/kernels.go | $(BIN)/wat2wasm
+	PATH="$(BIN):$$PATH" $(GO) run ./wasm/kernels/build -out static
+
+site: static/gitvqa.wasm static/wasm_exec.js static/kernels.wasm
 
 # A tiny test model with seeded random weights, made here: the demo works offline.
 static/models/tiny-random/manifest.json:

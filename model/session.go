@@ -11,6 +11,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"gitvqa/model/kernel"
 	"gitvqa/model/nn"
 )
 
@@ -86,7 +87,9 @@ type Session struct {
 	stats  Stats
 
 	visionEmbed *visionEmbedGraph
-	visionLayer *visionLayerGraph
+	shard       *VisionShard // this worker's share of the vision layers (all of them alone)
+	peers       Peers        // the other shards, if any
+	partial     []float32
 	projection  *projectionGraph
 	imageLayer  *decoderLayerGraph
 	head        *headGraph
@@ -112,7 +115,7 @@ func (m *Model) NewSession() (*Session, error) {
 	if s.visionEmbed, err = newVisionEmbedGraph(c, w); err != nil {
 		return nil, err
 	}
-	if s.visionLayer, err = newVisionLayerGraph(c, w); err != nil {
+	if s.shard, err = m.NewVisionShard(0, 1); err != nil {
 		return nil, err
 	}
 	if s.projection, err = newProjectionGraph(c, w); err != nil {
@@ -126,6 +129,58 @@ func (m *Model) NewSession() (*Session, error) {
 	}
 	return s, nil
 }
+
+// SetPeers shares the vision encoder with other workers (nil: none), each computing
+// one shard as NewVisionShard(i, 1+peers.Count()) for i ≥ 1; this session keeps shard 0.
+func (s *Session) SetPeers(p Peers) error {
+	count := 1
+	if p != nil {
+		count += p.Count()
+	}
+	shard, err := s.m.NewVisionShard(0, count)
+	if err != nil {
+		return err
+	}
+	s.shard, s.peers = shard, p
+	if count == 1 {
+		s.peers = nil
+	}
+	return nil
+}
+
+// Workers is how many workers share the vision encoder.
+func (s *Session) Workers() int { return s.shard.Count }
+
+// block adds a vision layer's attention or MLP block, and its bias, to hidden: the
+// local shard's partial sum plus the peers'.
+func (s *Session) block(kind string, layer int, hidden, bias []float32) error {
+	var wait func([]float32) error
+	if s.peers != nil {
+		wait = s.peers.Start(kind, layer, hidden)
+	}
+	done := kernel.Timed("vision.local")
+	part, err := s.shard.Block(kind, layer, hidden)
+	done()
+	if err != nil {
+		return err
+	}
+	s.partial = append(s.partial[:0], part...)
+	if wait != nil {
+		if err := wait(s.partial); err != nil {
+			return fmt.Errorf("%w: %v", errPeers, err)
+		}
+	}
+	d := len(bias)
+	for r := 0; r < len(hidden); r += d {
+		h, p := hidden[r:r+d], s.partial[r:r+d]
+		for j, b := range bias {
+			h[j] += p[j] + b
+		}
+	}
+	return nil
+}
+
+var errPeers = errors.New("a worker sharing the image encoder failed")
 
 // Model returns the session's model.
 func (s *Session) Model() *Model { return s.m }
@@ -178,22 +233,30 @@ func (s *Session) Image(ctx context.Context, pixels []float32, o Options) (st *I
 	n, dv := c.NumImageTokens(), c.Vision.HiddenSize
 	start := time.Now()
 	s.stats.ImageEncodes++
-	encodeSteps := len(s.visionLayer.layers) + 2
+	encodeSteps := len(s.m.Weights.Vision) + 2
 	x, err := s.visionEmbed.run(s.visionEmbed.bind, []binding{{s.visionEmbed.pixels, dense(pixels, 3, size, size)}})
 	if err != nil {
 		return nil, false, t, fmt.Errorf("vision embeddings: %w", err)
 	}
 	hidden := append([]float32(nil), x...)
 	progress("encode", 1, encodeSteps)
-	for i, b := range s.visionLayer.layers {
+	for i := range s.m.Weights.Vision {
 		if err := s.pause(ctx); err != nil {
 			return nil, false, t, err
 		}
-		y, err := s.visionLayer.run(b, []binding{{s.visionLayer.x, dense(hidden, n, dv)}})
+		l := &s.m.Weights.Vision[i]
+		err := s.block(BlockAttention, i, hidden, l.O.B)
+		if err == nil {
+			err = s.block(BlockMLP, i, hidden, l.FC2.B)
+		}
+		if errors.Is(err, errPeers) {
+			// Go on alone: drop the peers and encode this picture again.
+			s.SetPeers(nil)
+			return s.Image(ctx, pixels, o)
+		}
 		if err != nil {
 			return nil, false, t, fmt.Errorf("vision layer %d: %w", i, err)
 		}
-		copy(hidden, y)
 		progress("encode", i+2, encodeSteps)
 	}
 	if err := s.pause(ctx); err != nil {

@@ -72,7 +72,8 @@ function downloadProgress() {
 async function loadModel() {
   const modelURL = await chooseModel();
   try {
-    state.vqa = await GitVQA.load({ model: modelURL, onProgress: downloadProgress() });
+    const workers = params.get('workers') ? Number(params.get('workers')) : undefined;
+    state.vqa = await GitVQA.load({ model: modelURL, onProgress: downloadProgress(), exact: params.get('exact') === '1', workers });
     localStorage.setItem('gitvqa.model', modelURL);
   } catch (err) {
     $('load-status').textContent = `Could not load the model: ${err.message}`;
@@ -85,10 +86,15 @@ async function loadModel() {
   $('load-status').textContent = `Model ready (${mb(info.bytes)}, ${where}${info.offline ? ', offline' : ''}) in ${(info.loadMs / 1000).toFixed(1)} s.`;
   $('load-status').dataset.ready = '1';
   $('load-status').dataset.loadMs = String(info.loadMs);
+  $('load-status').dataset.kernels = info.kernels || '';
   if (info.warning) $('load-status').textContent += ' ' + info.warning;
   if (info.model.description) show($('model-note'), info.model.description);
   updateButtons();
   refreshCache();
+  state.vqa.sharing.then((n) => {
+    $('load-status').dataset.workers = String(n);
+    if (n > 1) $('load-status').textContent += ` ${n} workers share the image encoder.`;
+  });
 }
 
 // ---- the picture -------------------------------------------------------------------------
@@ -183,6 +189,7 @@ export async function ask(image, question) {
   const maxTokens = Number($('max-tokens').value) || 20;
   const opts = {
     maxTokens,
+    profile: params.get('profile') === '1',
     signal: controller.signal,
     onToken: (text) => { $('answer').textContent = text; },
     onProgress: (p) => setBar('compute-bar', p.total ? p.loaded / p.total : 0, `${phaseNames[p.phase] || p.phase}: ${p.loaded} / ${p.total}`),
@@ -196,6 +203,7 @@ export async function ask(image, question) {
       ? `${(t.totalMs / 1000).toFixed(2)} s (picture already seen: ${t.tokens} tokens in ${(t.promptMs + t.decodeMs).toFixed(0)} ms)`
       : `${(t.totalMs / 1000).toFixed(2)} s: picture ${(t.encodeMs / 1000).toFixed(2)} s, reading ${((t.imagePrefillMs + t.promptMs) / 1000).toFixed(2)} s, ${t.tokens} tokens ${(t.decodeMs / 1000).toFixed(2)} s`;
     $('timings').dataset.json = JSON.stringify(t);
+    if (r.profile) $('timings').dataset.profile = JSON.stringify(r.profile);
     return r;
   } catch (err) {
     showError(err);

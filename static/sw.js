@@ -2,7 +2,8 @@
 // chunks are in IndexedDB). Network first, so a deploy is seen at once; the cache answers
 // only when the network does not. Model files are not touched here.
 const CACHE = 'gitvqa-shell-v1';
-const SHELL = ['./', 'index.html', 'app.js', 'vqa.js', 'protocol.js', 'style.css', 'worker.js', 'wasm_exec.js', 'gitvqa.wasm'];
+const SHELL = ['./', 'index.html', 'app.js', 'vqa.js', 'protocol.js', 'style.css', 'worker.js', 'wasm_exec.js', 'gitvqa.wasm',
+  'kernels.wasm', 'kernels-relaxed.wasm'];
 
 self.addEventListener('install', (e) => {
   e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));

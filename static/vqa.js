@@ -24,27 +24,83 @@ const here = new URL('.', import.meta.url);
 export class GitVQA {
   /**
    * Starts a worker and loads a model folder (its manifest.json and chunks).
-   * @param {{model?: string, onProgress?: Function, workerURL?: string|URL}} options
+   * @param {{model?: string, onProgress?: Function, workerURL?: string|URL, exact?: boolean, workers?: number}} options
    *   onProgress({phase, loaded, total, fromCache}) — phase is download|verify|load.
+   *   workers: how many workers share the image encoder (default: one per core, at most
+   *   4). The first answers as soon as it is ready; the others join in the background
+   *   (see .sharing) and each holds its share of the encoder's weights.
+   *   exact: keep activations in float32 with int8 weights (slower; by default, where the
+   *   browser has relaxed SIMD, activations are quantized to 7 bits per row, as ONNX
+   *   Runtime's q8 models do).
    * @returns {Promise<GitVQA>} resolved when the model is ready (see .info).
    */
-  static async load({ model = 'models/git-large-vqav2/', onProgress, workerURL } = {}) {
+  static async load({ model = 'models/git-large-vqav2/', onProgress, workerURL, exact = false, workers } = {}) {
     const manifestURL = new URL(model.endsWith('.json') ? model : model.replace(/\/?$/, '/manifest.json'), document.baseURI).href;
     // Ask the browser to keep our storage (only a page can ask, not a worker).
     if (navigator.storage && navigator.storage.persist) {
       navigator.storage.persist().catch(() => {});
     }
-    const worker = new Worker(workerURL || new URL('worker.js', here));
+    const url = workerURL || new URL('worker.js', here);
+    const worker = new Worker(url);
     const vqa = new GitVQA(worker);
     vqa.info = await new Promise((resolve, reject) => {
       vqa._loading = { resolve, reject, onProgress };
-      worker.postMessage({ v: P.Version, type: P.Load, manifestURL });
+      worker.postMessage({ v: P.Version, type: P.Load, manifestURL, exact });
     });
+    const want = Math.max(1, Math.min(workers ?? Math.min(navigator.hardwareConcurrency || 1, 4), vqa.info.model.maxWorkers || 1));
+    /** Resolves to the number of workers sharing the image encoder, once they do. */
+    vqa.sharing = want > 1 ? vqa._startShards(url, manifestURL, exact, want) : Promise.resolve(1);
     return vqa;
+  }
+
+  // _startShards starts count-1 shard workers, each loading its share of the image
+  // encoder (from IndexedDB: the first worker stored the model), and connects them to
+  // the main worker by MessageChannels. If any fails, the main worker goes on alone.
+  async _startShards(url, manifestURL, exact, count) {
+    this.workers = 1;
+    const ports = [];
+    const started = [];
+    for (let index = 1; index < count; index++) {
+      const shard = new Worker(url);
+      this._shards.push(shard);
+      const channel = new MessageChannel();
+      ports.push(channel.port1);
+      started.push(new Promise((resolve, reject) => {
+        shard.onmessage = (e) => {
+          const m = e.data;
+          if (m?.type === P.Ready) resolve();
+          if (m?.type === P.Error) reject(new VQAError(m.code, m.message));
+        };
+        shard.onerror = (e) => reject(new VQAError(P.CodeInternal, e.message || 'a shard worker failed'));
+      }));
+      shard.postMessage({ v: P.Version, type: P.Shard, manifestURL, index, count, exact, port: channel.port2 }, [channel.port2]);
+    }
+    try {
+      await Promise.all(started);
+    } catch (err) {
+      this._dropShards();
+      return 1;
+    }
+    // A shard that dies later: the main worker stops waiting for it and goes on alone.
+    for (const shard of this._shards) shard.onerror = () => this._dropShards();
+    return new Promise((resolve) => {
+      this._peersReady = (n) => { this.workers = n; resolve(n); };
+      this._worker.postMessage({ v: P.Version, type: P.Peers, ports }, ports);
+    });
+  }
+
+  _dropShards() {
+    for (const shard of this._shards) shard.terminate();
+    if (this._shards.length) this._worker.postMessage({ v: P.Version, type: P.Peers, ports: [] });
+    this._shards = [];
+    this.workers = 1;
   }
 
   constructor(worker) {
     this._worker = worker;
+    this._shards = [];
+    /** How many workers share the image encoder now. */
+    this.workers = 1;
     this._nextId = 1;
     this._asks = new Map();
     worker.onmessage = (e) => this._receive(e.data);
@@ -72,13 +128,16 @@ export class GitVQA {
         this._loading?.resolve(m);
         this._loading = null;
         break;
+      case P.PeersReady:
+        this._peersReady?.(m.workers);
+        break;
       case P.Token:
         ask?.onToken?.(m.text, m);
         break;
       case P.Answer:
         if (ask) {
           this._asks.delete(m.id);
-          ask.resolve({ text: m.text, ids: m.ids, inputIds: m.inputIds, stoppedBy: m.stoppedBy, timings: m.timings });
+          ask.resolve({ text: m.text, ids: m.ids, inputIds: m.inputIds, stoppedBy: m.stoppedBy, timings: m.timings, profile: m.profile });
         }
         break;
       case P.Error: {
@@ -112,19 +171,20 @@ export class GitVQA {
     return this._ask(image, '', true, options);
   }
 
-  async _ask(image, question, caption, { onToken, onProgress, signal, maxTokens = 20 } = {}) {
+  async _ask(image, question, caption, { onToken, onProgress, signal, maxTokens = 20, profile = false } = {}) {
     if (signal?.aborted) throw new VQAError(P.CodeCancelled, 'cancelled');
     const { payload, transfer } = await imagePayload(image);
     const id = this._nextId++;
     return new Promise((resolve, reject) => {
       this._asks.set(id, { resolve, reject, onToken, onProgress });
       signal?.addEventListener('abort', () => this._worker.postMessage({ v: P.Version, type: P.Cancel, id }), { once: true });
-      this._worker.postMessage({ v: P.Version, type: P.Ask, id, image: payload, question: String(question ?? ''), maxTokens, caption }, transfer);
+      this._worker.postMessage({ v: P.Version, type: P.Ask, id, image: payload, question: String(question ?? ''), maxTokens, caption, profile }, transfer);
     });
   }
 
-  /** Stops the worker. */
+  /** Stops the workers. */
   close() {
+    for (const shard of this._shards) shard.terminate();
     this._worker.terminate();
     this._fail(new VQAError(P.CodeCancelled, 'closed'));
   }

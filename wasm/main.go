@@ -11,13 +11,17 @@ import (
 	"fmt"
 	"runtime/debug"
 	"time"
+	"unsafe"
 
 	"github.com/hack-pad/safejs"
 
+	"gitvqa/model/kernel"
+	wkernels "gitvqa/wasm/kernels"
 	"gitvqa/web/chunkstore"
 	"gitvqa/web/download"
 	"gitvqa/web/jsutil"
 	"gitvqa/web/protocol"
+	"gitvqa/web/simd"
 	"gitvqa/web/worker"
 )
 
@@ -27,7 +31,35 @@ func main() {
 	debug.SetMemoryLimit(1536 << 20)
 
 	self := safejs.Global()
+	kernels := "go"
+	int8Available := false
+	if v := simd.Variant(); v != "" {
+		int8Available = v == "relaxed"
+		acc := simd.New(v == "relaxed")
+		if err := simd.SelfTest(acc); err != nil {
+			kernels = "go (the " + v + " SIMD kernels failed their self-test: " + err.Error() + ")"
+		} else {
+			kernel.SetAccel(acc)
+			kernels = v + "-simd"
+		}
+	}
 	w := &worker.Worker{
+		Kernels: kernels,
+		SetExact: func(exact bool) {
+			if a, ok := kernel.CurrentAccel().(wkernels.Accel); ok {
+				a.Int8 = int8Available && !exact
+				kernel.SetAccel(a)
+			}
+		},
+		MemoryBytes: func() int64 {
+			boot, _ := self.Get("gitvqa")
+			v, err := boot.Call("memoryBytes")
+			if err != nil {
+				return 0
+			}
+			f, _ := v.Float()
+			return int64(f)
+		},
 		Post:      func(m worker.Message) { post(self, m) },
 		Yield:     yield,
 		OpenCache: func(ctx context.Context) (download.Cache, error) { return chunkstore.Open(ctx) },
@@ -38,6 +70,9 @@ func main() {
 			return nil
 		}
 		req, err := decode(args[0])
+		if err == nil {
+			err = decodePorts(args[0], &req, w)
+		}
 		if err != nil {
 			w.Post(worker.Message{"type": protocol.Error, "code": protocol.CodeBadMessage, "message": err.Error(), "v": protocol.Version})
 			return nil
@@ -109,8 +144,9 @@ func decode(v safejs.Value) (worker.Request, error) {
 		return worker.Request{}, fmt.Errorf("a message must be an object, not %s", v.Type())
 	}
 	r := worker.Request{
-		V: num(v, "v"), Type: str(v, "type"), ID: num(v, "id"), ManifestURL: str(v, "manifestURL"),
+		V: num(v, "v"), Type: str(v, "type"), ID: num(v, "id"), ManifestURL: str(v, "manifestURL"), Exact: boolean(v, "exact"),
 		Question: str(v, "question"), MaxTokens: num(v, "maxTokens"), Caption: boolean(v, "caption"),
+		Profile: boolean(v, "profile"),
 	}
 	img, err := v.Get("image")
 	if err != nil || img.IsUndefined() || img.IsNull() {
@@ -131,6 +167,147 @@ func decode(v safejs.Value) (worker.Request, error) {
 	}
 	r.Image = im
 	return r, nil
+}
+
+// jsPort is a worker.Port over a MessagePort.
+type jsPort struct{ port safejs.Value }
+
+func (p jsPort) Post(m worker.Message, x []float32) {
+	js, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	jsonObj, _ := safejs.Global().Get("JSON")
+	obj, err := jsonObj.Call("parse", string(js))
+	if err != nil {
+		return
+	}
+	var transfer []any
+	if x != nil {
+		f32, err := float32Array(x)
+		if err != nil {
+			return
+		}
+		obj.Set("x", f32)
+		buf, _ := f32.Get("buffer")
+		transfer = append(transfer, buf)
+	}
+	p.port.Call("postMessage", obj, transfer)
+}
+
+// float32Array copies x into a new Float32Array.
+func float32Array(x []float32) (safejs.Value, error) {
+	ctor, err := safejs.Global().Get("Float32Array")
+	if err != nil {
+		return safejs.Undefined(), err
+	}
+	f32, err := ctor.New(len(x))
+	if err != nil {
+		return safejs.Undefined(), err
+	}
+	if len(x) > 0 {
+		buf, _ := f32.Get("buffer")
+		u8, err := jsutil.Uint8ArrayOf(buf)
+		if err != nil {
+			return safejs.Undefined(), err
+		}
+		safejs.CopyBytesToJS(u8, unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x)))
+	}
+	return f32, nil
+}
+
+// float32s copies a Float32Array into Go.
+func float32s(v safejs.Value) ([]float32, error) {
+	n, err := v.Length()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, n)
+	if n == 0 {
+		return out, nil
+	}
+	buf, _ := v.Get("buffer")
+	u8, err := jsutil.Uint8ArrayOf(buf)
+	if err != nil {
+		return nil, err
+	}
+	off, _ := v.Get("byteOffset")
+	o, _ := off.Int()
+	view, err := u8.Call("subarray", o, o+4*n)
+	if err != nil {
+		return nil, err
+	}
+	safejs.CopyBytesToGo(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*n), view)
+	return out, nil
+}
+
+// decodePorts wires the MessagePorts of shard and peers messages: each port's messages
+// (block requests to a shard, partial sums to the main worker) become Requests too.
+func decodePorts(v safejs.Value, r *worker.Request, w *worker.Worker) error {
+	listen := func(port safejs.Value, f func(worker.Request)) error {
+		h, err := safejs.FuncOf(func(_ safejs.Value, args []safejs.Value) any {
+			if len(args) == 0 {
+				return nil
+			}
+			data, err := args[0].Get("data")
+			if err != nil {
+				return nil
+			}
+			req, err := decode(data)
+			if err != nil {
+				return nil
+			}
+			if x, err := data.Get("x"); err == nil && !x.IsUndefined() && !x.IsNull() {
+				if req.Data, err = float32s(x); err != nil {
+					return nil
+				}
+			}
+			req.Seq, req.Kind, req.Layer, req.Error = num(data, "seq"), str(data, "kind"), num(data, "layer"), str(data, "error")
+			if ms, err := data.Get("ms"); err == nil && ms.Type() == safejs.TypeNumber {
+				req.Ms, _ = ms.Float()
+			}
+			f(req)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return port.Set("onmessage", h.Value())
+	}
+	switch r.Type {
+	case protocol.Shard:
+		r.Index, r.Count = num(v, "index"), num(v, "count")
+		port, err := v.Get("port")
+		if err != nil || port.IsUndefined() {
+			return fmt.Errorf("a shard message needs its port")
+		}
+		reply := jsPort{port}
+		return listen(port, func(req worker.Request) {
+			req.Reply = reply
+			w.Handle(req)
+		})
+	case protocol.Peers:
+		ports, err := v.Get("ports")
+		if err != nil {
+			return err
+		}
+		n, err := ports.Length()
+		if err != nil {
+			return fmt.Errorf("peers needs an array of ports")
+		}
+		for i := 0; i < n; i++ {
+			port, _ := ports.Index(i)
+			r.Ports = append(r.Ports, jsPort{port})
+			peer := i
+			if err := listen(port, func(req worker.Request) {
+				req.Peer = peer
+				w.Handle(req)
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // freeSpace asks navigator.storage.estimate() how much more the origin may store.

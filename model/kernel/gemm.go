@@ -21,6 +21,10 @@ func GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32
 	if m == 0 || n == 0 {
 		return
 	}
+	if accel != nil {
+		accel.GemmNT(m, n, k, a, lda, b, ldb, c, ldc)
+		return
+	}
 	platformGemmNT(m, n, k, a, lda, b, ldb, c, ldc)
 }
 

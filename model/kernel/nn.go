@@ -18,6 +18,7 @@ func (w *Matrix) Quantized() bool { return w.Q8 != nil }
 
 // Linear sets y = x·Wᵀ + bias for m rows of x (m×Cols) into y (m×Rows). bias may be nil.
 func Linear(y, x []float32, m int, w *Matrix, bias []float32) {
+	defer timed("linear")()
 	if w.Quantized() {
 		LinearQ8(y, x, m, w)
 	} else {
@@ -50,6 +51,10 @@ func Row(dst []float32, w *Matrix, r int) {
 // LayerNorm normalises each row of d values of x into y (which may alias x):
 // y = (x − mean)/√(var + eps)·gamma + beta, with the moments accumulated in float64.
 func LayerNorm(y, x []float32, d int, gamma, beta []float32, eps float64) {
+	defer timed("layernorm")()
+	if accel != nil && accel.LayerNorm(y, x, d, gamma, beta, eps) {
+		return
+	}
 	for r := 0; r+d <= len(x); r += d {
 		xr, yr := x[r:r+d], y[r:r+d]
 		var sum float64
@@ -81,6 +86,10 @@ const (
 // Activate applies the named activation to x in place. It panics on an unknown name:
 // configs are validated before any graph is built.
 func Activate(x []float32, act string) {
+	defer timed("activation")()
+	if accel != nil && accel.Activate(x, act) {
+		return
+	}
 	switch act {
 	case ActGELU:
 		for i, v := range x {
@@ -109,6 +118,7 @@ func Activate(x []float32, act string) {
 
 // Add sets y[i] = a[i] + b[i].
 func Add(y, a, b []float32) {
+	defer timed("add")()
 	b = b[:len(a)]
 	y = y[:len(a)]
 	for i := range a {
@@ -155,6 +165,11 @@ func grow(s []float32, n int) []float32 {
 // other shape: image rows see exactly the image keys, and a text row at absolute
 // position p sees every image key and the text keys up to p.
 func Attention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causalStart int, s *AttentionScratch) {
+	defer timed("attention")()
+	if accel != nil {
+		accel.Attention(out, q, k, v, m, nk, heads, dh, scale, causalStart)
+		return
+	}
 	d := heads * dh
 	s.scores = grow(s.scores, m*nk)
 	s.vt = grow(s.vt, dh*nk)
@@ -181,4 +196,33 @@ func Attention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, caus
 		}
 		GemmNT(m, dh, nk, sc, nk, vt, nk, out[off:], d)
 	}
+}
+
+// Slice returns a copy of rows [r0, r1) and columns [c0, c1) of w. For int8 weights
+// with groups, c0 and c1 must fall on group boundaries (or span the whole row).
+func (w *Matrix) Slice(r0, r1, c0, c1 int) *Matrix {
+	out := &Matrix{Rows: r1 - r0, Cols: c1 - c0, Group: w.Group}
+	if !w.Quantized() {
+		out.F32 = make([]float32, out.Rows*out.Cols)
+		for r := r0; r < r1; r++ {
+			copy(out.F32[(r-r0)*out.Cols:], w.F32[r*w.Cols+c0:r*w.Cols+c1])
+		}
+		return out
+	}
+	out.Q8 = make([]int8, out.Rows*out.Cols)
+	for r := r0; r < r1; r++ {
+		copy(out.Q8[(r-r0)*out.Cols:], w.Q8[r*w.Cols+c0:r*w.Cols+c1])
+	}
+	groups := (w.Cols + w.Group - 1) / w.Group
+	g0, g1 := 0, groups
+	if w.Group < w.Cols {
+		g0, g1 = c0/w.Group, (c1+w.Group-1)/w.Group
+	} else {
+		out.Group = out.Cols // one scale per row, whatever the width
+	}
+	out.Scales = make([]float32, out.Rows*(g1-g0))
+	for r := r0; r < r1; r++ {
+		copy(out.Scales[(r-r0)*(g1-g0):], w.Scales[r*groups+g0:r*groups+g1])
+	}
+	return out
 }

@@ -7,6 +7,9 @@ func LinearQ8(y, x []float32, m int, w *Matrix) {
 	if m == 0 || w.Rows == 0 {
 		return
 	}
+	if accel != nil && accel.LinearQ8(y, x, m, w) {
+		return
+	}
 	if m < gemvRows {
 		gemvQ8(y, x, m, w)
 		return

@@ -32,6 +32,7 @@ import (
 	"gitvqa/model/fixture"
 	"gitvqa/model/modelfile"
 	"gitvqa/tools/serve/server"
+	"gitvqa/wasm/kernels"
 )
 
 var passed, failed atomic.Int32
@@ -65,18 +66,18 @@ func goTool() string {
 	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
-// buildSite assembles the site in a temporary folder: the static files, the wasm
-// runtime, and the models.
-func buildSite(t *testing.T, hfModel string) (dir string, e2e, small *modelfile.Manifest) {
+// buildShell assembles the site without models in a temporary folder: the static
+// files, the wasm runtime and the kernel modules.
+func buildShell(t testing.TB) string {
 	t.Helper()
-	dir = t.TempDir()
+	dir := t.TempDir()
 	root := repoRoot()
 	entries, err := os.ReadDir(filepath.Join(root, "static"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.IsDir() || e.Name() == "gitvqa.wasm" || e.Name() == "wasm_exec.js" {
+		if e.IsDir() || strings.HasSuffix(e.Name(), ".wasm") || e.Name() == "wasm_exec.js" || strings.HasSuffix(e.Name(), ".png") {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(root, "static", e.Name()))
@@ -94,12 +95,32 @@ func buildSite(t *testing.T, hfModel string) (dir string, e2e, small *modelfile.
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "wasm_exec.js"), wasmExec, 0o644)
+	plain, err := kernels.Assemble(kernels.Source, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relaxedSrc, _ := kernels.Relaxed(kernels.Source)
+	relaxed, err := kernels.Assemble(relaxedSrc, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "kernels.wasm"), plain, 0o644)
+	os.WriteFile(filepath.Join(dir, "kernels-relaxed.wasm"), relaxed, 0o644)
 	build := exec.Command(goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "gitvqa.wasm"), "./wasm")
 	build.Dir = root
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the wasm: %v\n%s", err, out)
 	}
+	return dir
+}
+
+// buildSite adds the models under test to a shell: the Hugging Face checkpoint as
+// float32 chunks, and a small random model to cancel.
+func buildSite(t *testing.T, hfModel string) (dir string, e2e, small *modelfile.Manifest) {
+	t.Helper()
+	dir = buildShell(t)
+	var err error
 
 	// The model under test, as float32 chunks of 1 MiB (several, so that faults can hit
 	// one in the middle).
@@ -119,12 +140,12 @@ func buildSite(t *testing.T, hfModel string) (dir string, e2e, small *modelfile.
 		t.Fatal(err)
 	}
 
-	// A small random int8 model, slow enough (≈2 s a picture) to cancel in flight.
+	// A small random int8 model, slow enough (≈0.6 s a picture) to cancel in flight.
 	cfg, err := model.ParseConfig(in.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Vision.HiddenSize, cfg.Vision.IntermediateSize, cfg.Vision.NumHiddenLayers = 384, 1536, 6
+	cfg.Vision.HiddenSize, cfg.Vision.IntermediateSize, cfg.Vision.NumHiddenLayers = 384, 1536, 12
 	cfg.Vision.NumAttentionHeads, cfg.Vision.ImageSize, cfg.Vision.PatchSize = 6, 224, 16
 	cj, _ := json.Marshal(cfg)
 	small, err = convert.Convert(convert.Inputs{
@@ -146,7 +167,7 @@ type site struct {
 	http *http.Server
 }
 
-func (st *site) start(t *testing.T) {
+func (st *site) start(t testing.TB) {
 	ln, err := net.Listen("tcp", st.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +193,7 @@ func chromium() string {
 	return ""
 }
 
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	exe := chromium()
 	if exe == "" {
 		t.Fatal("no Chromium found: install it (make test runs apt-get install -y chromium) or set CHROMIUM")
@@ -198,11 +219,16 @@ func within(ctx context.Context, d time.Duration) (context.Context, context.Canc
 }
 
 // status is the load line: its text and whether the model is ready.
-func waitLoaded(t *testing.T, ctx context.Context) (text string, ready bool) {
+func waitLoaded(t testing.TB, ctx context.Context, timeout ...time.Duration) (text string, ready bool) {
 	t.Helper()
-	c, cancel := within(ctx, 120*time.Second)
+	d := 120 * time.Second
+	if len(timeout) > 0 {
+		d = timeout[0]
+	}
+	c, cancel := within(ctx, d)
 	defer cancel()
-	_, err := chromedp.Run(c, chromedp.Poll[bool](`document.getElementById('load-status')?.dataset.ready === '1' || document.getElementById('load-status')?.className === 'error'`))
+	_, err := chromedp.Run(c, chromedp.Poll[bool](`document.getElementById('load-status')?.dataset.ready === '1' || document.getElementById('load-status')?.className === 'error'`,
+		chromedp.WithPollingTimeout(d), chromedp.WithPollingInterval(100*time.Millisecond)))
 	if err != nil {
 		t.Fatalf("waiting for the model: %v", err)
 	}
@@ -226,9 +252,9 @@ func (o outcome) timings() map[string]any {
 
 // askUI chooses a picture through the file input (when file is set), types the
 // question and presses Ask (Describe when caption), then waits for the outcome.
-func askUI(t *testing.T, ctx context.Context, file, question string, maxTokens int, caption bool) outcome {
+func askUI(t testing.TB, ctx context.Context, file, question string, maxTokens int, caption bool) outcome {
 	t.Helper()
-	c, cancel := within(ctx, 120*time.Second)
+	c, cancel := within(ctx, 20*time.Minute)
 	defer cancel()
 	if file != "" {
 		if err := chromedp.Do(c,
@@ -254,9 +280,10 @@ func askUI(t *testing.T, ctx context.Context, file, question string, maxTokens i
 	return waitOutcome(t, c)
 }
 
-func waitOutcome(t *testing.T, ctx context.Context) outcome {
+func waitOutcome(t testing.TB, ctx context.Context) outcome {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('answer').dataset.done === '1' || !document.getElementById('ask-error').hidden`)); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('answer').dataset.done === '1' || !document.getElementById('ask-error').hidden`,
+		chromedp.WithPollingTimeout(20*time.Minute), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
 		t.Fatalf("waiting for the answer: %v", err)
 	}
 	o, err := chromedp.Run(ctx, chromedp.Evaluate[outcome](`({
@@ -279,8 +306,11 @@ func serverCounts(s *server.Server, m *modelfile.Manifest, folder string) []int 
 	return out
 }
 
-func clearCacheAndReload(t *testing.T, ctx context.Context, page string) {
+func clearCacheAndReload(t testing.TB, ctx context.Context, page string) {
 	t.Helper()
+	// The page's shard workers load after the main one: let them finish first, or they
+	// would fetch what the clearing removes under them.
+	waitTrue(t, ctx, `document.getElementById('load-status').className === 'error' || document.getElementById('load-status').dataset.workers !== undefined`, 2*time.Minute)
 	if err := chromedp.Do(ctx,
 		chromedp.Evaluate[chromedp.Void](`gitvqaDemo.cache.clear()`, chromedp.EvalAwaitPromise),
 		chromedp.Navigate(page)); err != nil {
@@ -309,7 +339,7 @@ func TestPage(t *testing.T) {
 	st.start(t)
 	defer func() { st.stop() }()
 	ctx := browser(t)
-	page := st.url("/?model=models/e2e/")
+	page := st.url("/?model=models/e2e/&workers=2")
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatal(err)
@@ -321,9 +351,16 @@ func TestPage(t *testing.T) {
 			t.Fatalf("not ready: %s", text)
 		}
 		firstLoad = text
+		// The fast path: the cases below are answered by the SIMD kernels.
+		k, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.kernels`))
+		if k != "relaxed-simd" && k != "simd" {
+			t.Errorf("kernels in use: %q, want the SIMD module", k)
+		}
 		ms, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.loadMs`))
+		// The cases below run with the image encoder shared between two workers.
+		waitTrue(t, ctx, `document.getElementById('load-status').dataset.workers === '2'`, 60*time.Second)
 		wasm, _ := os.Stat(filepath.Join(dir, "gitvqa.wasm"))
-		t.Logf("first load: %s ms for %d model bytes (wasm %d bytes); status: %s", ms, man.TotalBytes, wasm.Size(), text)
+		t.Logf("first load: %s ms for %d model bytes (wasm %d bytes), kernels %s; status: %s", ms, man.TotalBytes, wasm.Size(), k, text)
 	}) {
 		t.FailNow()
 	}
@@ -508,7 +545,7 @@ func click(id string) chromedp.Action[chromedp.Void] {
 }
 
 // waitTrue evaluates expr (which may return a promise) until it gives true.
-func waitTrue(t *testing.T, ctx context.Context, expr string, timeout time.Duration) {
+func waitTrue(t testing.TB, ctx context.Context, expr string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -524,7 +561,7 @@ func waitTrue(t *testing.T, ctx context.Context, expr string, timeout time.Durat
 }
 
 // storedHash reads a chunk from IndexedDB and hashes it in the page ("" if absent).
-func storedHash(t *testing.T, ctx context.Context, sha string) string {
+func storedHash(t testing.TB, ctx context.Context, sha string) string {
 	t.Helper()
 	h, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`new Promise((resolve, reject) => {
 		const req = indexedDB.open('gitvqa', 1);
@@ -547,7 +584,7 @@ func storedHash(t *testing.T, ctx context.Context, sha string) string {
 	return h
 }
 
-func shot(t *testing.T, ctx context.Context) {
+func shot(t testing.TB, ctx context.Context) {
 	out := os.Getenv("GITVQA_SCREENSHOT")
 	if out == "" {
 		return

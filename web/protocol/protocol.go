@@ -11,9 +11,17 @@ const Version = 1
 
 // Message types, page → worker.
 const (
-	Load   = "load"   // {manifestURL}
-	Ask    = "ask"    // {id, image, question, maxTokens, caption}
+	Load   = "load"   // {manifestURL, exact}
+	Ask    = "ask"    // {id, image, question, maxTokens, caption, profile}
 	Cancel = "cancel" // {id}
+	Shard  = "shard"  // to a shard worker: {manifestURL, index, count, port}
+	Peers  = "peers"  // to the main worker: {ports}, one MessagePort per shard worker
+)
+
+// Message types between workers, over the MessagePorts.
+const (
+	Block   = "block"   // main → shard: {seq, kind, layer, x: Float32Array}
+	Partial = "partial" // shard → main: {seq, x: Float32Array} or {seq, error}
 )
 
 // Message types, worker → page.
@@ -24,6 +32,8 @@ const (
 	Token    = "token"    // {id, text, tokenId}
 	Answer   = "answer"   // {id, text, ids, inputIds, stoppedBy, timings}
 	Error    = "error"    // {id?, code, message}
+	// PeersReady: the shard workers share the image encoder: {workers}
+	PeersReady = "peers-ready"
 )
 
 // Progress phases.
@@ -58,7 +68,7 @@ const (
 // Constants lists every exported constant by name, for the JavaScript generator.
 var Constants = map[string]any{
 	"Version": Version,
-	"Load":    Load, "Ask": Ask, "Cancel": Cancel,
+	"Load":    Load, "Ask": Ask, "Cancel": Cancel, "Shard": Shard, "Peers": Peers, "Block": Block, "Partial": Partial, "PeersReady": PeersReady,
 	"Started": Started, "Progress": Progress, "Ready": Ready, "Token": Token, "Answer": Answer, "Error": Error,
 	"PhaseDownload": PhaseDownload, "PhaseVerify": PhaseVerify, "PhaseLoad": PhaseLoad,
 	"PhaseEncode": PhaseEncode, "PhasePrefill": PhasePrefill, "PhaseDecode": PhaseDecode,
@@ -77,4 +87,5 @@ type Timings struct {
 	TotalMs        float64 `json:"totalMs"`
 	ImageCached    bool    `json:"imageCached"`
 	Tokens         int     `json:"tokens"`
+	MemoryBytes    int64   `json:"memoryBytes"` // the worker's wasm memory after the answer
 }

@@ -15,6 +15,8 @@ import (
 
 	"gitvqa/model"
 	"gitvqa/model/imageproc"
+	"gitvqa/model/kernel"
+	"gitvqa/model/modelfile"
 	"gitvqa/web/download"
 	"gitvqa/web/protocol"
 )
@@ -37,6 +39,20 @@ type Request struct {
 	Question    string
 	MaxTokens   int
 	Caption     bool // an empty question asks for a caption
+	Profile     bool // report where the time went, by kernel kind
+	Exact       bool // load: keep activations float32 (no int8 activation path)
+
+	// Sharing the image encoder between workers (see peers.go).
+	Index, Count int       // shard: this worker's share
+	Ports        []Port    // peers: the coordinator's ports to the shard workers
+	Peer         int       // partial: which of Ports it came from
+	Seq          int       // block, partial: the request's number
+	Kind         string    // block: model.BlockAttention or model.BlockMLP
+	Layer        int       // block
+	Data         []float32 // block: the input; partial: the partial sum
+	Error        string    // partial: the shard's error
+	Ms           float64   // partial: how long the shard computed
+	Reply        Port      // block: where the partial goes
 }
 
 // Message is a reply to the page: a JSON-compatible object.
@@ -50,11 +66,19 @@ type Worker struct {
 	OpenCache func(ctx context.Context) (download.Cache, error) // nil: memory only
 	// FreeSpace, when set, says how many bytes the browser will still store.
 	FreeSpace func(ctx context.Context) (int64, error)
+	// MemoryBytes, when set, reports the worker's memory size (for the answer's timings).
+	MemoryBytes func() int64
+	// SetExact, when set, turns the int8-activation fast path off (true) or on.
+	SetExact func(exact bool)
+	// Kernels names the kernels in use ("relaxed-simd", "simd", "go"), for the ready message.
+	Kernels string
 
 	mu      sync.Mutex
 	url     string         // model loaded or loading
 	ready   Message        // the ready message, once loaded
 	session *model.Session // the loaded model's session
+	peers   *peerSet       // the shard workers, when sharing the image encoder
+	shard   *model.VisionShard
 	loadErr Message
 	jobs    chan *job
 	cancels map[int]context.CancelFunc
@@ -64,6 +88,7 @@ type Worker struct {
 type job struct {
 	req Request
 	ctx context.Context
+	run func() // set for work other than a question
 }
 
 func (w *Worker) start() {
@@ -112,6 +137,29 @@ func (w *Worker) Handle(r Request) {
 			w.done(r.ID)
 			w.fail(r.ID, protocol.CodeBadMessage, errors.New("too many questions waiting"))
 		}
+	case protocol.Shard:
+		w.loadShard(r)
+	case protocol.Peers:
+		w.mu.Lock()
+		old := w.peers
+		w.mu.Unlock()
+		if old != nil {
+			old.failAll(errors.New("the shard workers were replaced"))
+		}
+		go w.setPeers(r.Ports)
+	case protocol.Block:
+		w.block(r)
+	case protocol.Partial:
+		w.mu.Lock()
+		p := w.peers
+		w.mu.Unlock()
+		if p != nil {
+			var err error
+			if r.Error != "" {
+				err = errors.New(r.Error)
+			}
+			p.reply(r.Seq, r.Data, err, r.Ms)
+		}
 	case protocol.Cancel:
 		w.mu.Lock()
 		cancel := w.cancels[r.ID]
@@ -136,6 +184,9 @@ func (w *Worker) done(id int) {
 // ---- load --------------------------------------------------------------------------
 
 func (w *Worker) load(r Request) {
+	if w.SetExact != nil {
+		w.SetExact(r.Exact)
+	}
 	if r.ManifestURL == "" {
 		w.fail(0, protocol.CodeBadMessage, errors.New("load needs a manifestURL"))
 		return
@@ -171,15 +222,26 @@ func (w *Worker) load(r Request) {
 	}()
 }
 
-func (w *Worker) loadModel(url string) (Message, error) {
-	ctx := context.Background()
-	start := time.Now()
+// fetched is a model read from its folder, with what the ready message says of it.
+type fetched struct {
+	model    *model.Model
+	manifest []byte
+	info     *modelfile.Manifest
+	cache    download.Cache // nil: not stored
+	offline  bool
+	warning  string
+}
+
+// fetch gets a model folder: from IndexedDB where it is cached, from the network
+// otherwise (storing what it downloads, when the browser lets it). progress: post
+// download progress messages.
+func (w *Worker) fetch(ctx context.Context, url string, progress bool) (*fetched, error) {
+	f := &fetched{}
 	var cache download.Cache
-	var warning string
 	if w.OpenCache != nil {
 		c, err := w.OpenCache(ctx)
 		if err != nil {
-			warning = "Could not open the browser's storage (" + err.Error() + "): the model runs from memory and will be downloaded again next time."
+			f.warning = "Could not open the browser's storage (" + err.Error() + "): the model runs from memory and will be downloaded again next time."
 		} else {
 			cache = c
 		}
@@ -201,34 +263,63 @@ func (w *Worker) loadModel(url string) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cache != nil && w.FreeSpace != nil && !(haveRec && rec.Complete && string(rec.Manifest) == string(raw)) {
+	f.info, f.manifest, f.offline = m, raw, offline
+	stored := haveRec && rec.Complete && string(rec.Manifest) == string(raw)
+	if cache != nil && w.FreeSpace != nil && !stored {
 		if free, err := w.FreeSpace(ctx); err == nil && free < m.TotalBytes {
-			warning = fmt.Sprintf("The browser offers %.0f MB of storage, the model needs %.0f MB: it runs from memory and will be downloaded again next time.", float64(free)/1e6, float64(m.TotalBytes)/1e6)
+			f.warning = fmt.Sprintf("The browser offers %.0f MB of storage, the model needs %.0f MB: it runs from memory and will be downloaded again next time.", float64(free)/1e6, float64(m.TotalBytes)/1e6)
 			l.Store = nil
 		}
 	}
-	if l.Store != nil {
-		complete := haveRec && rec.Complete && string(rec.Manifest) == string(raw)
-		if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Complete: complete, Updated: time.Now()}); err != nil {
-			warning = "Could not store the model (" + err.Error() + "): it runs from memory."
+	if l.Store != nil && !stored {
+		if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Updated: time.Now()}); err != nil {
+			f.warning = "Could not store the model (" + err.Error() + "): it runs from memory."
 			l.Store = nil
 		}
 	}
 	l.OnStoreError = func(err error) {
-		warning = "The browser refused to store more (" + err.Error() + "): the model runs from memory and will be downloaded again next time."
+		f.warning = "The browser refused to store more (" + err.Error() + "): the model runs from memory and will be downloaded again next time."
 	}
-	l.OnProgress = func(p download.Progress) {
-		w.post(Message{"type": protocol.Progress, "phase": p.Phase, "loaded": p.Loaded, "total": p.Total, "fromCache": p.FromCache})
+	if progress {
+		l.OnProgress = func(p download.Progress) {
+			w.post(Message{"type": protocol.Progress, "phase": p.Phase, "loaded": p.Loaded, "total": p.Total, "fromCache": p.FromCache})
+		}
+		w.post(Message{"type": protocol.Progress, "phase": protocol.PhaseDownload, "loaded": 0, "total": m.TotalBytes, "fromCache": 0})
 	}
-	w.post(Message{"type": protocol.Progress, "phase": protocol.PhaseDownload, "loaded": 0, "total": m.TotalBytes, "fromCache": 0})
 	src := l.Source(ctx, m)
 	defer src.Close()
-	mdl, err := model.FromFolder(ctx, m, src, nil)
+	if f.model, err = model.FromFolder(ctx, m, src, nil); err != nil {
+		return nil, err
+	}
+	if l.StoreEnabled() {
+		f.cache = cache
+		if !stored {
+			if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Complete: true, Updated: time.Now()}); err != nil {
+				f.cache, f.warning = nil, "Could not record the model as cached ("+err.Error()+")."
+			}
+		}
+	}
+	return f, nil
+}
+
+// loadOnly is fetch without progress messages: a shard worker's load.
+func (w *Worker) loadOnly(url string) (*model.Model, error) {
+	f, err := w.fetch(context.Background(), url, false)
 	if err != nil {
 		return nil, err
 	}
+	return f.model, nil
+}
+
+func (w *Worker) loadModel(url string) (Message, error) {
+	start := time.Now()
+	f, err := w.fetch(context.Background(), url, true)
+	if err != nil {
+		return nil, err
+	}
+	m := f.info
 	w.post(Message{"type": protocol.Progress, "phase": protocol.PhaseLoad, "loaded": m.TotalBytes, "total": m.TotalBytes, "fromCache": 0})
-	s, err := mdl.NewSession()
+	s, err := f.model.NewSession()
 	if err != nil {
 		return nil, err
 	}
@@ -238,24 +329,22 @@ func (w *Worker) loadModel(url string) (Message, error) {
 		}
 	}
 	storage := protocol.StorageMemory
-	if l.StoreEnabled() {
+	if f.cache != nil {
 		storage = protocol.StorageIndexedDB
-		if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Complete: true, Updated: time.Now()}); err != nil {
-			storage, warning = protocol.StorageMemory, "Could not record the model as cached ("+err.Error()+")."
-		}
 	}
 	w.mu.Lock()
 	w.session = s
 	w.mu.Unlock()
-	c := mdl.Config
+	c := f.model.Config
 	return Message{
 		"type":    protocol.Ready,
-		"model":   Message{"url": url, "description": m.Description, "dtype": m.DType, "group": m.Group, "imageSize": c.Vision.ImageSize, "imageTokens": c.NumImageTokens(), "maxPositions": c.MaxPositionEmbeddings},
+		"model":   Message{"url": url, "description": m.Description, "dtype": m.DType, "group": m.Group, "imageSize": c.Vision.ImageSize, "imageTokens": c.NumImageTokens(), "maxPositions": c.MaxPositionEmbeddings, "maxWorkers": c.Vision.NumAttentionHeads},
 		"bytes":   m.TotalBytes,
 		"storage": storage,
-		"warning": warning,
-		"offline": offline,
+		"warning": f.warning,
+		"offline": f.offline,
 		"loadMs":  float64(time.Since(start).Microseconds()) / 1000,
+		"kernels": w.Kernels,
 		"v":       protocol.Version,
 	}, nil
 }
@@ -264,6 +353,10 @@ func (w *Worker) loadModel(url string) (Message, error) {
 
 func (w *Worker) askLoop() {
 	for j := range w.jobs {
+		if j.run != nil {
+			j.run()
+			continue
+		}
 		w.ask(j)
 		w.done(j.req.ID)
 	}
@@ -306,6 +399,9 @@ func (w *Worker) ask(j *job) {
 		return
 	}
 	start := time.Now()
+	if r.Profile {
+		kernel.StartProfile()
+	}
 	var lastProgress time.Time
 	ans, err := s.Ask(j.ctx, pre.Pixels, r.Question, model.Options{
 		MaxNewTokens: r.MaxTokens,
@@ -331,13 +427,22 @@ func (w *Worker) ask(j *job) {
 		}
 		return
 	}
+	var prof map[string]float64
+	if r.Profile {
+		prof = kernel.StopProfile()
+	}
 	t := ans.Timings
+	var memBytes int64
+	if w.MemoryBytes != nil {
+		memBytes = w.MemoryBytes()
+	}
 	w.post(Message{
 		"type": protocol.Answer, "id": r.ID, "text": ans.Text, "ids": ans.GeneratedIDs, "inputIds": ans.InputIDs,
 		"stoppedBy": ans.StoppedBy,
+		"profile":   prof,
 		"timings": protocol.Timings{
 			EncodeMs: ms(t.Encode), ImagePrefillMs: ms(t.ImagePrefill), PromptMs: ms(t.Prompt), DecodeMs: ms(t.Decode),
-			TotalMs: ms(time.Since(start)), ImageCached: t.ImageCached, Tokens: len(ans.GeneratedIDs),
+			TotalMs: ms(time.Since(start)), ImageCached: t.ImageCached, Tokens: len(ans.GeneratedIDs), MemoryBytes: memBytes,
 		},
 	})
 }

@@ -270,3 +270,46 @@ func repeat(s string, n int) string {
 	}
 	return out
 }
+
+// memPort delivers a worker's posts on a port to another worker, as a MessagePort.
+type memPort struct {
+	to   func(Request)
+	peer int
+}
+
+func (p memPort) Post(m Message, x []float32) {
+	r := Request{V: 1, Type: m["type"].(string), Peer: p.peer, Data: append([]float32(nil), x...)}
+	r.Seq, _ = m["seq"].(int)
+	r.Kind, _ = m["kind"].(string)
+	r.Layer, _ = m["layer"].(int)
+	r.Error, _ = m["error"].(string)
+	go p.to(r)
+}
+
+// Two workers share the image encoder: the answers stay those of the fixture.
+func TestShardWorkers(t *testing.T) {
+	files := tinyFolder(t)
+	net := &fakenet.Network{Files: files}
+	cache := &memCache{chunks: map[string][]byte{}, models: map[string]download.ModelRecord{}}
+	main := newHarness(net, cache)
+	main.load(t)
+	shard := newHarness(net, cache)
+	shard.w.Handle(Request{V: 1, Type: protocol.Shard, ManifestURL: manifestURL, Index: 1, Count: 2})
+	if m := shard.until(t, 0, protocol.Ready, protocol.Error); m["type"] != protocol.Ready || m["role"] != "shard" {
+		t.Fatalf("shard: %v", m)
+	}
+	// main → shard requests carry the port back for the partial sums
+	toMain := memPort{to: main.w.Handle, peer: 0}
+	toShard := memPort{to: func(r Request) { r.Reply = toMain; shard.w.Handle(r) }}
+	main.w.Handle(Request{V: 1, Type: protocol.Peers, Ports: []Port{toShard}})
+	if m := main.until(t, 0, protocol.PeersReady, protocol.Error); m["workers"] != 2 {
+		t.Fatalf("peers: %v", m)
+	}
+	cases, _ := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
+	for i, c := range cases[:3] {
+		main.w.Handle(Request{V: 1, Type: protocol.Ask, ID: i + 1, Image: &Image{Bytes: imageBytes(t, &c)}, Question: c.Question, Caption: c.Question == "", MaxTokens: c.MaxNewTokens})
+		if m := main.until(t, i+1, protocol.Answer, protocol.Error); m["text"] != c.Answer {
+			t.Errorf("%s with two workers: %v", c.Name, m)
+		}
+	}
+}

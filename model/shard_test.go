@@ -1,0 +1,113 @@
+package model
+
+import (
+	"context"
+	"math"
+	"reflect"
+	"testing"
+)
+
+// localPeers computes the other shards in-process, as the browser's workers would.
+type localPeers struct {
+	shards []*VisionShard
+	calls  int
+}
+
+func (p *localPeers) Count() int { return len(p.shards) }
+
+func (p *localPeers) Start(kind string, layer int, x []float32) func([]float32) error {
+	p.calls++
+	in := append([]float32(nil), x...)
+	return func(dst []float32) error {
+		for _, s := range p.shards {
+			part, err := s.Block(kind, layer, in)
+			if err != nil {
+				return err
+			}
+			for i, v := range part {
+				dst[i] += v
+			}
+		}
+		return nil
+	}
+}
+
+// Splitting the vision encoder across shards changes nothing but rounding: the
+// features stay within 1e-5 of one worker's and the answers are the same.
+func TestShardedVisionEncoder(t *testing.T) {
+	m := tiny(t)
+	cs := cases(t)
+	one, _ := m.NewSession()
+	for _, count := range []int{2, 3, 4} {
+		s, _ := m.NewSession()
+		peers := &localPeers{}
+		for i := 1; i < count; i++ {
+			sh, err := m.NewVisionShard(i, count)
+			if err != nil {
+				t.Fatal(err)
+			}
+			peers.shards = append(peers.shards, sh)
+		}
+		if err := s.SetPeers(peers); err != nil {
+			t.Fatal(err)
+		}
+		if s.Workers() != count {
+			t.Fatalf("%d workers, want %d", s.Workers(), count)
+		}
+		for _, c := range cs[:3] {
+			px := pixels(t, m, &c)
+			a, _, _, err := one.Image(context.Background(), px, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _, _, err := s.Image(context.Background(), px, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var worst float64
+			for i := range a.Projected {
+				worst = math.Max(worst, math.Abs(float64(a.Projected[i]-b.Projected[i])))
+			}
+			if worst > 1e-5 {
+				t.Errorf("%d shards, %s: features differ by %g", count, c.Name, worst)
+			}
+			ans, err := s.Ask(context.Background(), px, c.Question, Options{MaxNewTokens: c.MaxNewTokens})
+			if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+				t.Errorf("%d shards, %s: %v %v", count, c.Name, err, ans)
+			}
+		}
+		if peers.calls == 0 {
+			t.Fatal("the peers were never asked")
+		}
+	}
+	if _, err := m.NewVisionShard(4, 4); err == nil {
+		t.Fatal("shard 4 of 4 accepted")
+	}
+	if _, err := m.NewVisionShard(0, 5); err == nil {
+		t.Fatal("5 shards of 4 heads accepted")
+	}
+}
+
+type failingPeers struct{ localPeers }
+
+func (f *failingPeers) Start(kind string, layer int, x []float32) func([]float32) error {
+	return func([]float32) error { return context.DeadlineExceeded }
+}
+
+// A peer that fails is dropped and the picture is encoded alone, correctly.
+func TestFailingPeerFallsBack(t *testing.T) {
+	m := tiny(t)
+	c := cases(t)[0]
+	s, _ := m.NewSession()
+	sh, _ := m.NewVisionShard(1, 2)
+	if err := s.SetPeers(&failingPeers{localPeers{shards: []*VisionShard{sh}}}); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, Options{})
+	if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+		t.Fatalf("%v %v", err, ans)
+	}
+	if s.Workers() != 1 {
+		t.Fatalf("%d workers after a peer failed", s.Workers())
+	}
+}

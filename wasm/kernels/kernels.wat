@@ -1,0 +1,847 @@
+;; WebAssembly SIMD kernels for gitvqa, run beside the Go runtime in the browser worker.
+;;
+;; The module imports the Go instance's memory, so it reads and writes Go slices in
+;; place: every pointer below is a byte address in that memory (treated as unsigned),
+;; every size counts elements. Go calls each function through one JavaScript function
+;; (see static/worker.js and web/simd). model/kernel holds the plain-Go twins these
+;; are tested against.
+;;
+;; Assembled by wat2wasm (Debian's wabt). kernels-relaxed.wasm is this file with each
+;; multiply-add fused into f32x4.relaxed_madd (the Makefile rewrites the lines marked
+;; "madd"); browsers without relaxed SIMD load this one.
+(module
+  (import "env" "mem" (memory 0))
+
+  ;; ---- helpers --------------------------------------------------------------------------
+
+  ;; hsum adds the four lanes of v.
+  (func $hsum (param $v v128) (result f32)
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  ;; put stores v at addr, or adds it to what is there when acc is set.
+  (func $put (param $addr i32) (param $v f32) (param $acc i32)
+    (if (local.get $acc)
+      (then (local.set $v (f32.add (local.get $v) (f32.load (local.get $addr))))))
+    (f32.store (local.get $addr) (local.get $v)))
+
+  ;; exp4 is e^x lane by lane (Cephes' expf: Cody-Waite reduction, degree-6 polynomial),
+  ;; within a couple of ulps over the clamped range [-87.3, 88.3]. Written for speed:
+  ;; pmin/pmax are one instruction where min/max handle NaNs in several, and n is
+  ;; rounded with the 1.5·2²³ trick instead of a saturating conversion.
+  (func $exp4 (param $x v128) (result v128)
+    (local $fx v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.pmin (f32x4.pmax (local.get $x) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3))
+                              (v128.const f32x4 88.3 88.3 88.3 88.3)))
+    ;; fx = round(x·log2 e) + 1.5·2²³: the low bits of its representation hold the integer
+    (local.set $fx (f32x4.add (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+                              (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $p (f32x4.sub (local.get $fx) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $p) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $p) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r)) (local.get $r))
+                             (v128.const f32x4 1 1 1 1)))
+    ;; times 2^n: n + 127 in the exponent bits (n is the low bits of fx's integer value)
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.sub (local.get $fx) (v128.const f32x4 12582912 12582912 12582912 12582912))
+                            (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+
+  ;; ---- packed float32 GEMM ------------------------------------------------------------
+  ;;
+  ;; C = A·Bᵀ with both operands read along k (x·Wᵀ with PyTorch's (out, in) weights),
+  ;; on packed copies so the inner loop needs two pointers and constant offsets:
+  ;;   A packed by row pairs: for rows i, i+1 and each k-step of 4, the 4 values of row i
+  ;;     then the 4 of row i+1 (8 floats); a pair takes 2·k4 floats;
+  ;;   B packed by row quads: for rows j..j+3 and each k-step of 4, 4 values of each row
+  ;;     (16 floats); a quad takes 4·k4 floats.
+  ;; k4 is k rounded up to a multiple of 4; missing rows and columns are packed as zeros.
+
+  ;; pack_a packs m rows of A (stride lda floats) into pairs, k4 columns (zero-padded).
+  (func $pack_a (export "pack_a") (param $a i32) (param $lda i32) (param $m i32) (param $k i32) (param $out i32) (param $k4 i32)
+    (local $i i32) (local $p i32) (local $r0 i32) (local $r1 i32) (local $o i32) (local $k4f i32) (local $two i32)
+    (local.set $lda (i32.shl (local.get $lda) (i32.const 2)))
+    (local.set $o (local.get $out))
+    (local.set $k4f (i32.and (local.get $k) (i32.const -4)))
+    (local.set $i (i32.const 0))
+    (block $id (loop $il
+      (br_if $id (i32.ge_u (local.get $i) (local.get $m)))
+      (local.set $r0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))))
+      (local.set $two (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $m)))
+      (local.set $r1 (i32.add (local.get $r0) (local.get $lda)))
+      (local.set $p (i32.const 0))
+      (block $pd (loop $pl
+        (br_if $pd (i32.ge_u (local.get $p) (local.get $k4f)))
+        (v128.store (local.get $o) (v128.load (i32.add (local.get $r0) (i32.shl (local.get $p) (i32.const 2)))))
+        (if (local.get $two)
+          (then (v128.store offset=16 (local.get $o) (v128.load (i32.add (local.get $r1) (i32.shl (local.get $p) (i32.const 2))))))
+          (else (v128.store offset=16 (local.get $o) (v128.const i64x2 0 0))))
+        (local.set $o (i32.add (local.get $o) (i32.const 32)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $pl)))
+      ;; the ragged end of k and the zero padding up to k4
+      (block $td (loop $tl
+        (br_if $td (i32.ge_u (local.get $p) (local.get $k4)))
+        (v128.store (local.get $o) (v128.const i64x2 0 0))
+        (v128.store offset=16 (local.get $o) (v128.const i64x2 0 0))
+        (call $copy_tail (local.get $o) (i32.add (local.get $r0) (i32.shl (local.get $p) (i32.const 2))) (i32.sub (local.get $k) (local.get $p)))
+        (if (local.get $two)
+          (then (call $copy_tail (i32.add (local.get $o) (i32.const 16)) (i32.add (local.get $r1) (i32.shl (local.get $p) (i32.const 2))) (i32.sub (local.get $k) (local.get $p)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 32)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $tl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 2)))
+      (br $il))))
+
+  ;; copy_tail copies n floats (a ragged end of k: fewer than 4; none when n ≤ 0).
+  (func $copy_tail (param $dst i32) (param $src i32) (param $n i32)
+    (block $d (loop $l
+      (br_if $d (i32.le_s (local.get $n) (i32.const 0)))
+      (f32.store (local.get $dst) (f32.load (local.get $src)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+      (local.set $src (i32.add (local.get $src) (i32.const 4)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l))))
+
+  ;; pack_b packs n rows of B (stride ldb floats) into quads, k4 columns (zero-padded).
+  (func $pack_b (export "pack_b") (param $b i32) (param $ldb i32) (param $n i32) (param $k i32) (param $out i32) (param $k4 i32)
+    (local $j i32) (local $q i32) (local $r i32) (local $p i32) (local $o i32) (local $k4f i32) (local $src i32)
+    (local.set $ldb (i32.shl (local.get $ldb) (i32.const 2)))
+    (local.set $k4f (i32.and (local.get $k) (i32.const -4)))
+    ;; rows missing from the last quad are zeros
+    (if (i32.and (local.get $n) (i32.const 3))
+      (then (memory.fill
+        (i32.add (local.get $out) (i32.shl (i32.mul (i32.shr_u (local.get $n) (i32.const 2)) (local.get $k4)) (i32.const 4)))
+        (i32.const 0) (i32.shl (local.get $k4) (i32.const 4)))))
+    (local.set $j (i32.const 0))
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      ;; row j goes to quad j/4, slot j%4
+      (local.set $o (i32.add (local.get $out)
+        (i32.add (i32.shl (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (local.get $k4)) (i32.const 4))
+                 (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 4)))))
+      (local.set $src (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $ldb))))
+      (local.set $p (i32.const 0))
+      (block $pd (loop $pl
+        (br_if $pd (i32.ge_u (local.get $p) (local.get $k4f)))
+        (v128.store (local.get $o) (v128.load (i32.add (local.get $src) (i32.shl (local.get $p) (i32.const 2)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 64)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $pl)))
+      (if (i32.lt_u (local.get $p) (local.get $k4))
+        (then
+          (v128.store (local.get $o) (v128.const i64x2 0 0))
+          (call $copy_tail (local.get $o) (i32.add (local.get $src) (i32.shl (local.get $p) (i32.const 2))) (i32.sub (local.get $k) (local.get $p)))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl)))
+    )
+
+  ;; pack_bt packs Bᵀ where B is given k-major: B[j][p] = src[p·lds + j] for j < n, p < k
+  ;; (attention's values: V is positions × features). Quads as pack_b, k4 columns.
+  (func $pack_bt (export "pack_bt") (param $src i32) (param $lds i32) (param $n i32) (param $k i32) (param $out i32) (param $k4 i32)
+    (local $j i32) (local $p i32) (local $o i32) (local $row i32)
+    (local.set $lds (i32.shl (local.get $lds) (i32.const 2)))
+    (memory.fill (local.get $out) (i32.const 0)
+      (i32.shl (i32.mul (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (local.get $k4)) (i32.const 2)))
+    (local.set $p (i32.const 0))
+    (block $pd (loop $pl
+      (br_if $pd (i32.ge_u (local.get $p) (local.get $k)))
+      (local.set $row (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $lds))))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl
+        (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+        ;; element (j, p): quad j/4, k-step p/4, slot j%4, lane p%4
+        (f32.store
+          (i32.add (local.get $out)
+            (i32.shl
+              (i32.add (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (i32.shl (local.get $k4) (i32.const 2)))
+                                (i32.shl (i32.and (local.get $p) (i32.const -4)) (i32.const 2)))
+                       (i32.add (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 2)) (i32.and (local.get $p) (i32.const 3))))
+              (i32.const 2)))
+          (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jl)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $pl))))
+
+  ;; reduce4 turns four accumulators (lanes of partial sums for four outputs) into one
+  ;; vector of the four sums.
+  (func $reduce4 (param $a v128) (param $b v128) (param $c v128) (param $d v128) (result v128)
+    (local $ab v128) (local $cd v128)
+    (local.set $ab (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
+                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
+    (local.set $cd (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c) (local.get $d))
+                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c) (local.get $d))))
+    (f32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $ab) (local.get $cd))
+               (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $ab) (local.get $cd))))
+
+  ;; store_row writes the first min(n, 4) lanes of v at addr, added to what is there when
+  ;; acc is set.
+  (func $store_row (param $addr i32) (param $v v128) (param $n i32) (param $acc i32)
+    (if (i32.ge_u (local.get $n) (i32.const 4))
+      (then
+        (if (local.get $acc) (then (local.set $v (f32x4.add (local.get $v) (v128.load (local.get $addr))))))
+        (v128.store (local.get $addr) (local.get $v))
+        (return)))
+    (call $put (local.get $addr) (f32x4.extract_lane 0 (local.get $v)) (local.get $acc))
+    (if (i32.ge_u (local.get $n) (i32.const 2))
+      (then (call $put (i32.add (local.get $addr) (i32.const 4)) (f32x4.extract_lane 1 (local.get $v)) (local.get $acc))))
+    (if (i32.ge_u (local.get $n) (i32.const 3))
+      (then (call $put (i32.add (local.get $addr) (i32.const 8)) (f32x4.extract_lane 2 (local.get $v)) (local.get $acc)))))
+
+  ;; gemm_packed computes C[i][j] (+)= Σ_p A[i][p]·B[j][p] for i < m, j < n over kc
+  ;; packed columns (a multiple of 4): ap points at pair 0 (pairs sa floats apart), bp at
+  ;; quad 0 (quads sb floats apart), both already offset to the first column. ldc counts
+  ;; floats; acc ≠ 0 adds to C. Two rows × four columns a tile: eight accumulators, six
+  ;; loads per eight multiply-adds, two pointers.
+  (func $gemm_packed (export "gemm_packed")
+    (param $m i32) (param $n i32) (param $kc i32)
+    (param $ap i32) (param $sa i32) (param $bp i32) (param $sb i32)
+    (param $c i32) (param $ldc i32) (param $acc i32)
+    (local $i i32) (local $j i32) (local $pa i32) (local $pb i32) (local $end i32) (local $co i32)
+    (local $x0 v128) (local $x1 v128) (local $y0 v128) (local $y1 v128) (local $y2 v128) (local $y3 v128)
+    (local $c00 v128) (local $c01 v128) (local $c02 v128) (local $c03 v128)
+    (local $c10 v128) (local $c11 v128) (local $c12 v128) (local $c13 v128)
+    (local.set $sa (i32.shl (local.get $sa) (i32.const 2)))
+    (local.set $sb (i32.shl (local.get $sb) (i32.const 2)))
+    (local.set $ldc (i32.shl (local.get $ldc) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $id (loop $il
+      (br_if $id (i32.ge_u (local.get $i) (local.get $m)))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl
+        (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $pa (i32.add (local.get $ap) (i32.mul (i32.shr_u (local.get $i) (i32.const 1)) (local.get $sa))))
+        (local.set $pb (i32.add (local.get $bp) (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (local.get $sb))))
+        (local.set $end (i32.add (local.get $pa) (i32.shl (local.get $kc) (i32.const 3))))
+        (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
+        (local.set $c02 (v128.const i64x2 0 0)) (local.set $c03 (v128.const i64x2 0 0))
+        (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
+        (local.set $c12 (v128.const i64x2 0 0)) (local.set $c13 (v128.const i64x2 0 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $pa) (local.get $end)))
+          (local.set $x0 (v128.load (local.get $pa)))
+          (local.set $x1 (v128.load offset=16 (local.get $pa)))
+          (local.set $y0 (v128.load (local.get $pb)))
+          (local.set $y1 (v128.load offset=16 (local.get $pb)))
+          (local.set $y2 (v128.load offset=32 (local.get $pb)))
+          (local.set $y3 (v128.load offset=48 (local.get $pb)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x0) (local.get $y0)))) ;; madd
+          (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x0) (local.get $y1)))) ;; madd
+          (local.set $c02 (f32x4.add (local.get $c02) (f32x4.mul (local.get $x0) (local.get $y2)))) ;; madd
+          (local.set $c03 (f32x4.add (local.get $c03) (f32x4.mul (local.get $x0) (local.get $y3)))) ;; madd
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x1) (local.get $y0)))) ;; madd
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x1) (local.get $y1)))) ;; madd
+          (local.set $c12 (f32x4.add (local.get $c12) (f32x4.mul (local.get $x1) (local.get $y2)))) ;; madd
+          (local.set $c13 (f32x4.add (local.get $c13) (f32x4.mul (local.get $x1) (local.get $y3)))) ;; madd
+          (local.set $pa (i32.add (local.get $pa) (i32.const 32)))
+          (local.set $pb (i32.add (local.get $pb) (i32.const 64)))
+          (br $kl)))
+        (local.set $co (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2)))))
+        (call $store_row (local.get $co) (call $reduce4 (local.get $c00) (local.get $c01) (local.get $c02) (local.get $c03))
+          (i32.sub (local.get $n) (local.get $j)) (local.get $acc))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $m))
+          (then
+            (call $store_row (i32.add (local.get $co) (local.get $ldc)) (call $reduce4 (local.get $c10) (local.get $c11) (local.get $c12) (local.get $c13))
+              (i32.sub (local.get $n) (local.get $j)) (local.get $acc))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $jl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 2)))
+      (br $il))))
+
+  ;; ---- int8 weights --------------------------------------------------------------------
+
+  ;; dequant_pack_q8 dequantizes rows×cols int8 weights (w: row stride ldw bytes) into
+  ;; pack_b's quad layout with k4 columns: element (r, c) = w[r][c]·scale, scale =
+  ;; scales[r·groups + (col0+c)/group]. Sixteen weights at a time, so a 16-column run must
+  ;; lie in one group: one scale per row, or group and col0 multiples of 16 (the caller
+  ;; checks).
+  (func $dequant_pack_q8 (export "dequant_pack_q8")
+    (param $rows i32) (param $cols i32) (param $w i32) (param $ldw i32)
+    (param $scales i32) (param $groups i32) (param $group i32) (param $col0 i32)
+    (param $out i32) (param $k4 i32)
+    (local $r i32) (local $c i32) (local $c16 i32) (local $pw i32) (local $po i32) (local $ps i32)
+    (local $q v128) (local $h v128) (local $s v128)
+    (if (i32.and (local.get $rows) (i32.const 3))
+      (then (memory.fill
+        (i32.add (local.get $out) (i32.shl (i32.mul (i32.shr_u (local.get $rows) (i32.const 2)) (local.get $k4)) (i32.const 4)))
+        (i32.const 0) (i32.shl (local.get $k4) (i32.const 4)))))
+    (local.set $c16 (i32.and (local.get $cols) (i32.const -16)))
+    (local.set $r (i32.const 0))
+    (block $rd
+      (loop $rl
+        (br_if $rd (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $pw (i32.add (local.get $w) (i32.mul (local.get $r) (local.get $ldw))))
+        ;; row r: quad r/4, slot r%4; column c of it is at po + c·16 (c a multiple of 4)
+        (local.set $po (i32.add (local.get $out)
+          (i32.add (i32.shl (i32.mul (i32.shr_u (local.get $r) (i32.const 2)) (local.get $k4)) (i32.const 4))
+                   (i32.shl (i32.and (local.get $r) (i32.const 3)) (i32.const 4)))))
+        (local.set $ps (i32.add (local.get $scales) (i32.shl (i32.mul (local.get $r) (local.get $groups)) (i32.const 2))))
+        (local.set $c (i32.const 0))
+        (block $cd
+          (loop $cl
+            (br_if $cd (i32.ge_u (local.get $c) (local.get $c16)))
+            (local.set $s (f32x4.splat (f32.load (i32.add (local.get $ps)
+              (i32.shl (i32.div_u (i32.add (local.get $col0) (local.get $c)) (local.get $group)) (i32.const 2))))))
+            (local.set $q (v128.load (i32.add (local.get $pw) (local.get $c))))
+            (local.set $h (i16x8.extend_low_i8x16_s (local.get $q)))
+            (v128.store (local.get $po) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (local.get $s)))
+            (v128.store offset=64 (local.get $po) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (local.get $s)))
+            (local.set $h (i16x8.extend_high_i8x16_s (local.get $q)))
+            (v128.store offset=128 (local.get $po) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (local.get $s)))
+            (v128.store offset=192 (local.get $po) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (local.get $s)))
+            (local.set $po (i32.add (local.get $po) (i32.const 256)))
+            (local.set $c (i32.add (local.get $c) (i32.const 16)))
+            (br $cl)))
+        ;; the ragged end: one k-step of 4 (zero-padded) at a time
+        (block $td
+          (loop $tl
+            (br_if $td (i32.ge_u (local.get $c) (local.get $k4)))
+            (v128.store (local.get $po) (v128.const i64x2 0 0))
+            (call $deq_tail (local.get $po) (i32.add (local.get $pw) (local.get $c)) (i32.sub (local.get $cols) (local.get $c))
+              (f32.load (i32.add (local.get $ps) (i32.shl (i32.div_u (i32.add (local.get $col0) (local.get $c)) (local.get $group)) (i32.const 2)))))
+            (local.set $po (i32.add (local.get $po) (i32.const 64)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $tl)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rl))))
+
+  ;; deq_tail writes min(n, 4) dequantized weights (n ≤ 0: none). The tail shares one
+  ;; scale: it is the end of a row, inside the row's last group.
+  (func $deq_tail (param $dst i32) (param $q i32) (param $n i32) (param $s f32)
+    (if (i32.gt_s (local.get $n) (i32.const 4)) (then (local.set $n (i32.const 4))))
+    (block $d (loop $l
+      (br_if $d (i32.le_s (local.get $n) (i32.const 0)))
+      (f32.store (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $q))) (local.get $s)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+      (local.set $q (i32.add (local.get $q) (i32.const 1)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l))))
+
+  ;; gemv_q8 is y = x·Wᵀ for a few rows of x and int8 W (n rows of k), reading the
+  ;; weights once: y[i][j] = Σ_g scale[j][g] Σ_{p in g} x[i][p]·w[j][p]. group must be k
+  ;; (one scale per row) or a multiple of 16 (the caller checks). Strides: ldx, ldy floats; W rows are k bytes.
+  (func $gemv_q8 (export "gemv_q8")
+    (param $m i32) (param $n i32) (param $k i32) (param $x i32) (param $ldx i32)
+    (param $w i32) (param $scales i32) (param $group i32) (param $y i32) (param $ldy i32)
+    (local $i i32) (local $j i32) (local $g i32) (local $groups i32) (local $p i32) (local $gend i32)
+    (local $pw i32) (local $px i32) (local $acc f32)
+    (local $q v128) (local $h v128) (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    (local.set $groups (i32.div_u (i32.add (local.get $k) (i32.sub (local.get $group) (i32.const 1))) (local.get $group)))
+    (local.set $j (i32.const 0))
+    (block $jd
+      (loop $jl
+        (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $i (i32.const 0))
+        (block $id
+          (loop $il
+            (br_if $id (i32.ge_u (local.get $i) (local.get $m)))
+            (local.set $acc (f32.const 0))
+            (local.set $pw (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $k))))
+            (local.set $px (i32.add (local.get $x) (i32.shl (i32.mul (local.get $i) (local.get $ldx)) (i32.const 2))))
+            (local.set $g (i32.const 0))
+            (block $gd
+              (loop $gl
+                (br_if $gd (i32.ge_u (local.get $g) (local.get $groups)))
+                (local.set $s0 (v128.const i64x2 0 0)) (local.set $s1 (v128.const i64x2 0 0))
+                (local.set $s2 (v128.const i64x2 0 0)) (local.set $s3 (v128.const i64x2 0 0))
+                (local.set $gend (i32.mul (i32.add (local.get $g) (i32.const 1)) (local.get $group)))
+                (if (i32.gt_u (local.get $gend) (local.get $k)) (then (local.set $gend (local.get $k))))
+                (local.set $p (i32.mul (local.get $g) (local.get $group)))
+                (block $pd
+                  (loop $pl
+                    (br_if $pd (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $gend)))
+                    (local.set $q (v128.load (i32.add (local.get $pw) (local.get $p))))
+                    (local.set $h (i16x8.extend_low_i8x16_s (local.get $q)))
+                    (local.set $s0 (f32x4.add (local.get $s0) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (v128.load (i32.add (local.get $px) (i32.shl (local.get $p) (i32.const 2))))))) ;; madd
+                    (local.set $s1 (f32x4.add (local.get $s1) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (v128.load offset=16 (i32.add (local.get $px) (i32.shl (local.get $p) (i32.const 2))))))) ;; madd
+                    (local.set $h (i16x8.extend_high_i8x16_s (local.get $q)))
+                    (local.set $s2 (f32x4.add (local.get $s2) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (v128.load offset=32 (i32.add (local.get $px) (i32.shl (local.get $p) (i32.const 2))))))) ;; madd
+                    (local.set $s3 (f32x4.add (local.get $s3) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (v128.load offset=48 (i32.add (local.get $px) (i32.shl (local.get $p) (i32.const 2))))))) ;; madd
+                    (local.set $p (i32.add (local.get $p) (i32.const 16)))
+                    (br $pl)))
+                (local.set $acc (f32.add (local.get $acc)
+                  (f32.mul
+                    (f32.add (call $hsum (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (f32x4.add (local.get $s2) (local.get $s3))))
+                      (call $qtail (i32.add (local.get $px) (i32.shl (local.get $p) (i32.const 2))) (i32.add (local.get $pw) (local.get $p)) (i32.sub (local.get $gend) (local.get $p))))
+                    (f32.load (i32.add (local.get $scales) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $groups)) (local.get $g)) (i32.const 2)))))))
+                (local.set $g (i32.add (local.get $g) (i32.const 1)))
+                (br $gl)))
+            (f32.store (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $ldy)) (local.get $j)) (i32.const 2))) (local.get $acc))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $il)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jl))))
+
+  ;; qtail is Σ x[p]·q[p] over a short tail of float x and int8 q.
+  (func $qtail (param $x i32) (param $q i32) (param $k i32) (result f32)
+    (local $r f32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.le_s (local.get $k) (i32.const 0)))
+        (local.set $r (f32.add (local.get $r) (f32.mul (f32.load (local.get $x)) (f32.convert_i32_s (i32.load8_s (local.get $q))))))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+        (br $l)))
+    (local.get $r))
+
+  ;; ---- int8 activations × int8 weights (relaxed SIMD only) ------------------------------
+  ;;
+  ;; The fast path for int8 weights: each row of x is quantized to 7 bits (0..127, its own
+  ;; scale and offset), and i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies 16 pairs of
+  ;; bytes per instruction (VNNI on x86). The kernels here that use it sit in the block
+  ;; comment below; the Makefile's relaxed build (kernels.Relaxed) uncomments it, so the
+  ;; plain module stays valid where relaxed SIMD is missing.
+  ;;
+  ;; Layouts, 16 columns a k-step, k16 = k rounded up to 16:
+  ;;   activations by row pairs: 16 bytes of row i, then 16 of row i+1 (pair: 2·k16 bytes);
+  ;;   weights by row quads: 16 bytes of each of rows j..j+3 (quad: 4·k16 bytes).
+
+  ;; quant_pack_a quantizes m rows of x (stride ldx floats, k columns) into row pairs:
+  ;; q = round((x − min)/s), s = (max − min)/127, and stores s and min per row.
+  (func $quant_pack_a (export "quant_pack_a")
+    (param $x i32) (param $ldx i32) (param $m i32) (param $k i32) (param $out i32) (param $k16 i32)
+    (param $sx i32) (param $zx i32)
+    (local $i i32) (local $row i32) (local $end i32) (local $end4 i32) (local $p i32) (local $o i32)
+    (local $mn v128) (local $mx v128) (local $v v128) (local $fmn f32) (local $fmx f32) (local $s f32) (local $inv v128) (local $zv v128)
+    (local $a v128) (local $b v128) (local $c v128) (local $d v128)
+    (local.set $ldx (i32.shl (local.get $ldx) (i32.const 2)))
+    (memory.fill (local.get $out) (i32.const 0)
+      (i32.mul (i32.shl (i32.shr_u (i32.add (local.get $m) (i32.const 1)) (i32.const 1)) (i32.const 1)) (local.get $k16)))
+    (local.set $i (i32.const 0))
+    (block $id (loop $il
+      (br_if $id (i32.ge_u (local.get $i) (local.get $m)))
+      (local.set $row (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $ldx))))
+      (local.set $end (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2))))
+      (local.set $end4 (i32.add (local.get $row) (i32.shl (i32.and (local.get $k) (i32.const -4)) (i32.const 2))))
+      ;; min and max
+      (local.set $mn (v128.const f32x4 inf inf inf inf))
+      (local.set $mx (v128.const f32x4 -inf -inf -inf -inf))
+      (local.set $p (local.get $row))
+      (block $d1 (loop $l1
+        (br_if $d1 (i32.ge_u (local.get $p) (local.get $end4)))
+        (local.set $v (v128.load (local.get $p)))
+        (local.set $mn (f32x4.pmin (local.get $mn) (local.get $v)))
+        (local.set $mx (f32x4.pmax (local.get $mx) (local.get $v)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $l1)))
+      (block $d2 (loop $l2
+        (br_if $d2 (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $v (v128.load32_splat (local.get $p)))
+        (local.set $mn (f32x4.min (local.get $mn) (local.get $v)))
+        (local.set $mx (f32x4.max (local.get $mx) (local.get $v)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $l2)))
+      (local.set $fmn (f32.min (f32.min (f32x4.extract_lane 0 (local.get $mn)) (f32x4.extract_lane 1 (local.get $mn)))
+                               (f32.min (f32x4.extract_lane 2 (local.get $mn)) (f32x4.extract_lane 3 (local.get $mn)))))
+      (local.set $fmx (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+                               (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
+      (local.set $s (f32.div (f32.sub (local.get $fmx) (local.get $fmn)) (f32.const 127)))
+      (if (f32.eq (local.get $s) (f32.const 0)) (then (local.set $s (f32.const 1))))
+      (f32.store (i32.add (local.get $sx) (i32.shl (local.get $i) (i32.const 2))) (local.get $s))
+      (f32.store (i32.add (local.get $zx) (i32.shl (local.get $i) (i32.const 2))) (local.get $fmn))
+      (local.set $inv (f32x4.splat (f32.div (f32.const 1) (local.get $s))))
+      (local.set $zv (f32x4.splat (local.get $fmn)))
+      ;; row i lands in pair i/2 at byte 16·(i%2) of each 32-byte k-step
+      (local.set $o (i32.add (local.get $out)
+        (i32.add (i32.mul (i32.shr_u (local.get $i) (i32.const 1)) (i32.shl (local.get $k16) (i32.const 1)))
+                 (i32.shl (i32.and (local.get $i) (i32.const 1)) (i32.const 4)))))
+      (local.set $p (local.get $row))
+      (block $d3 (loop $l3
+        (br_if $d3 (i32.gt_u (i32.add (local.get $p) (i32.const 64)) (local.get $end)))
+        (local.set $a (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $zv)) (local.get $inv)))))
+        (local.set $b (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $zv)) (local.get $inv)))))
+        (local.set $c (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $p)) (local.get $zv)) (local.get $inv)))))
+        (local.set $d (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (f32x4.sub (v128.load offset=48 (local.get $p)) (local.get $zv)) (local.get $inv)))))
+        (v128.store (local.get $o)
+          (i8x16.narrow_i16x8_u (i16x8.narrow_i32x4_s (local.get $a) (local.get $b)) (i16x8.narrow_i32x4_s (local.get $c) (local.get $d))))
+        (local.set $o (i32.add (local.get $o) (i32.const 32)))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (br $l3)))
+      ;; the ragged end, one value at a time (the chunk was zeroed)
+      (local.set $d (v128.const i32x4 0 0 0 0))
+      (block $d4 (loop $l4
+        (br_if $d4 (i32.ge_u (local.get $p) (local.get $end)))
+        (i32.store8 (local.get $o)
+          (i32.trunc_sat_f32_s (f32.nearest (f32.mul (f32.sub (f32.load (local.get $p)) (local.get $fmn)) (f32x4.extract_lane 0 (local.get $inv))))))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $l4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $il))))
+
+  ;; copy_f32 copies n floats.
+  (func $copy_f32 (export "copy_f32") (param $dst i32) (param $src i32) (param $n i32)
+    (memory.copy (local.get $dst) (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+
+  ;; pack_w_q8 packs n rows of int8 weights (k bytes each, stride ldw) into quads and
+  ;; sums each row's weights into wsum (float32, the offset's correction).
+  (func $pack_w_q8 (export "pack_w_q8")
+    (param $w i32) (param $ldw i32) (param $n i32) (param $k i32) (param $out i32) (param $k16 i32) (param $wsum i32)
+    (local $j i32) (local $p i32) (local $o i32) (local $src i32) (local $k16f i32) (local $sum v128) (local $q v128) (local $t i32)
+    (memory.fill (local.get $out) (i32.const 0)
+      (i32.mul (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (local.get $k16)))
+    (local.set $k16f (i32.and (local.get $k) (i32.const -16)))
+    (local.set $j (i32.const 0))
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $o (i32.add (local.get $out)
+        (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (i32.shl (local.get $k16) (i32.const 2)))
+                 (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 4)))))
+      (local.set $src (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $ldw))))
+      (local.set $sum (v128.const i32x4 0 0 0 0))
+      (local.set $p (i32.const 0))
+      (block $pd (loop $pl
+        (br_if $pd (i32.ge_u (local.get $p) (local.get $k16f)))
+        (local.set $q (v128.load (i32.add (local.get $src) (local.get $p))))
+        (v128.store (local.get $o) (local.get $q))
+        (local.set $sum (i32x4.add (local.get $sum) (i32x4.extadd_pairwise_i16x8_s (i16x8.extadd_pairwise_i8x16_s (local.get $q)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 64)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $pl)))
+      (local.set $t (i32.add
+        (i32.add (i32x4.extract_lane 0 (local.get $sum)) (i32x4.extract_lane 1 (local.get $sum)))
+        (i32.add (i32x4.extract_lane 2 (local.get $sum)) (i32x4.extract_lane 3 (local.get $sum)))))
+      (block $td (loop $tl
+        (br_if $td (i32.ge_u (local.get $p) (local.get $k)))
+        (i32.store8 (local.get $o) (i32.load8_s (i32.add (local.get $src) (local.get $p))))
+        (local.set $t (i32.add (local.get $t) (i32.load8_s (i32.add (local.get $src) (local.get $p)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $tl)))
+      (f32.store (i32.add (local.get $wsum) (i32.shl (local.get $j) (i32.const 2))) (f32.convert_i32_s (local.get $t)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl))))
+
+(;RELAXED
+  ;; reduce4i is reduce4 for i32 lanes.
+  (func $reduce4i (param $a v128) (param $b v128) (param $c v128) (param $d v128) (result v128)
+    (local $ab v128) (local $cd v128)
+    (local.set $ab (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
+                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
+    (local.set $cd (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c) (local.get $d))
+                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c) (local.get $d))))
+    (i32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $ab) (local.get $cd))
+               (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $ab) (local.get $cd))))
+
+  ;; gemm_q8q7 computes y[i][j] = sw[j]·(sx[i]·Σ_p x̂[i][p]·ŵ[j][p] + zx[i]·wsum[j]) for
+  ;; i < m, j < n over k16 packed columns (see the layouts above); ldy counts floats.
+  ;; sw and wsum are read four at a time: the caller pads them to a multiple of 4.
+  (func $gemm_q8q7 (export "gemm_q8q7")
+    (param $m i32) (param $n i32) (param $k16 i32) (param $xp i32) (param $wp i32)
+    (param $sx i32) (param $zx i32) (param $sw i32) (param $wsum i32) (param $y i32) (param $ldy i32)
+    (local $i i32) (local $j i32) (local $pa i32) (local $pb i32) (local $end i32) (local $co i32)
+    (local $x0 v128) (local $x1 v128) (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128)
+    (local $c00 v128) (local $c01 v128) (local $c02 v128) (local $c03 v128)
+    (local $c10 v128) (local $c11 v128) (local $c12 v128) (local $c13 v128)
+    (local $s4 v128) (local $z4 v128)
+    (local.set $ldy (i32.shl (local.get $ldy) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $id (loop $il
+      (br_if $id (i32.ge_u (local.get $i) (local.get $m)))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl
+        (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $pa (i32.add (local.get $xp) (i32.mul (i32.shr_u (local.get $i) (i32.const 1)) (i32.shl (local.get $k16) (i32.const 1)))))
+        (local.set $pb (i32.add (local.get $wp) (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (i32.shl (local.get $k16) (i32.const 2)))))
+        (local.set $end (i32.add (local.get $pa) (i32.shl (local.get $k16) (i32.const 1))))
+        (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
+        (local.set $c02 (v128.const i64x2 0 0)) (local.set $c03 (v128.const i64x2 0 0))
+        (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
+        (local.set $c12 (v128.const i64x2 0 0)) (local.set $c13 (v128.const i64x2 0 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $pa) (local.get $end)))
+          (local.set $x0 (v128.load (local.get $pa)))
+          (local.set $x1 (v128.load offset=16 (local.get $pa)))
+          (local.set $w0 (v128.load (local.get $pb)))
+          (local.set $w1 (v128.load offset=16 (local.get $pb)))
+          (local.set $w2 (v128.load offset=32 (local.get $pb)))
+          (local.set $w3 (v128.load offset=48 (local.get $pb)))
+          (local.set $c00 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x0) (local.get $c00)))
+          (local.set $c01 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x0) (local.get $c01)))
+          (local.set $c02 (i32x4.dot_i8x16_i7x16_add_s (local.get $w2) (local.get $x0) (local.get $c02)))
+          (local.set $c03 (i32x4.dot_i8x16_i7x16_add_s (local.get $w3) (local.get $x0) (local.get $c03)))
+          (local.set $c10 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x1) (local.get $c10)))
+          (local.set $c11 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x1) (local.get $c11)))
+          (local.set $c12 (i32x4.dot_i8x16_i7x16_add_s (local.get $w2) (local.get $x1) (local.get $c12)))
+          (local.set $c13 (i32x4.dot_i8x16_i7x16_add_s (local.get $w3) (local.get $x1) (local.get $c13)))
+          (local.set $pa (i32.add (local.get $pa) (i32.const 32)))
+          (local.set $pb (i32.add (local.get $pb) (i32.const 64)))
+          (br $kl)))
+        (local.set $s4 (v128.load (i32.add (local.get $sw) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $z4 (v128.load (i32.add (local.get $wsum) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $co (i32.add (local.get $y) (i32.add (i32.mul (local.get $i) (local.get $ldy)) (i32.shl (local.get $j) (i32.const 2)))))
+        (call $store_row (local.get $co)
+          (call $scale_q (call $reduce4i (local.get $c00) (local.get $c01) (local.get $c02) (local.get $c03))
+            (local.get $s4) (local.get $z4) (i32.add (local.get $sx) (i32.shl (local.get $i) (i32.const 2))) (i32.add (local.get $zx) (i32.shl (local.get $i) (i32.const 2))))
+          (i32.sub (local.get $n) (local.get $j)) (i32.const 0))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $m))
+          (then
+            (call $store_row (i32.add (local.get $co) (local.get $ldy))
+              (call $scale_q (call $reduce4i (local.get $c10) (local.get $c11) (local.get $c12) (local.get $c13))
+                (local.get $s4) (local.get $z4) (i32.add (local.get $sx) (i32.shl (i32.add (local.get $i) (i32.const 1)) (i32.const 2)))
+                (i32.add (local.get $zx) (i32.shl (i32.add (local.get $i) (i32.const 1)) (i32.const 2))))
+              (i32.sub (local.get $n) (local.get $j)) (i32.const 0))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $jl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 2)))
+      (br $il))))
+
+  ;; scale_q turns four integer dots into outputs: sw·(sx·dot + zx·wsum).
+  (func $scale_q (param $dot v128) (param $sw v128) (param $wsum v128) (param $psx i32) (param $pzx i32) (result v128)
+    (f32x4.mul (local.get $sw)
+      (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $dot)) (v128.load32_splat (local.get $psx)))
+                 (f32x4.mul (local.get $wsum) (v128.load32_splat (local.get $pzx))))))
+RELAXED;)
+
+  ;; ---- elementwise ------------------------------------------------------------------------
+
+  ;; softmax_pack is attention's softmax, written for the values' GEMM: for each row i
+  ;; of n scores (stride ld), e = exp(scale·(x − max)) over its visible prefix (vis = n,
+  ;; or min(n, causal+i+1) when causal ≥ 0), zero beyond, packed by row pairs as
+  ;; pack_a does (k4 = n rounded up to 4); rs[i] = 1/Σe, for scale_rows to apply to the
+  ;; product (cheaper than normalising the n values).
+  (func $softmax_pack (export "softmax_pack")
+    (param $x i32) (param $rows i32) (param $n i32) (param $ld i32) (param $scale f32) (param $causal i32)
+    (param $out i32) (param $k4 i32) (param $rs i32)
+    (local $i i32) (local $vis i32) (local $p i32) (local $end i32) (local $end4 i32) (local $row i32) (local $o i32)
+    (local $v v128) (local $mx v128) (local $sum v128) (local $m f32) (local $s f32) (local $e f32) (local $sc v128) (local $c i32)
+    (local $fx v128) (local $t v128) (local $r v128)
+    (local.set $ld (i32.shl (local.get $ld) (i32.const 2)))
+    (local.set $sc (f32x4.splat (local.get $scale)))
+    ;; an odd last row has a partner of zeros
+    (if (i32.and (local.get $rows) (i32.const 1))
+      (then (call $zero_slots
+        (i32.add (local.get $out) (i32.add (i32.mul (i32.shr_u (local.get $rows) (i32.const 1)) (i32.shl (local.get $k4) (i32.const 3))) (i32.const 16)))
+        (i32.shr_u (local.get $k4) (i32.const 2)))))
+    (local.set $i (i32.const 0))
+    (block $rd (loop $rl
+      (br_if $rd (i32.ge_u (local.get $i) (local.get $rows)))
+      (local.set $row (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $ld))))
+      (local.set $vis (local.get $n))
+      (if (i32.ge_s (local.get $causal) (i32.const 0))
+        (then
+          (local.set $vis (i32.add (i32.add (local.get $causal) (local.get $i)) (i32.const 1)))
+          (if (i32.gt_u (local.get $vis) (local.get $n)) (then (local.set $vis (local.get $n))))))
+      (local.set $end (i32.add (local.get $row) (i32.shl (local.get $vis) (i32.const 2))))
+      (local.set $end4 (i32.add (local.get $row) (i32.shl (i32.and (local.get $vis) (i32.const -4)) (i32.const 2))))
+      ;; the maximum (of the raw scores: scale > 0)
+      (local.set $mx (v128.const f32x4 -inf -inf -inf -inf))
+      (local.set $p (local.get $row))
+      (block $d1 (loop $l1
+        (br_if $d1 (i32.ge_u (local.get $p) (local.get $end4)))
+        (local.set $mx (f32x4.pmax (local.get $mx) (v128.load (local.get $p))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $l1)))
+      (local.set $m (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+                             (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
+      (block $d2 (loop $l2
+        (br_if $d2 (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $m (f32.max (local.get $m) (f32.load (local.get $p))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $l2)))
+      ;; e = exp(scale·(x − max)) into row i's slots of the pair: chunk c at 32·c + 16·(i%2)
+      (local.set $mx (f32x4.splat (local.get $m)))
+      (local.set $sum (v128.const i64x2 0 0))
+      (local.set $o (i32.add (local.get $out)
+        (i32.add (i32.mul (i32.shr_u (local.get $i) (i32.const 1)) (i32.shl (local.get $k4) (i32.const 3)))
+                 (i32.shl (i32.and (local.get $i) (i32.const 1)) (i32.const 4)))))
+      (local.set $p (local.get $row))
+      (block $d3 (loop $l3
+        (br_if $d3 (i32.ge_u (local.get $p) (local.get $end4)))
+        ;; e^(scale·(x − max)), exp4 written out: the hot loop of the softmax
+        (local.set $v (f32x4.pmax (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $mx)) (local.get $sc))
+                                  (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)))
+        (local.set $fx (f32x4.add (f32x4.mul (local.get $v) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+                                  (v128.const f32x4 12582912 12582912 12582912 12582912)))
+        (local.set $t (f32x4.sub (local.get $fx) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+        (local.set $r (f32x4.sub (f32x4.sub (local.get $v) (f32x4.mul (local.get $t) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+                                 (f32x4.mul (local.get $t) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+        (local.set $t (f32x4.add (f32x4.mul (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4) (local.get $r))
+                                 (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+        (local.set $t (f32x4.add (f32x4.mul (local.get $t) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+        (local.set $t (f32x4.add (f32x4.mul (local.get $t) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+        (local.set $t (f32x4.add (f32x4.mul (local.get $t) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+        (local.set $t (f32x4.add (f32x4.mul (local.get $t) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+        (local.set $t (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $t) (local.get $r)) (local.get $r)) (local.get $r))
+                                 (v128.const f32x4 1 1 1 1)))
+        (local.set $v (f32x4.mul (local.get $t)
+          (i32x4.shl (i32x4.add (i32x4.sub (local.get $fx) (v128.const f32x4 12582912 12582912 12582912 12582912))
+                                (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+        (v128.store (local.get $o) (local.get $v))
+        (local.set $sum (f32x4.add (local.get $sum) (local.get $v)))
+        (local.set $o (i32.add (local.get $o) (i32.const 32)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $l3)))
+      (local.set $s (call $hsum (local.get $sum)))
+      ;; the slots past the visible values are zeros: the rest of this chunk, then whole chunks
+      (if (i32.lt_u (local.get $vis) (local.get $k4))
+        (then
+          (v128.store (local.get $o) (v128.const i64x2 0 0))
+          (call $zero_slots (i32.add (local.get $o) (i32.const 32))
+            (i32.sub (i32.shr_u (local.get $k4) (i32.const 2)) (i32.add (i32.shr_u (local.get $vis) (i32.const 2)) (i32.const 1))))))
+      (local.set $c (i32.const 0))
+      (block $d4 (loop $l4
+        (br_if $d4 (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $e (f32x4.extract_lane 0 (call $exp4 (f32x4.splat (f32.mul (f32.sub (f32.load (local.get $p)) (local.get $m)) (local.get $scale))))))
+        (f32.store (i32.add (local.get $o) (i32.shl (local.get $c) (i32.const 2))) (local.get $e))
+        (local.set $s (f32.add (local.get $s) (local.get $e)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $l4)))
+      (f32.store (i32.add (local.get $rs) (i32.shl (local.get $i) (i32.const 2))) (f32.div (f32.const 1) (local.get $s)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rl))))
+
+  ;; zero_slots writes zeros into n of one row's 16-byte slots of a pair layout (32 bytes apart).
+  (func $zero_slots (param $p i32) (param $n i32)
+    (block $d (loop $l
+      (br_if $d (i32.le_s (local.get $n) (i32.const 0)))
+      (v128.store (local.get $p) (v128.const i64x2 0 0))
+      (local.set $p (i32.add (local.get $p) (i32.const 32)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l))))
+
+  ;; scale_rows multiplies row i of x (n values, stride ld floats) by s[i].
+  (func $scale_rows (export "scale_rows") (param $x i32) (param $rows i32) (param $n i32) (param $ld i32) (param $s i32)
+    (local $i i32) (local $p i32) (local $end i32) (local $end4 i32) (local $v v128)
+    (local.set $ld (i32.shl (local.get $ld) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $rd (loop $rl
+      (br_if $rd (i32.ge_u (local.get $i) (local.get $rows)))
+      (local.set $p (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $ld))))
+      (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+      (local.set $end4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+      (local.set $v (v128.load32_splat (i32.add (local.get $s) (i32.shl (local.get $i) (i32.const 2)))))
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $p) (local.get $end4)))
+        (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $p)) (local.get $v)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $l)))
+      (block $d2 (loop $l2
+        (br_if $d2 (i32.ge_u (local.get $p) (local.get $end)))
+        (f32.store (local.get $p) (f32.mul (f32.load (local.get $p)) (f32x4.extract_lane 0 (local.get $v))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $l2)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rl))))
+
+  ;; gelu4 is the exact (erf) GELU lane by lane, 0.5·x·(1 + erf(x/√2)), with erf from
+  ;; Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
+  (func $gelu4 (param $x v128) (result v128)
+    (local $z v128) (local $t v128) (local $p v128) (local $e v128)
+    (local.set $z (f32x4.abs (f32x4.mul (local.get $x) (v128.const f32x4 0.70710678 0.70710678 0.70710678 0.70710678))))
+    (local.set $t (f32x4.div (v128.const f32x4 1 1 1 1)
+      (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $z) (v128.const f32x4 0.3275911 0.3275911 0.3275911 0.3275911)))))
+    (local.set $p (v128.const f32x4 1.061405429 1.061405429 1.061405429 1.061405429))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 -1.453152027 -1.453152027 -1.453152027 -1.453152027)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 1.421413741 1.421413741 1.421413741 1.421413741)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 -0.284496736 -0.284496736 -0.284496736 -0.284496736)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 0.254829592 0.254829592 0.254829592 0.254829592)))
+    (local.set $p (f32x4.mul (local.get $p) (local.get $t)))
+    ;; erf(|x|/√2) = 1 − p·e^(−z²); GELU = 0.5x(1 + sign(x)·erf) = x·(1 − 0.5·p·e^(−z²)) for x ≥ 0,
+    ;; and 0.5·x·p·e^(−z²) for x < 0
+    (local.set $e (f32x4.mul (local.get $p) (call $exp4 (f32x4.neg (f32x4.mul (local.get $z) (local.get $z))))))
+    (local.set $e (f32x4.mul (local.get $e) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+    (f32x4.mul (local.get $x)
+      (v128.bitselect
+        (local.get $e)
+        (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $e))
+        (f32x4.lt (local.get $x) (v128.const f32x4 0 0 0 0)))))
+
+  ;; gelu sets x[i] = GELU(x[i]) (erf), the text decoder's activation.
+  (func $gelu (export "gelu") (param $x i32) (param $n i32)
+    (local $end i32) (local $end4 i32)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $x) (local.get $end4)))
+      (v128.store (local.get $x) (call $gelu4 (v128.load (local.get $x))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (br $l)))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $x) (local.get $end)))
+      (f32.store (local.get $x) (f32x4.extract_lane 0 (call $gelu4 (v128.load32_splat (local.get $x)))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (br $l2))))
+
+  ;; quick_gelu sets x[i] = x[i]·σ(1.702·x[i]) = x[i] / (1 + e^(-1.702·x[i])), CLIP's activation.
+  (func $quick_gelu (export "quick_gelu") (param $x i32) (param $n i32)
+    (local $end i32) (local $end4 i32) (local $v v128)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $x) (local.get $end4)))
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $x)
+        (f32x4.div (local.get $v)
+          (f32x4.add (v128.const f32x4 1 1 1 1)
+            (call $exp4 (f32x4.mul (local.get $v) (v128.const f32x4 -1.702 -1.702 -1.702 -1.702))))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (br $l)))
+    (block $d2 (loop $l2
+      (br_if $d2 (i32.ge_u (local.get $x) (local.get $end)))
+      (local.set $v (v128.load32_splat (local.get $x)))
+      (f32.store (local.get $x)
+        (f32x4.extract_lane 0
+          (f32x4.div (local.get $v)
+            (f32x4.add (v128.const f32x4 1 1 1 1)
+              (call $exp4 (f32x4.mul (local.get $v) (v128.const f32x4 -1.702 -1.702 -1.702 -1.702)))))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (br $l2))))
+
+  ;; layer_norm normalises rows of d values: y = (x − mean)/√(var + eps)·gamma + beta
+  ;; (y may be x). d must be a multiple of 4 (the caller checks).
+  (func $layer_norm (export "layer_norm")
+    (param $y i32) (param $x i32) (param $rows i32) (param $d i32) (param $gamma i32) (param $beta i32) (param $eps f32)
+    (local $r i32) (local $p i32) (local $q i32) (local $end i32) (local $g i32) (local $b i32)
+    (local $s v128) (local $v v128) (local $mean v128) (local $rstd v128) (local $fm f32) (local $fv f32)
+    (local.set $r (i32.const 0))
+    (block $rd (loop $rl
+      (br_if $rd (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $end (i32.add (local.get $p) (i32.shl (local.get $d) (i32.const 2))))
+      (local.set $s (v128.const i64x2 0 0))
+      (local.set $q (local.get $p))
+      (block $d1 (loop $l1
+        (br_if $d1 (i32.ge_u (local.get $q) (local.get $end)))
+        (local.set $s (f32x4.add (local.get $s) (v128.load (local.get $q))))
+        (local.set $q (i32.add (local.get $q) (i32.const 16)))
+        (br $l1)))
+      (local.set $fm (f32.div (call $hsum (local.get $s)) (f32.convert_i32_u (local.get $d))))
+      (local.set $mean (f32x4.splat (local.get $fm)))
+      (local.set $s (v128.const i64x2 0 0))
+      (local.set $q (local.get $p))
+      (block $d2 (loop $l2
+        (br_if $d2 (i32.ge_u (local.get $q) (local.get $end)))
+        (local.set $v (f32x4.sub (v128.load (local.get $q)) (local.get $mean)))
+        (local.set $s (f32x4.add (local.get $s) (f32x4.mul (local.get $v) (local.get $v))))
+        (local.set $q (i32.add (local.get $q) (i32.const 16)))
+        (br $l2)))
+      (local.set $fv (f32.div (call $hsum (local.get $s)) (f32.convert_i32_u (local.get $d))))
+      (local.set $rstd (f32x4.splat (f32.div (f32.const 1) (f32.sqrt (f32.add (local.get $fv) (local.get $eps))))))
+      (local.set $q (local.get $p))
+      (local.set $g (local.get $gamma))
+      (local.set $b (local.get $beta))
+      (local.set $p (i32.add (local.get $y) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (block $d3 (loop $l3
+        (br_if $d3 (i32.ge_u (local.get $q) (local.get $end)))
+        (v128.store (local.get $p)
+          (f32x4.add
+            (f32x4.mul (f32x4.mul (f32x4.sub (v128.load (local.get $q)) (local.get $mean)) (local.get $rstd)) (v128.load (local.get $g)))
+            (v128.load (local.get $b))))
+        (local.set $q (i32.add (local.get $q) (i32.const 16)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $g (i32.add (local.get $g) (i32.const 16)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))
+        (br $l3)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
+)

@@ -1,0 +1,117 @@
+package kernels
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"gitvqa/model"
+	"gitvqa/model/convert"
+	"gitvqa/model/fixture"
+	"gitvqa/model/imageproc"
+	"gitvqa/model/kernel"
+)
+
+type result struct {
+	ids    []int
+	text   string
+	logits []float32   // the first step's
+	steps  [][]float32 // every step's
+}
+
+// answerAll answers each case; force, when set, teacher-forces case i's tokens.
+func answerAll(t *testing.T, m *model.Model, cases []fixture.Case, force [][]int) []result {
+	t.Helper()
+	s, err := m.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []result
+	for _, c := range cases {
+		data, err := os.ReadFile(c.Path(c.Image))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, _ := imageproc.Decode(data)
+		pre, err := m.Preprocess.Preprocess(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r result
+		var f []int
+		if force != nil {
+			f = force[len(out)]
+		}
+		ans, err := s.Ask(context.Background(), pre.Pixels, c.Question, model.Options{MaxNewTokens: c.MaxNewTokens, Force: f,
+			OnLogits: func(step int, l []float32) {
+				if step == 0 {
+					r.logits = append([]float32(nil), l...)
+				}
+				r.steps = append(r.steps, append([]float32(nil), l...))
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.ids, r.text = ans.GeneratedIDs, ans.Text
+		out = append(out, r)
+	}
+	return out
+}
+
+// The whole model with the SIMD kernels doing the work: every fixture case answered as
+// Hugging Face does, float32 and int8, and the int8 answers equal to the Go kernels'.
+func TestModelOnSIMDKernels(t *testing.T) {
+	cases, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f32, err := model.LoadDir(fixture.TinyDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := convert.Inputs{Weights: nil}
+	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
+		if *dst, err = os.ReadFile(filepath.Join(fixture.TinyDir(), name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, closeSrc, err := model.OpenCheckpoint(fixture.TinyDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSrc()
+	in.Weights = src
+	if _, err := convert.Convert(in, dir, convert.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	q8, err := model.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goQ8 := answerAll(t, q8, cases, nil)
+
+	kernel.SetAccel(Accel{M: newWZ(t)})
+	defer kernel.SetAccel(nil)
+	simdF32 := answerAll(t, f32, cases, nil)
+	simdQ8 := answerAll(t, q8, cases, nil)
+	for i, c := range cases {
+		if !reflect.DeepEqual(simdF32[i].ids, c.GeneratedIDs) || simdF32[i].text != c.Answer {
+			t.Errorf("%s (f32): %v %q, want %v", c.Name, simdF32[i].ids, simdF32[i].text, c.GeneratedIDs)
+		}
+		want, _ := c.Array("logits_last.npy")
+		var worst float64
+		for j, v := range want.Float32 {
+			worst = math.Max(worst, math.Abs(float64(v-simdF32[i].logits[j])))
+		}
+		if worst > 1e-4 {
+			t.Errorf("%s: first logits off by %g", c.Name, worst)
+		}
+		if !reflect.DeepEqual(simdQ8[i].ids, goQ8[i].ids) {
+			t.Errorf("%s (int8): SIMD %v, Go %v", c.Name, simdQ8[i].ids, goQ8[i].ids)
+		}
+	}
+}

@@ -1,0 +1,142 @@
+//go:build !js
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"gitvqa/model"
+	"gitvqa/model/convert"
+	"gitvqa/model/fixture"
+	"gitvqa/tools/serve/server"
+)
+
+// benchModel returns a folder holding the full git-large-vqav2 architecture with
+// seeded random int8 weights (made once, into .cache/bench).
+func benchModel(b *testing.B) string {
+	dir := filepath.Join(repoRoot(), ".cache", "bench", "large-random")
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
+		return dir
+	}
+	cfg := model.LargeVQAv2Config()
+	cj, _ := json.Marshal(cfg)
+	vocab, err := os.ReadFile(filepath.Join(fixture.TinyDir(), "vocab.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = convert.Convert(convert.Inputs{
+		Config: cj,
+		Preprocessor: []byte(`{"size":{"shortest_edge":420},"crop_size":{"height":420,"width":420},"resample":3,` +
+			`"image_mean":[0.48145466,0.4578275,0.40821073],"image_std":[0.26862954,0.26130258,0.27577711]}`),
+		Vocab:   vocab,
+		Weights: model.NewRandomSource(&cfg, 42),
+	}, dir, convert.Options{Description: "Benchmark model: git-large-vqav2's architecture with random weights."})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+type benchRow struct {
+	Workers                      int
+	EncodeS, ImagePassS, TokenMs float64
+	SecondQuestionS, FirstLoadS  float64
+	LoadFromCacheS, PeakMemoryMB float64
+	Kernels                      string
+	Tokens                       int
+}
+
+// BenchmarkBrowser runs the full-size model (random int8 weights) through the real
+// page and worker in headless Chromium and prints one table: make bench.
+func BenchmarkBrowser(b *testing.B) {
+	modelDir := benchModel(b)
+	dir := buildShell(b)
+	must(b, os.MkdirAll(filepath.Join(dir, "models"), 0o755))
+	must(b, os.Symlink(modelDir, filepath.Join(dir, "models", "bench")))
+	st := &site{s: server.New(dir), addr: "127.0.0.1:0"}
+	st.start(b)
+	defer st.stop()
+	workers := []int{1}
+	if v := os.Getenv("GITVQA_BENCH_WORKERS"); v != "" {
+		workers = nil
+		for _, f := range strings.Split(v, ",") {
+			n, _ := strconv.Atoi(f)
+			workers = append(workers, n)
+		}
+	}
+	image := filepath.Join(fixture.TinyDir(), "cases", "dogs_640x480", "image.png")
+	cfg := model.LargeVQAv2Config()
+	flops := model.CountFLOPs(&cfg)
+	var rows []benchRow
+	for _, n := range workers {
+		ctx := browser(b)
+		page := st.url(fmt.Sprintf("/?model=models/bench/&workers=%d&profile=%s", n, os.Getenv("GITVQA_BENCH_PROFILE")))
+		row := benchRow{Workers: n}
+		start := time.Now()
+		must(b, chromedp.Do(ctx, chromedp.Navigate(page)))
+		if text, ok := waitLoaded(b, ctx, 30*time.Minute); !ok {
+			b.Fatal(text)
+		}
+		row.FirstLoadS = time.Since(start).Seconds()
+		// Second visit: from IndexedDB to ready, as the page sees it.
+		must(b, chromedp.Do(ctx, chromedp.Navigate(page)))
+		if text, ok := waitLoaded(b, ctx, 30*time.Minute); !ok {
+			b.Fatal(text)
+		}
+		ready, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.now()`))
+		must(b, err)
+		row.LoadFromCacheS = ready / 1000
+		waitTrue(b, ctx, fmt.Sprintf(`document.getElementById('load-status').dataset.workers === '%d'`, n), 10*time.Minute)
+		row.Kernels, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.kernels`))
+
+		o := askUI(b, ctx, image, "how many dogs are there?", 20, false)
+		tm := o.timings()
+		row.EncodeS = num(tm["encodeMs"]) / 1000
+		row.ImagePassS = num(tm["imagePrefillMs"]) / 1000
+		row.Tokens = int(num(tm["tokens"]))
+		if row.Tokens > 1 {
+			row.TokenMs = num(tm["decodeMs"]) / float64(row.Tokens-1)
+		}
+		if prof, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('timings').dataset.profile || ''`)); prof != "" {
+			fmt.Printf("profile (ms), %d workers: %s\n", n, prof)
+		}
+		o2 := askUI(b, ctx, "", "what color is the grass?", 20, false)
+		row.SecondQuestionS = num(o2.timings()["totalMs"]) / 1000
+		row.PeakMemoryMB = num(o2.timings()["memoryBytes"]) / (1 << 20)
+		rows = append(rows, row)
+	}
+	fmt.Printf("\nfull-size git-large-vqav2 architecture, random int8 weights, headless Chromium (%d cores)\n", runtime.NumCPU())
+	fmt.Printf("| workers | kernels | image encoder | image-token pass | per token | second question | load from IndexedDB | first load | peak wasm memory |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Printf("| %d | %s | %.2f s (%.1f GFLOP/s) | %.2f s (%.1f GFLOP/s) | %.0f ms | %.2f s | %.1f s | %.1f s | %.0f MB |\n",
+			r.Workers, r.Kernels, r.EncodeS, flops.Encoder/r.EncodeS/1e9, r.ImagePassS, flops.ImagePrefill/r.ImagePassS/1e9,
+			r.TokenMs, r.SecondQuestionS, r.LoadFromCacheS, r.FirstLoadS, r.PeakMemoryMB)
+	}
+	js, _ := json.Marshal(rows)
+	fmt.Printf("bench-json: %s\n", js)
+	if out := os.Getenv("GITVQA_BENCH_OUT"); out != "" {
+		os.WriteFile(out, js, 0o644)
+	}
+}
+
+func num(v any) float64 {
+	f, _ := v.(float64)
+	return f
+}
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
