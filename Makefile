@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin
 GO ?= go
 
-.PHONY: test deps test-native test-wasm test-e2e e2e test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
+.PHONY: bench bench-peer test deps test-native test-wasm test-e2e e2e test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
 
 WASM_EXEC := $(shell go env GOROOT 2>/dev/null || echo /usr/local/go)/lib/wasm/go_js_wasm_exec
 HF_CACHE ?= .cache/hf/git-large-vqav2
@@ -52,8 +52,8 @@ test-native: deps
 # In Chromium: the web packages against real IndexedDB, and the model's parity tests
 # (the file-heavy checkpoint tests stay native: wasmbrowsertest proxies every file call).
 WASM_TEST := PATH="$(BIN):$$PATH" GOOS=js GOARCH=wasm $(GO) test -exec wasmbrowsertest
-test-wasm: deps
-	$(WASM_TEST) ./web/... ./model/kernel ./model/nn ./model/tokenize ./model/imageproc ./model/safetensors ./model/npy 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
+test-wasm: deps static/kernels.wasm
+	$(WASM_TEST) ./web/... ./wasm/kernels ./model/kernel ./model/nn ./model/tokenize ./model/imageproc ./model/safetensors ./model/npy 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
 	$(WASM_TEST) ./model/ -run 'TestMatchesHuggingFace|TestImageCache|TestStreams|TestCancel|TestBadQuestions|TestExpectedTensors' 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
 	$(WASM_TEST) ./model/convert -run 'TestF32FolderEqualsCheckpoint|TestInt8AgainstFloat32OnFixtures' 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
 
@@ -115,6 +115,17 @@ serve: site
 	@test -f $(MODEL_DIR)/manifest.json || { echo "no $(MODEL_DIR): run make model first"; exit 1; }
 	echo '{"default": "models/git-large-vqav2/"}' > static/models/index.json
 	$(GO) run ./tools/serve -dir static
+
+# The full-size architecture (random int8 weights) in headless Chromium through the real
+# page and worker, with one and with all workers: one table (~5 min).
+bench: deps site
+	GITVQA_BENCH_WORKERS=1,$$(nproc) CHROMIUM=/usr/bin/chromium $(GO) test -run XXX -bench Browser -benchtime 1x -timeout 60m ./web/e2e/ | grep -v '^e2e:'
+
+# The same beside ONNX Runtime Web on the same encoder, in the same browser and run
+# (../shared/bench/ortbench; needs the npm registry and Debian's python3-onnx).
+ORTBENCH ?= ../shared/bench/ortbench
+bench-peer: deps site
+	$(GO) run ./tools/benchpeer -ortbench $(ORTBENCH) -work .cache/ortbench
 
 # The real checkpoint: download microsoft/git-large-vqav2 from the Hugging Face hub
 # (resumable, verified) and convert it to int8 chunks for the browser.

@@ -192,5 +192,8 @@ func (x Accel) LayerNorm(y, s []float32, d int, gamma, beta []float32, eps float
 var Names = []string{"pack_a", "pack_b", "pack_bt", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_pack", "scale_rows",
 	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "gemm_q8q7"}
 
+// FloatArgs lists the float32 parameters of the kernels that have any (the rest are i32).
+var FloatArgs = map[string][]int{"softmax_pack": {4}, "layer_norm": {6}}
+
 // RelaxedOnly are the kernels only the relaxed module has.
 var RelaxedOnly = map[string]bool{"gemm_q8q7": true}

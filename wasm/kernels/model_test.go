@@ -1,7 +1,10 @@
-package kernels
+//go:build !js
+
+package kernels_test
 
 import (
 	"context"
+	"gitvqa/wasm/kernels"
 	"math"
 	"os"
 	"path/filepath"
@@ -94,7 +97,7 @@ func TestModelOnSIMDKernels(t *testing.T) {
 	}
 	goQ8 := answerAll(t, q8, cases, nil)
 
-	kernel.SetAccel(Accel{M: newWZ(t)})
+	kernel.SetAccel(kernels.Accel{M: newWZ(t)})
 	defer kernel.SetAccel(nil)
 	simdF32 := answerAll(t, f32, cases, nil)
 	simdQ8 := answerAll(t, q8, cases, nil)

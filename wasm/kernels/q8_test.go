@@ -1,6 +1,9 @@
-package kernels
+//go:build !js
+
+package kernels_test
 
 import (
+	"gitvqa/wasm/kernels"
 	"math"
 	"math/rand"
 	"os"
@@ -16,11 +19,11 @@ import (
 // int8Ref is the SIMD accelerator with the int8-activation path done by its Go
 // reference: natively there is no relaxed SIMD to run it on, and the reference is
 // what the browser's kernel is held to (web/simd's self-test).
-type int8Ref struct{ Accel }
+type int8Ref struct{ kernels.Accel }
 
 func (r int8Ref) LinearQ8(y, x []float32, m int, w *kernel.Matrix) bool {
 	if m >= 4 && w.Group >= w.Cols {
-		RefLinearQ8Q7(y, x, m, w)
+		kernels.RefLinearQ8Q7(y, x, m, w)
 		return true
 	}
 	return r.Accel.LinearQ8(y, x, m, w)
@@ -28,18 +31,18 @@ func (r int8Ref) LinearQ8(y, x []float32, m int, w *kernel.Matrix) bool {
 
 func TestQuantizeRow(t *testing.T) {
 	q := make([]uint8, 5)
-	s, z := QuantizeRow([]float32{-1, 0, 1, 0.5, 1}, q)
+	s, z := kernels.QuantizeRow([]float32{-1, 0, 1, 0.5, 1}, q)
 	if z != -1 || s != float32(2.0/127) || q[0] != 0 || q[2] != 127 || q[1] != 64 {
 		t.Fatalf("s=%g z=%g q=%v", s, z, q)
 	}
-	s, _ = QuantizeRow([]float32{3, 3}, q)
+	s, _ = kernels.QuantizeRow([]float32{3, 3}, q)
 	if s != 1 || q[0] != 0 {
 		t.Fatalf("constant row: s=%g q=%v", s, q)
 	}
 	r := rand.New(rand.NewSource(9))
 	x := randSlice(r, 300, 2)
 	q = make([]uint8, 300)
-	s, z = QuantizeRow(x, q)
+	s, z = kernels.QuantizeRow(x, q)
 	for i, v := range x {
 		if d := math.Abs(float64(float32(q[i])*s + z - v)); d > float64(s)/2*1.001 {
 			t.Fatalf("value %d off by %g (step %g)", i, d, s)
@@ -78,7 +81,7 @@ func TestInt8ActivationsOnFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := answerAll(t, f32, cases, nil)
-	kernel.SetAccel(int8Ref{Accel{M: newWZ(t)}})
+	kernel.SetAccel(int8Ref{kernels.Accel{M: newWZ(t)}})
 	defer kernel.SetAccel(nil)
 	var agree, steps int
 	worstCos := 1.0
@@ -120,4 +123,12 @@ func argmax(v []float32) int {
 		}
 	}
 	return best
+}
+
+func randSlice(r *rand.Rand, n int, scale float64) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(scale * r.NormFloat64())
+	}
+	return s
 }

@@ -1,8 +1,11 @@
-package kernels
+//go:build !js
+
+package kernels_test
 
 import (
 	"context"
 	"encoding/binary"
+	"gitvqa/wasm/kernels"
 	"math"
 	"testing"
 
@@ -27,7 +30,7 @@ func newWZ(t testing.TB) *wz {
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(api.CoreFeaturesV2))
 	t.Cleanup(func() { rt.Close(ctx) })
-	envWasm, err := Assemble(`(module (memory (export "mem") 1))`, false)
+	envWasm, err := kernels.Assemble(`(module (memory (export "mem") 1))`, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +38,7 @@ func newWZ(t testing.TB) *wz {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := Assemble(Source, false)
+	bin, err := kernels.Assemble(kernels.Source, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +47,8 @@ func newWZ(t testing.TB) *wz {
 		t.Fatal(err)
 	}
 	w := &wz{t: t, ctx: ctx, mem: env.ExportedMemory("mem"), fn: map[string]api.Function{}}
-	for _, n := range Names {
-		if RelaxedOnly[n] {
+	for _, n := range kernels.Names {
+		if kernels.RelaxedOnly[n] {
 			continue // wazero has no relaxed SIMD
 		}
 		if w.fn[n] = mod.ExportedFunction(n); w.fn[n] == nil {
