@@ -216,18 +216,22 @@ func float32Array(x []float32) (safejs.Value, error) {
 	return f32, nil
 }
 
-// float32s copies a Float32Array into Go.
-func float32s(v safejs.Value) ([]float32, error) {
+// float32s copies a Float32Array into Go, reusing buf when it is large enough.
+func float32s(v safejs.Value, buf []float32) ([]float32, error) {
 	n, err := v.Length()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, n)
+	out := buf[:0]
+	if cap(out) < n {
+		out = make([]float32, n)
+	}
+	out = out[:n]
 	if n == 0 {
 		return out, nil
 	}
-	buf, _ := v.Get("buffer")
-	u8, err := jsutil.Uint8ArrayOf(buf)
+	jsBuf, _ := v.Get("buffer")
+	u8, err := jsutil.Uint8ArrayOf(jsBuf)
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +249,9 @@ func float32s(v safejs.Value) ([]float32, error) {
 // (block requests to a shard, partial sums to the main worker) become Requests too.
 func decodePorts(v safejs.Value, r *worker.Request, w *worker.Worker) error {
 	listen := func(port safejs.Value, f func(worker.Request)) error {
+		// Messages on a port take turns (a request, then its answer), so one buffer
+		// serves them all: no 4 MB allocation per layer for the GC to collect.
+		var buf []float32
 		h, err := safejs.FuncOf(func(_ safejs.Value, args []safejs.Value) any {
 			if len(args) == 0 {
 				return nil
@@ -258,9 +265,10 @@ func decodePorts(v safejs.Value, r *worker.Request, w *worker.Worker) error {
 				return nil
 			}
 			if x, err := data.Get("x"); err == nil && !x.IsUndefined() && !x.IsNull() {
-				if req.Data, err = float32s(x); err != nil {
+				if req.Data, err = float32s(x, buf); err != nil {
 					return nil
 				}
+				buf = req.Data
 			}
 			req.Seq, req.Kind, req.Layer, req.Error = num(data, "seq"), str(data, "kind"), num(data, "layer"), str(data, "error")
 			if ms, err := data.Get("ms"); err == nil && ms.Type() == safejs.TypeNumber {

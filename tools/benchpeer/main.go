@@ -152,7 +152,10 @@ func run(ortDir, work string, workers, runs int) error {
 	}
 	fmt.Fprintf(os.Stderr, "benchpeer: ONNX Runtime Web q8, 1 thread: %.2f s\n", ort1.MedianMs/1000)
 
-	outFile := filepath.Join(work, "gitvqa-bench.json")
+	outFile, err := filepath.Abs(filepath.Join(work, "gitvqa-bench.json"))
+	if err != nil {
+		return err
+	}
 	if _, err := sh(".", []string{fmt.Sprintf("GITVQA_BENCH_WORKERS=1,%d", workers), "GITVQA_BENCH_OUT=" + outFile, "CHROMIUM=/usr/bin/chromium"},
 		"go", "test", "-run", "XXX", "-bench", "Browser", "-benchtime", "1x", "-timeout", "60m", "./web/e2e/"); err != nil {
 		return err
