@@ -103,14 +103,23 @@ func (w *Writer) flush() error {
 	return nil
 }
 
-// writeFile stores data as <sha256><ext>, through a temporary file.
+// writeFile stores data as <sha256><ext>.
 func (w *Writer) writeFile(data []byte, ext string) (FileRef, error) {
 	sum := sha256.Sum256(data)
 	ref := FileRef{SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data))}
 	ref.File = ref.SHA256 + ext
+	if err := w.writeAtomic(ref.File, data); err != nil {
+		return FileRef{}, err
+	}
+	return ref, nil
+}
+
+// writeAtomic writes data to a temporary file, syncs it and renames it to name, so a
+// crash or a full disk never leaves a half-written file under a name a reader trusts.
+func (w *Writer) writeAtomic(name string, data []byte) error {
 	f, err := w.fs.CreateTemp(w.dir)
 	if err != nil {
-		return FileRef{}, err
+		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -123,13 +132,13 @@ func (w *Writer) writeFile(data []byte, ext string) (FileRef, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = w.fs.Rename(f.Name(), filepath.Join(w.dir, ref.File))
+		err = w.fs.Rename(f.Name(), filepath.Join(w.dir, name))
 	}
 	if err != nil {
 		w.fs.Remove(f.Name())
-		return FileRef{}, fmt.Errorf("writing %s: %w", ref.File, err)
+		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	return ref, nil
+	return nil
 }
 
 // AddF32 appends a float32 tensor.
@@ -234,26 +243,8 @@ func (w *Writer) Finish(config, preprocessor, vocab []byte, dtype string, group 
 	if err != nil {
 		return nil, err
 	}
-	f, err := w.fs.CreateTemp(w.dir)
-	if err != nil {
+	if err := w.writeAtomic("manifest.json", append(js, '\n')); err != nil {
 		return nil, err
-	}
-	_, err = f.Write(append(js, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = publish(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = w.fs.Rename(f.Name(), filepath.Join(w.dir, "manifest.json"))
-	}
-	if err != nil {
-		w.fs.Remove(f.Name())
-		return nil, fmt.Errorf("writing manifest.json: %w", err)
 	}
 	return m, nil
 }
