@@ -111,6 +111,17 @@ func (l *Loader) Manifest(ctx context.Context, cached []byte) (m *modelfile.Mani
 }
 
 func (l *Loader) get(ctx context.Context, u string, limit int64) ([]byte, error) {
+	body, err := l.open(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	return io.ReadAll(io.LimitReader(body, limit))
+}
+
+// open starts a GET and returns its body, or an error naming the URL unless the
+// server answered 200.
+func (l *Loader) open(ctx context.Context, u string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -119,11 +130,11 @@ func (l *Loader) get(ctx context.Context, u string, limit int64) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
 		return nil, fmt.Errorf("%s: %s", u, resp.Status)
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, limit))
+	return resp.Body, nil
 }
 
 // StoreEnabled reports whether files are still being stored.
@@ -287,23 +298,16 @@ func (l *Loader) fetchOnce(ctx context.Context, ref modelfile.FileRef, attempt i
 	}
 	l.Fetches[ref.File]++
 	l.fetchMu.Unlock()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := l.open(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := l.client().Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", u, resp.Status)
-	}
+	defer body.Close()
 	l.downloaded.Store(true)
 	data := make([]byte, 0, ref.Bytes)
 	buf := make([]byte, 256<<10)
 	for {
-		n, err := resp.Body.Read(buf)
+		n, err := body.Read(buf)
 		if n > 0 {
 			if int64(len(data)+n) > ref.Bytes {
 				l.loaded.Add(-int64(len(data)))
