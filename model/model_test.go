@@ -59,11 +59,7 @@ func maxAbsDiff(t testing.TB, got, want []float32) float64 {
 	if len(got) != len(want) {
 		t.Fatalf("%d values, want %d", len(got), len(want))
 	}
-	var worst float64
-	for i := range got {
-		worst = math.Max(worst, math.Abs(float64(got[i])-float64(want[i])))
-	}
-	return worst
+	return fixture.MaxAbsDiff(got, want)
 }
 
 // Every stage of every fixture case against Hugging Face's outputs.

@@ -16,39 +16,31 @@ func TestImageCacheSkipsEncoderAndChangesNothing(t *testing.T) {
 	a, b := &cs[0], &cs[1]
 	pa, pb := pixels(t, m, a), pixels(t, m, b)
 
+	// askIn answers on s and keeps the first step's logits.
+	askIn := func(s *Session, px []float32, q string, max int) (*Answer, []float32) {
+		var first []float32
+		ans, err := s.Ask(context.Background(), px, q, Options{MaxNewTokens: max, OnLogits: func(step int, l []float32) {
+			if step == 0 {
+				first = append([]float32(nil), l...)
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ans, first
+	}
 	fresh := func(px []float32, q string, max int) (*Answer, []float32) {
 		s, err := m.NewSession()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var first []float32
-		ans, err := s.Ask(context.Background(), px, q, Options{MaxNewTokens: max, OnLogits: func(step int, l []float32) {
-			if step == 0 {
-				first = append([]float32(nil), l...)
-			}
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ans, first
+		return askIn(s, px, q, max)
 	}
-
 	s, err := m.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ask := func(px []float32, q string, max int) (*Answer, []float32) {
-		var first []float32
-		ans, err := s.Ask(context.Background(), px, q, Options{MaxNewTokens: max, OnLogits: func(step int, l []float32) {
-			if step == 0 {
-				first = append([]float32(nil), l...)
-			}
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ans, first
-	}
+	ask := func(px []float32, q string, max int) (*Answer, []float32) { return askIn(s, px, q, max) }
 	first, _ := ask(pa, a.Question, a.MaxNewTokens)
 	if first.Timings.ImageCached || s.Stats().ImageEncodes != 1 || s.Stats().ImagePrefills != 1 {
 		t.Fatalf("first question: cached=%v stats=%+v", first.Timings.ImageCached, s.Stats())

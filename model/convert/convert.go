@@ -5,6 +5,8 @@ package convert
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"gitvqa/model"
@@ -27,6 +29,20 @@ type Options struct {
 type Inputs struct {
 	Config, Preprocessor, Vocab []byte
 	Weights                     model.Source
+}
+
+// OpenFolder reads a Hugging Face GIT folder (config.json, preprocessor_config.json,
+// vocab.txt and the weights); close releases the weights' file.
+func OpenFolder(dir string) (in Inputs, close func(), err error) {
+	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
+		if *dst, err = os.ReadFile(filepath.Join(dir, name)); err != nil {
+			return Inputs{}, nil, err
+		}
+	}
+	if in.Weights, close, err = model.OpenCheckpoint(dir); err != nil {
+		return Inputs{}, nil, err
+	}
+	return in, close, nil
 }
 
 // Quantized reports whether a tensor is stored int8: Linear, embedding and patch

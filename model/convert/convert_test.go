@@ -20,22 +20,13 @@ import (
 
 func hfInputs(t testing.TB) Inputs {
 	t.Helper()
-	dir := fixture.TinyDir()
-	var in Inputs
-	var err error
-	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
-		if *dst, err = os.ReadFile(filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src, closeSrc, err := model.OpenCheckpoint(dir)
+	in, closeSrc, err := OpenFolder(fixture.TinyDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c, ok := t.(interface{ Cleanup(func()) }); ok {
 		c.Cleanup(closeSrc)
 	}
-	in.Weights = src
 	return in
 }
 
@@ -119,38 +110,10 @@ func TestF32FolderEqualsCheckpoint(t *testing.T) {
 		if !reflect.DeepEqual(got.ids, c.GeneratedIDs) || got.text != c.Answer {
 			t.Errorf("%s: %v %q, want %v %q", c.Name, got.ids, got.text, c.GeneratedIDs, c.Answer)
 		}
-		if d := maxAbs(got.logits[0], want.logits[0]); d > 1e-5 {
+		if d := fixture.MaxAbsDiff(got.logits[0], want.logits[0]); d > 1e-5 {
 			t.Errorf("%s: last logits differ by %g > 1e-5", c.Name, d)
 		}
 	}
-}
-
-func maxAbs(a, b []float32) float64 {
-	var m float64
-	for i := range a {
-		m = math.Max(m, math.Abs(float64(a[i]-b[i])))
-	}
-	return m
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // Compare is the int8-vs-float32 report for one case: the first logits' cosine
@@ -164,13 +127,13 @@ type Compare struct {
 
 // CompareRuns measures q (int8) against f (float32, its own greedy run).
 func CompareRuns(f, q [][]float32) Compare {
-	c := Compare{Cosine: cosine(q[0], f[0]), MaxAbs: maxAbs(q[0], f[0]), Steps: len(f)}
+	c := Compare{Cosine: fixture.Cosine(q[0], f[0]), MaxAbs: fixture.MaxAbsDiff(q[0], f[0]), Steps: len(f)}
 	for i := range f {
-		if argmax(q[i]) == argmax(f[i]) {
+		if fixture.Argmax(q[i]) == fixture.Argmax(f[i]) {
 			c.Agree++
 		}
 	}
-	c.FirstTokenSame = argmax(q[0]) == argmax(f[0])
+	c.FirstTokenSame = fixture.Argmax(q[0]) == fixture.Argmax(f[0])
 	return c
 }
 

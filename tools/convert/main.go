@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *random != "" {
 		inputs, err = randomInputs(*random, *seed, *vocab)
 	} else {
-		inputs, closeSrc, err = folderInputs(*in)
+		inputs, closeSrc, err = convert.OpenFolder(*in)
 	}
 	if err != nil {
 		return err
@@ -111,22 +111,6 @@ func describe(m *modelfile.Manifest) string {
 		return "int8 per output channel"
 	}
 	return fmt.Sprintf("int8 per group of %d", m.Group)
-}
-
-func folderInputs(dir string) (convert.Inputs, func(), error) {
-	var in convert.Inputs
-	var err error
-	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
-		if *dst, err = os.ReadFile(filepath.Join(dir, name)); err != nil {
-			return in, nil, err
-		}
-	}
-	src, closeSrc, err := model.OpenCheckpoint(dir)
-	if err != nil {
-		return in, nil, err
-	}
-	in.Weights = src
-	return in, closeSrc, nil
 }
 
 func randomInputs(arch string, seed uint64, vocabPath string) (convert.Inputs, error) {

@@ -76,18 +76,11 @@ func TestModelOnSIMDKernels(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	in := convert.Inputs{Weights: nil}
-	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
-		if *dst, err = os.ReadFile(filepath.Join(fixture.TinyDir(), name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src, closeSrc, err := model.OpenCheckpoint(fixture.TinyDir())
+	in, closeSrc, err := convert.OpenFolder(fixture.TinyDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeSrc()
-	in.Weights = src
 	if _, err := convert.Convert(in, dir, convert.Options{}); err != nil {
 		t.Fatal(err)
 	}

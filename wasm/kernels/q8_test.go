@@ -6,7 +6,6 @@ import (
 	"gitvqa/wasm/kernels"
 	"math"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -64,15 +63,11 @@ func TestInt8ActivationsOnFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	in := convert.Inputs{}
-	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
-		if *dst, err = os.ReadFile(filepath.Join(fixture.TinyDir(), name)); err != nil {
-			t.Fatal(err)
-		}
+	in, closeSrc, err := convert.OpenFolder(fixture.TinyDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	src, closeSrc, _ := model.OpenCheckpoint(fixture.TinyDir())
 	defer closeSrc()
-	in.Weights = src
 	if _, err := convert.Convert(in, dir, convert.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +82,11 @@ func TestInt8ActivationsOnFixtures(t *testing.T) {
 	worstCos := 1.0
 	for i, c := range cases {
 		got := answerAll(t, q8, cases[i:i+1], [][]int{want[i].ids})[0]
-		cos := cosine(got.logits, want[i].logits)
+		cos := fixture.Cosine(got.logits, want[i].logits)
 		worstCos = math.Min(worstCos, cos)
 		a := 0
 		for s := range want[i].steps {
-			if argmax(got.steps[s]) == argmax(want[i].steps[s]) {
+			if fixture.Argmax(got.steps[s]) == fixture.Argmax(want[i].steps[s]) {
 				a++
 			}
 		}
@@ -103,26 +98,6 @@ func TestInt8ActivationsOnFixtures(t *testing.T) {
 	if worstCos < 0.998 || float64(agree) < 0.8*float64(steps) {
 		t.Errorf("int8 activations drift more than expected")
 	}
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func randSlice(r *rand.Rand, n int, scale float64) []float32 {

@@ -124,18 +124,11 @@ func buildSite(t *testing.T, hfModel string) (dir string, e2e, small *modelfile.
 
 	// The model under test, as float32 chunks of 1 MiB (several, so that faults can hit
 	// one in the middle).
-	in := convert.Inputs{}
-	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
-		if *dst, err = os.ReadFile(filepath.Join(hfModel, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src, closeSrc, err := model.OpenCheckpoint(hfModel)
+	in, closeSrc, err := convert.OpenFolder(hfModel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeSrc()
-	in.Weights = src
 	if e2e, err = convert.Convert(in, filepath.Join(dir, "models", "e2e"), convert.Options{DType: "f32", ChunkBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}

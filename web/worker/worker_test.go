@@ -24,19 +24,11 @@ const manifestURL = "https://example.test/models/tiny/manifest.json"
 func tinyFolder(t *testing.T) map[string][]byte {
 	t.Helper()
 	dir := fixture.TinyDir()
-	in := convert.Inputs{}
-	var err error
-	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
-		if *dst, err = os.ReadFile(filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src, closeSrc, err := modelOpen(dir)
+	in, closeSrc, err := convert.OpenFolder(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeSrc()
-	in.Weights = src
 	out := t.TempDir()
 	if _, err := convert.Convert(in, out, convert.Options{DType: "f32", ChunkBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
