@@ -3,14 +3,12 @@ package model
 import (
 	"context"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
 
 	"gitvqa/model/fixture"
-	"gitvqa/model/imageproc"
 )
 
 var (
@@ -39,19 +37,11 @@ func cases(t testing.TB) []fixture.Case {
 
 func pixels(t testing.TB, m *Model, c *fixture.Case) []float32 {
 	t.Helper()
-	data, err := os.ReadFile(c.Path(c.Image))
+	px, err := c.Pixels(&m.Preprocess)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := imageproc.Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := m.Preprocess.Preprocess(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Pixels
+	return px
 }
 
 func maxAbsDiff(t testing.TB, got, want []float32) float64 {

@@ -118,12 +118,7 @@ func loadLargeRandom(tb testing.TB) *Model {
 // make test: go test -run XXX -bench FullSize -benchtime 1x ./model/
 func BenchmarkFullSizeQuestion(b *testing.B) {
 	m := loadLargeRandom(b)
-	data, err := os.ReadFile(filepath.Join(fixture.TinyDir(), "cases", "dogs_640x480", "image.png"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	img, _ := imageproc.Decode(data)
-	pre, err := m.Preprocess.Preprocess(img)
+	px, err := fixture.Pixels(filepath.Join(fixture.TinyDir(), "cases", "dogs_640x480", "image.png"), &m.Preprocess)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,7 +130,7 @@ func BenchmarkFullSizeQuestion(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		s.images = nil
-		ans, err := s.Ask(context.Background(), pre.Pixels, "how many dogs are there?", Options{MaxNewTokens: 10})
+		ans, err := s.Ask(context.Background(), px, "how many dogs are there?", Options{MaxNewTokens: 10})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -150,7 +145,7 @@ func BenchmarkFullSizeQuestion(b *testing.B) {
 		b.ReportMetric(float64(perTok.Milliseconds()), "token-ms")
 		b.ReportMetric(tokFlops/perTok.Seconds()/1e9, "token-GFLOP/s")
 		second := time.Now()
-		if _, err := s.Ask(context.Background(), pre.Pixels, "what color is the dog?", Options{MaxNewTokens: 10}); err != nil {
+		if _, err := s.Ask(context.Background(), px, "what color is the dog?", Options{MaxNewTokens: 10}); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(time.Since(second).Seconds(), "second-question-s")

@@ -14,7 +14,6 @@ import (
 
 	"gitvqa/model"
 	"gitvqa/model/fixture"
-	"gitvqa/model/imageproc"
 	"gitvqa/model/modelfile"
 )
 
@@ -60,15 +59,7 @@ type run struct {
 // ask answers c's question; force, when set, teacher-forces those tokens.
 func ask(t *testing.T, m *model.Model, c *fixture.Case, force []int) run {
 	t.Helper()
-	data, err := os.ReadFile(c.Path(c.Image))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := imageproc.Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pre, err := m.Preprocess.Preprocess(img)
+	px, err := c.Pixels(&m.Preprocess)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +68,7 @@ func ask(t *testing.T, m *model.Model, c *fixture.Case, force []int) run {
 		t.Fatal(err)
 	}
 	var r run
-	ans, err := s.Ask(context.Background(), pre.Pixels, c.Question, model.Options{
+	ans, err := s.Ask(context.Background(), px, c.Question, model.Options{
 		MaxNewTokens: c.MaxNewTokens,
 		Force:        force,
 		OnLogits:     func(_ int, l []float32) { r.logits = append(r.logits, append([]float32(nil), l...)) },

@@ -49,22 +49,17 @@ func TestInt8AgainstFloat32FullSize(t *testing.T) {
 	qs, _ := q.NewSession()
 	var agree, steps int
 	for _, name := range []string{"dogs_640x480", "car_97x61", "square_224_accents"} {
-		data, _ := os.ReadFile(filepath.Join(fixture.TinyDir(), "cases", name, "image.png"))
-		img, err := imageproc.Decode(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := pre.Preprocess(img)
+		px, err := fixture.Pixels(filepath.Join(fixture.TinyDir(), "cases", name, "image.png"), &pre)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var fl, ql [][]float32
-		fa, err := fs.Ask(context.Background(), p.Pixels, "what is in the picture?", model.Options{MaxNewTokens: 8,
+		fa, err := fs.Ask(context.Background(), px, "what is in the picture?", model.Options{MaxNewTokens: 8,
 			OnLogits: func(_ int, l []float32) { fl = append(fl, append([]float32(nil), l...)) }})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := qs.Ask(context.Background(), p.Pixels, "what is in the picture?", model.Options{Force: fa.GeneratedIDs,
+		if _, err := qs.Ask(context.Background(), px, "what is in the picture?", model.Options{Force: fa.GeneratedIDs,
 			OnLogits: func(_ int, l []float32) { ql = append(ql, append([]float32(nil), l...)) }}); err != nil {
 			t.Fatal(err)
 		}

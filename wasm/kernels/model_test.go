@@ -6,7 +6,6 @@ import (
 	"context"
 	"gitvqa/wasm/kernels"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"gitvqa/model"
 	"gitvqa/model/convert"
 	"gitvqa/model/fixture"
-	"gitvqa/model/imageproc"
 	"gitvqa/model/kernel"
 )
 
@@ -23,6 +21,31 @@ type result struct {
 	text   string
 	logits []float32   // the first step's
 	steps  [][]float32 // every step's
+}
+
+// fixtureModels loads the fixture's cases, its float32 model, and the same converted to int8.
+func fixtureModels(t *testing.T) (cases []fixture.Case, f32, q8 *model.Model) {
+	t.Helper()
+	cases, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f32, err = model.LoadDir(fixture.TinyDir()); err != nil {
+		t.Fatal(err)
+	}
+	in, closeSrc, err := convert.OpenFolder(fixture.TinyDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSrc()
+	dir := t.TempDir()
+	if _, err := convert.Convert(in, dir, convert.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if q8, err = model.LoadDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	return cases, f32, q8
 }
 
 // answerAll answers each case; force, when set, teacher-forces case i's tokens.
@@ -34,12 +57,7 @@ func answerAll(t *testing.T, m *model.Model, cases []fixture.Case, force [][]int
 	}
 	var out []result
 	for _, c := range cases {
-		data, err := os.ReadFile(c.Path(c.Image))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, _ := imageproc.Decode(data)
-		pre, err := m.Preprocess.Preprocess(img)
+		px, err := c.Pixels(&m.Preprocess)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +66,7 @@ func answerAll(t *testing.T, m *model.Model, cases []fixture.Case, force [][]int
 		if force != nil {
 			f = force[len(out)]
 		}
-		ans, err := s.Ask(context.Background(), pre.Pixels, c.Question, model.Options{MaxNewTokens: c.MaxNewTokens, Force: f,
+		ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxNewTokens: c.MaxNewTokens, Force: f,
 			OnLogits: func(step int, l []float32) {
 				if step == 0 {
 					r.logits = append([]float32(nil), l...)
@@ -67,27 +85,7 @@ func answerAll(t *testing.T, m *model.Model, cases []fixture.Case, force [][]int
 // The whole model with the SIMD kernels doing the work: every fixture case answered as
 // Hugging Face does, float32 and int8, and the int8 answers equal to the Go kernels'.
 func TestModelOnSIMDKernels(t *testing.T) {
-	cases, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f32, err := model.LoadDir(fixture.TinyDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	in, closeSrc, err := convert.OpenFolder(fixture.TinyDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSrc()
-	if _, err := convert.Convert(in, dir, convert.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	q8, err := model.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cases, f32, q8 := fixtureModels(t)
 	goQ8 := answerAll(t, q8, cases, nil)
 
 	kernel.SetAccel(kernels.Accel{M: newWZ(t)})

@@ -6,11 +6,8 @@ import (
 	"gitvqa/wasm/kernels"
 	"math"
 	"math/rand"
-	"path/filepath"
 	"testing"
 
-	"gitvqa/model"
-	"gitvqa/model/convert"
 	"gitvqa/model/fixture"
 	"gitvqa/model/kernel"
 )
@@ -54,27 +51,7 @@ func TestQuantizeRow(t *testing.T) {
 // with margin. The fixture's logits are nearly flat (ties within 1.5e-3), so a few
 // greedy choices flip; a real checkpoint's answers are far from ties.
 func TestInt8ActivationsOnFixtures(t *testing.T) {
-	cases, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f32, err := model.LoadDir(fixture.TinyDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	in, closeSrc, err := convert.OpenFolder(fixture.TinyDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSrc()
-	if _, err := convert.Convert(in, dir, convert.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	q8, err := model.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cases, f32, q8 := fixtureModels(t)
 	want := answerAll(t, f32, cases, nil)
 	kernel.SetAccel(int8Ref{kernels.Accel{M: newWZ(t)}})
 	defer kernel.SetAccel(nil)
