@@ -53,7 +53,7 @@ test-native: deps
 # (the file-heavy checkpoint tests stay native: wasmbrowsertest proxies every file call).
 WASM_TEST := PATH="$(BIN):$$PATH" GOOS=js GOARCH=wasm $(GO) test -exec wasmbrowsertest
 test-wasm: deps static/kernels.wasm
-	$(WASM_TEST) ./web/... ./wasm/kernels ./model/kernel ./model/nn ./model/tokenize ./model/imageproc ./model/safetensors ./model/npy 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
+	$(WASM_TEST) ./web/... ./model/kernels/... ./model/ops ./model/tokenize ./model/imageproc ./model/safetensors ./model/npy 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
 	$(WASM_TEST) ./model/ -run 'TestMatchesHuggingFace|TestImageCache|TestStreams|TestCancel|TestBadQuestions|TestExpectedTensors' 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
 	$(WASM_TEST) ./model/convert -run 'TestF32FolderEqualsCheckpoint|TestInt8AgainstFloat32OnFixtures' 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
 
@@ -77,10 +77,10 @@ bench-native:
 # The matrix kernels against Gorgonia's own float32 matmul on the real layer shapes,
 # natively and under wasm (Node.js runs the test binary).
 bench-kernels:
-	$(GO) test -run XXX -bench MatMul -benchtime 3x ./model/nn/
+	$(GO) test -run XXX -bench MatMul -benchtime 3x ./model/ops/
 
 bench-kernels-wasm:
-	GOOS=js GOARCH=wasm $(GO) test -exec "$(WASM_EXEC)" -run XXX -bench 'MatMul/(gorgonia|linear)' -benchtime 3x ./model/nn/
+	GOOS=js GOARCH=wasm $(GO) test -exec "$(WASM_EXEC)" -run XXX -bench 'MatMul/(gorgonia|linear)' -benchtime 3x ./model/ops/
 
 # int8 against float32 on the full-size architecture (random weights, 3 pictures): ~10 min.
 test-large:
@@ -96,8 +96,8 @@ static/gitvqa.wasm: $(SITE_GO)
 static/wasm_exec.js:
 	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $@
 
-static/kernels.wasm static/kernels-relaxed.wasm: wasm/kernels/kernels.wat wasm/kernels/kernels.go | $(BIN)/wat2wasm
-	PATH="$(BIN):$$PATH" $(GO) run ./wasm/kernels/build -out static
+static/kernels.wasm static/kernels-relaxed.wasm: model/kernels/simd/kernels.wat model/kernels/simd/wat.go | $(BIN)/wat2wasm
+	PATH="$(BIN):$$PATH" $(GO) run ./tools/kernels -out static
 
 site: static/gitvqa.wasm static/wasm_exec.js static/kernels.wasm
 

@@ -2,20 +2,16 @@
 // architecture in Hugging Face format) as Gorgonia graphs: CLIP image encoder,
 // visual projection, BERT-style text decoder with GIT's attention mask, greedy VQA
 // decoding with per-image and per-token caches. Pure Go, no syscall/js: the same code
-// runs natively and in the browser's worker.
+// runs natively and in the browser's worker; model/hf reads folders from disk.
 package model
 
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"gitvqa/model/imageproc"
 	"gitvqa/model/modelfile"
-	"gitvqa/model/safetensors"
 	"gitvqa/model/tokenize"
-	"gitvqa/model/torchbin"
 )
 
 // Model is a loaded checkpoint: immutable, shared by any number of Sessions.
@@ -47,56 +43,6 @@ func New(cfg Config, pre imageproc.Config, tok *tokenize.Tokenizer, src Source) 
 	return &Model{Config: cfg, Preprocess: pre, Tokenizer: tok, Weights: w}, nil
 }
 
-// LoadDir loads a model folder (manifest.json and chunks, as tools/convert writes
-// them) or a Hugging Face GIT folder: config.json, preprocessor_config.json, vocab.txt
-// and model.safetensors (preferred) or pytorch_model.bin.
-func LoadDir(dir string) (*Model, error) {
-	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
-		m, err := modelfile.ReadManifest(dir)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", dir, err)
-		}
-		return FromFolder(context.Background(), m, modelfile.DirSource(dir), nil)
-	}
-	read := func(name string) ([]byte, error) {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", dir, err)
-		}
-		return b, nil
-	}
-	cb, err := read("config.json")
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := ParseConfig(cb)
-	if err != nil {
-		return nil, err
-	}
-	pb, err := read("preprocessor_config.json")
-	if err != nil {
-		return nil, err
-	}
-	pre, err := imageproc.ParseConfig(pb)
-	if err != nil {
-		return nil, err
-	}
-	vb, err := read("vocab.txt")
-	if err != nil {
-		return nil, err
-	}
-	tok, err := tokenize.New(vb)
-	if err != nil {
-		return nil, err
-	}
-	src, closeSrc, err := OpenCheckpoint(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer closeSrc()
-	return New(cfg, pre, tok, src)
-}
-
 // FromFolder loads a model folder through src (a directory, IndexedDB, the network),
 // verifying every file.
 func FromFolder(ctx context.Context, m *modelfile.Manifest, src modelfile.ChunkSource, progress modelfile.Progress) (*Model, error) {
@@ -117,35 +63,4 @@ func FromFolder(ctx context.Context, m *modelfile.Manifest, src modelfile.ChunkS
 		return nil, err
 	}
 	return New(cfg, pre, tok, store)
-}
-
-// OpenCheckpoint opens the weights of a Hugging Face folder: model.safetensors, or
-// pytorch_model.bin when there is none.
-func OpenCheckpoint(dir string) (Source, func(), error) {
-	st := filepath.Join(dir, "model.safetensors")
-	if _, err := os.Stat(st); err == nil {
-		f, err := safetensors.Open(st)
-		if err != nil {
-			return nil, nil, err
-		}
-		return SafetensorsSource{f}, func() { f.Close() }, nil
-	}
-	bin := filepath.Join(dir, "pytorch_model.bin")
-	if _, err := os.Stat(bin); err == nil {
-		f, err := torchbin.Open(bin)
-		if err != nil {
-			return nil, nil, err
-		}
-		return f, func() {}, nil
-	}
-	return nil, nil, fmt.Errorf("%s has neither model.safetensors nor pytorch_model.bin", dir)
-}
-
-// SafetensorsSource adapts a safetensors file to Source.
-type SafetensorsSource struct{ *safetensors.File }
-
-// Shape implements Source.
-func (s SafetensorsSource) Shape(name string) ([]int, bool) {
-	i, ok := s.Info(name)
-	return i.Shape, ok
 }

@@ -1,7 +1,8 @@
-package model
+package model_test
 
 import (
 	"context"
+	"gitvqa/model"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -9,17 +10,18 @@ import (
 	"testing"
 
 	"gitvqa/model/fixture"
+	"gitvqa/model/hf"
 )
 
 var (
 	tinyOnce  sync.Once
-	tinyModel *Model
+	tinyModel *model.Model
 	tinyErr   error
 )
 
-func tiny(t testing.TB) *Model {
+func tiny(t testing.TB) *model.Model {
 	t.Helper()
-	tinyOnce.Do(func() { tinyModel, tinyErr = LoadDir(fixture.TinyDir()) })
+	tinyOnce.Do(func() { tinyModel, tinyErr = hf.LoadDir(fixture.TinyDir()) })
 	if tinyErr != nil {
 		t.Fatal(tinyErr)
 	}
@@ -35,7 +37,7 @@ func cases(t testing.TB) []fixture.Case {
 	return cs
 }
 
-func pixels(t testing.TB, m *Model, c *fixture.Case) []float32 {
+func pixels(t testing.TB, m *model.Model, c *fixture.Case) []float32 {
 	t.Helper()
 	px, err := c.Pixels(&m.Preprocess)
 	if err != nil {
@@ -55,18 +57,18 @@ func maxAbsDiff(t testing.TB, got, want []float32) float64 {
 // Every stage of every fixture case against Hugging Face's outputs.
 func TestMatchesHuggingFace(t *testing.T) {
 	m := tiny(t)
-	s, err := m.NewSession()
+	s, err := m.NewSession(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			px := pixels(t, m, &c)
-			im, cached, _, err := s.Image(context.Background(), px, Options{})
+			im, tm, err := s.Image(context.Background(), px, model.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cached {
+			if tm.ImageCached {
 				t.Fatal("a new picture came from the cache")
 			}
 			for file, got := range map[string][]float32{"vision_last_hidden_state.npy": im.Vision, "projected_visual_features.npy": im.Projected} {
@@ -87,8 +89,8 @@ func TestMatchesHuggingFace(t *testing.T) {
 			top5ids, _ := c.Array("step_top5_ids.npy")
 			top5logits, _ := c.Array("step_top5_logits.npy")
 			var stepErr float64
-			ans, err := s.Ask(context.Background(), px, c.Question, Options{
-				MaxNewTokens: c.MaxNewTokens,
+			ans, err := s.Ask(context.Background(), px, c.Question, model.Options{
+				MaxTokens: c.MaxTokens,
 				OnLogits: func(step int, logits []float32) {
 					if step == 0 {
 						if d := maxAbsDiff(t, logits, last.Float32); d > 1e-4 {

@@ -9,24 +9,24 @@ import (
 	"math"
 	"time"
 
-	"gorgonia.org/tensor"
-
-	"gitvqa/model/kernel"
-	"gitvqa/model/nn"
+	"gitvqa/model/ops"
 )
 
-// DefaultMaxNewTokens is generate()'s answer budget unless the caller asks otherwise.
-const DefaultMaxNewTokens = 20
+// DefaultMaxTokens is the answer budget unless the caller asks otherwise.
+const DefaultMaxTokens = 20
 
 // ErrQuestionTooLong is returned when the prompt does not fit the model's positions.
 var ErrQuestionTooLong = errors.New("question too long")
 
+// ErrBadMaxTokens is returned for a negative token budget.
+var ErrBadMaxTokens = errors.New("max tokens is negative")
+
 // Options tune one Ask.
 type Options struct {
-	MaxNewTokens int                              // 0: DefaultMaxNewTokens
-	OnToken      func(Token)                      // called for each generated token, [SEP] included
-	OnProgress   func(Progress)                   // called after each layer and token
-	OnLogits     func(step int, logits []float32) // next-token logits of each step (valid during the call)
+	MaxTokens  int                              // new tokens at most; 0: DefaultMaxTokens
+	OnToken    func(Token)                      // called for each generated token, [SEP] included
+	OnProgress func(Progress)                   // called after each layer and token
+	OnLogits   func(step int, logits []float32) // next-token logits of each step (valid during the call)
 	// Force, when set, feeds these tokens instead of the argmax (teacher forcing), for
 	// comparing models step by step on the same prefix. At most len(Force) steps run.
 	Force []int
@@ -39,9 +39,9 @@ type Token struct {
 	Text  string // the answer decoded so far
 }
 
-// Progress reports work done within a phase.
+// Progress reports the steps done within a phase.
 type Progress struct {
-	Phase       string // "encode" (vision layers), "prefill" (decoder over image and prompt), "decode" (tokens)
+	Phase       string // "encode" (vision layers), "prefill" (decoder layers over image and prompt), "decode" (tokens)
 	Done, Total int
 }
 
@@ -59,7 +59,7 @@ type Answer struct {
 	Text         string
 	InputIDs     []int  // [CLS] + question tokens
 	GeneratedIDs []int  // new tokens, ending with [SEP] when it stopped there
-	StoppedBy    string // "eos" or "max_new_tokens"
+	StoppedBy    string // "eos" or "max_tokens"
 	Timings      Timings
 }
 
@@ -69,13 +69,14 @@ type ImageState struct {
 	key       [32]byte
 	Vision    []float32 // (N, Dv) vision last_hidden_state, after post_layernorm
 	Projected []float32 // (N, D) GitProjection output
-	kv        []*nn.KVCache
+	kv        []*ops.KVCache
 }
 
-// Session answers questions. It owns the graphs' buffers and the caches, so it is not
+// Session answers questions. It owns the programs' buffers and the caches, so it is not
 // safe for concurrent use; make one Session per goroutine.
 type Session struct {
 	m *Model
+	b Backend
 
 	// ImageCacheSize is how many recent pictures keep their state (default 2).
 	ImageCacheSize int
@@ -86,15 +87,25 @@ type Session struct {
 	images []*ImageState // most recent first
 	stats  Stats
 
-	visionEmbed *visionEmbedGraph
-	shard       *VisionShard // this worker's share of the vision layers (all of them alone)
-	peers       Peers        // the other shards, if any
-	partial     []float32
-	projection  *projectionGraph
-	imageLayer  *decoderLayerGraph
-	head        *headGraph
-	textEmbed   map[int]*textEmbedGraph
-	textLayer   map[int]*decoderLayerGraph
+	embed      program[*visionEmbedNodes]
+	vision     *visionStack // this worker's share of the vision layers (all of them alone)
+	workers    int          // how many share them
+	postNorm   program[*normNodes]
+	projection program[*projectionNodes]
+	imagePass  *decoderStack
+	head       program[*headNodes]
+	text       map[[2]int]*textPrograms // by rows and cache capacity
+}
+
+// program is a compiled graph and its inputs.
+type program[N any] struct {
+	Program
+	nodes N
+}
+
+type textPrograms struct {
+	embed  program[*textEmbedNodes]
+	layers *decoderStack
 }
 
 // Stats counts the expensive passes a session has run.
@@ -107,80 +118,72 @@ type Stats struct {
 // Stats returns the session's counters.
 func (s *Session) Stats() Stats { return s.stats }
 
-// NewSession compiles the graphs.
-func (m *Model) NewSession() (*Session, error) {
+// Backend returns what the session runs on.
+func (s *Session) Backend() Backend { return s.b }
+
+// NewSession compiles the programs on b (nil: GoBackend()).
+func (m *Model) NewSession(b Backend) (*Session, error) {
+	if b == nil {
+		b = GoBackend()
+	}
 	c, w := &m.Config, m.Weights
-	s := &Session{m: m, ImageCacheSize: 2, textEmbed: map[int]*textEmbedGraph{}, textLayer: map[int]*decoderLayerGraph{}}
+	s := &Session{m: m, b: b, ImageCacheSize: 2, text: map[[2]int]*textPrograms{}}
 	var err error
-	if s.visionEmbed, err = newVisionEmbedGraph(c, w); err != nil {
+	n := newNet(c, b, nil)
+	s.embed.nodes = n.declareVisionEmbed(w)
+	if s.embed.Program, err = n.compile(b, n.visionEmbeddings(s.embed.nodes)); err != nil {
 		return nil, err
 	}
-	if s.shard, err = m.NewVisionShard(0, 1); err != nil {
+	if err := s.SetPeers(nil); err != nil {
 		return nil, err
 	}
-	if s.projection, err = newProjectionGraph(c, w); err != nil {
+	n = newNet(c, b, nil)
+	nodes, out := n.postNorm()
+	if s.postNorm, err = compileProgram(n, b, nodes, out); err != nil {
 		return nil, err
 	}
-	if s.imageLayer, err = newDecoderLayerGraph(c, w, c.NumImageTokens(), false); err != nil {
+	n = newNet(c, b, nil)
+	proj, out := n.projection(w)
+	if s.projection, err = compileProgram(n, b, proj, out); err != nil {
 		return nil, err
 	}
-	if s.head, err = newHeadGraph(c, w); err != nil {
+	rows := c.NumImageTokens()
+	if s.imagePass, err = newDecoderStack(c, b, w, rows, rows+64, false); err != nil {
+		return nil, err
+	}
+	n = newNet(c, b, nil)
+	head, out := n.head(w)
+	if s.head, err = compileProgram(n, b, head, out); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // SetPeers shares the vision encoder with other workers (nil: none), each computing
-// one shard as NewVisionShard(i, 1+peers.Count()) for i ≥ 1; this session keeps shard 0.
+// one shard as NewVisionShard(i, 1+peers.Count(), …) for i ≥ 1; this session keeps
+// shard 0.
 func (s *Session) SetPeers(p Peers) error {
 	count := 1
 	if p != nil {
 		count += p.Count()
 	}
-	shard, err := s.m.NewVisionShard(0, count)
+	if count == 1 {
+		p = nil
+	}
+	shares, err := s.m.shardLayers(0, count)
 	if err != nil {
 		return err
 	}
-	s.shard, s.peers = shard, p
-	if count == 1 {
-		s.peers = nil
+	v, err := newVisionStack(&s.m.Config, s.b, shares, p)
+	if err != nil {
+		return err
 	}
+	s.vision, s.workers = v, count
 	return nil
 }
 
 // Workers is how many workers share the vision encoder.
-func (s *Session) Workers() int { return s.shard.Count }
-
-// block adds a vision layer's attention or MLP block, and its bias, to hidden: the
-// local shard's partial sum plus the peers'.
-func (s *Session) block(kind string, layer int, hidden, bias []float32) error {
-	var wait func([]float32) error
-	if s.peers != nil {
-		wait = s.peers.Start(kind, layer, hidden)
-	}
-	done := kernel.Timed("vision.local")
-	part, err := s.shard.Block(kind, layer, hidden)
-	done()
-	if err != nil {
-		return err
-	}
-	s.partial = append(s.partial[:0], part...)
-	if wait != nil {
-		if err := wait(s.partial); err != nil {
-			return fmt.Errorf("%w: %v", errPeers, err)
-		}
-	}
-	d := len(bias)
-	for r := 0; r < len(hidden); r += d {
-		h, p := hidden[r:r+d], s.partial[r:r+d]
-		for j, b := range bias {
-			h[j] += p[j] + b
-		}
-	}
-	return nil
-}
-
-var errPeers = errors.New("a worker sharing the image encoder failed")
+func (s *Session) Workers() int { return s.workers }
 
 // Model returns the session's model.
 func (s *Session) Model() *Model { return s.m }
@@ -190,6 +193,46 @@ func (s *Session) pause(ctx context.Context) error {
 		s.Yield()
 	}
 	return ctx.Err()
+}
+
+func progress(o Options, phase string, done, total int) {
+	if o.OnProgress != nil {
+		o.OnProgress(Progress{Phase: phase, Done: done, Total: total})
+	}
+}
+
+func clone(v []float32) []float32 { return append([]float32(nil), v...) }
+
+// ---- the picture: cache lookup, encoder, image-token prefill ----------------------------
+
+// Image returns the state of the picture with these pixel values (3×S×S, CHW, as
+// imageproc makes them): from the cache, or encoded and run through the decoder now.
+func (s *Session) Image(ctx context.Context, pixels []float32, o Options) (*ImageState, Timings, error) {
+	var t Timings
+	size := s.m.Config.Vision.ImageSize
+	if len(pixels) != 3*size*size {
+		return nil, t, fmt.Errorf("pixel values hold %d numbers, the model takes 3×%d×%d", len(pixels), size, size)
+	}
+	key := imageKey(pixels)
+	if im := s.lookup(key); im != nil {
+		t.ImageCached = true
+		return im, t, nil
+	}
+	start := time.Now()
+	im, err := s.encode(ctx, pixels, o)
+	if err != nil {
+		return nil, t, err
+	}
+	im.key = key
+	t.Encode = time.Since(start)
+	start = time.Now()
+	if err := s.prefillImage(ctx, im, o); err != nil {
+		return nil, t, err
+	}
+	t.ImagePrefill = time.Since(start)
+	keep := max(1, s.ImageCacheSize)
+	s.images = append([]*ImageState{im}, s.images[:min(len(s.images), keep-1)]...)
+	return im, t, nil
 }
 
 // imageKey identifies a picture by its pixel values.
@@ -208,109 +251,108 @@ func imageKey(pixels []float32) [32]byte {
 	return k
 }
 
-// Image returns the state of the picture with these pixel values (3×S×S, CHW, as
-// imageproc makes them), computing it unless it is cached. cached says which.
-func (s *Session) Image(ctx context.Context, pixels []float32, o Options) (st *ImageState, cached bool, t Timings, err error) {
-	c := &s.m.Config
-	size := c.Vision.ImageSize
-	if len(pixels) != 3*size*size {
-		return nil, false, t, fmt.Errorf("pixel values hold %d numbers, the model takes 3×%d×%d", len(pixels), size, size)
-	}
-	key := imageKey(pixels)
+// lookup returns the cached state of a picture, making it the most recent.
+func (s *Session) lookup(key [32]byte) *ImageState {
 	for i, im := range s.images {
 		if im.key == key {
 			copy(s.images[1:i+1], s.images[:i])
 			s.images[0] = im
-			t.ImageCached = true
-			return im, true, t, nil
+			return im
 		}
 	}
-	progress := func(phase string, done, total int) {
-		if o.OnProgress != nil {
-			o.OnProgress(Progress{Phase: phase, Done: done, Total: total})
-		}
-	}
-	n, dv := c.NumImageTokens(), c.Vision.HiddenSize
-	start := time.Now()
+	return nil
+}
+
+// encode runs the vision encoder and the projection.
+func (s *Session) encode(ctx context.Context, pixels []float32, o Options) (*ImageState, error) {
+	w := s.m.Weights
 	s.stats.ImageEncodes++
-	encodeSteps := len(s.m.Weights.Vision) + 2
-	x, err := s.visionEmbed.run(s.visionEmbed.bind, []binding{{s.visionEmbed.pixels, dense(pixels, 3, size, size)}})
+	steps := len(w.Vision) + 2
+	x, err := s.embed.Run(s.embed.nodes.bind(w, pixels))
 	if err != nil {
-		return nil, false, t, fmt.Errorf("vision embeddings: %w", err)
+		return nil, fmt.Errorf("vision embeddings: %w", err)
 	}
-	hidden := append([]float32(nil), x...)
-	progress("encode", 1, encodeSteps)
-	for i := range s.m.Weights.Vision {
+	hidden := clone(x)
+	progress(o, "encode", 1, steps)
+	for first := 0; first < len(w.Vision); first += len(s.vision.layers) {
 		if err := s.pause(ctx); err != nil {
-			return nil, false, t, err
+			return nil, err
 		}
-		l := &s.m.Weights.Vision[i]
-		err := s.block(BlockAttention, i, hidden, l.O.B)
-		if err == nil {
-			err = s.block(BlockMLP, i, hidden, l.FC2.B)
-		}
-		if errors.Is(err, errPeers) {
+		y, err := s.vision.run(first, hidden)
+		if errors.Is(err, ops.ErrPeers) {
 			// Go on alone: drop the peers and encode this picture again.
-			s.SetPeers(nil)
-			return s.Image(ctx, pixels, o)
+			if err := s.SetPeers(nil); err != nil {
+				return nil, err
+			}
+			return s.encode(ctx, pixels, o)
 		}
 		if err != nil {
-			return nil, false, t, fmt.Errorf("vision layer %d: %w", i, err)
+			return nil, fmt.Errorf("vision layer %d: %w", first, err)
 		}
-		progress("encode", i+2, encodeSteps)
+		copy(hidden, y)
+		progress(o, "encode", first+len(s.vision.layers)+1, steps)
 	}
 	if err := s.pause(ctx); err != nil {
-		return nil, false, t, err
+		return nil, err
 	}
-	proj, err := s.projection.run(s.projection.bind, []binding{{s.projection.x, dense(hidden, n, dv)}})
+	vision, err := s.postNorm.Run(concat([]ops.Binding{ops.Bind(s.postNorm.nodes.x, hidden)},
+		s.postNorm.nodes.norm.Bind(w.PostNorm.Gamma, w.PostNorm.Beta)))
 	if err != nil {
-		return nil, false, t, fmt.Errorf("visual projection: %w", err)
+		return nil, fmt.Errorf("post_layernorm: %w", err)
 	}
-	st = &ImageState{
-		key:       key,
-		Vision:    append([]float32(nil), s.projection.vision.Value().(*tensor.Dense).Float32s()...),
-		Projected: append([]float32(nil), proj...),
+	im := &ImageState{Vision: clone(vision)}
+	proj, err := s.projection.Run(s.projection.nodes.bind(w, im.Vision))
+	if err != nil {
+		return nil, fmt.Errorf("visual projection: %w", err)
 	}
-	progress("encode", encodeSteps, encodeSteps)
-	t.Encode = time.Since(start)
-
-	// The decoder over the image rows: their keys and values are the same for every
-	// question, so they are computed once here.
-	start = time.Now()
-	s.stats.ImagePrefills++
-	d := c.HiddenSize
-	h := append([]float32(nil), st.Projected...)
-	for i, b := range s.imageLayer.layers {
-		if err := s.pause(ctx); err != nil {
-			return nil, false, t, err
-		}
-		kv := nn.NewKVCache(n+64, d)
-		s.imageLayer.attn.Cache = kv
-		y, err := s.imageLayer.run(b, []binding{{s.imageLayer.x, dense(h, n, d)}})
-		s.imageLayer.attn.Cache = nil
-		if err != nil {
-			return nil, false, t, fmt.Errorf("decoder layer %d over the image: %w", i, err)
-		}
-		copy(h, y)
-		st.kv = append(st.kv, kv)
-		progress("prefill", i+1, len(s.imageLayer.layers))
-	}
-	t.ImagePrefill = time.Since(start)
-	keep := max(1, s.ImageCacheSize)
-	s.images = append([]*ImageState{st}, s.images[:min(len(s.images), keep-1)]...)
-	return st, false, t, nil
+	im.Projected = clone(proj)
+	progress(o, "encode", steps, steps)
+	return im, nil
 }
+
+// prefillImage runs the decoder over the image rows: their keys and values are the same
+// for every question, so they are computed once, here.
+func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) error {
+	c, w := &s.m.Config, s.m.Weights
+	n := c.NumImageTokens()
+	s.stats.ImagePrefills++
+	for range w.Decoder {
+		im.kv = append(im.kv, ops.NewKVCache(s.imagePass.capacity, c.HiddenSize))
+	}
+	h := clone(im.Projected)
+	for first := 0; first < len(w.Decoder); first += len(s.imagePass.layers) {
+		if err := s.pause(ctx); err != nil {
+			return err
+		}
+		y, err := s.imagePass.run(w, first, h, im.kv)
+		if err != nil {
+			return fmt.Errorf("decoder layer %d over the image: %w", first, err)
+		}
+		advance(im.kv[first:first+len(s.imagePass.layers)], n)
+		copy(h, y)
+		progress(o, "prefill", first+len(s.imagePass.layers), len(w.Decoder))
+	}
+	return nil
+}
+
+func advance(kv []*ops.KVCache, rows int) {
+	for _, c := range kv {
+		c.Len += rows
+	}
+}
+
+// ---- the question: prompt, then greedy decoding -----------------------------------------
 
 // Ask answers question about the picture with these pixel values (CHW float32, as
 // imageproc.Config.Preprocess makes them) by greedy decoding.
 func (s *Session) Ask(ctx context.Context, pixels []float32, question string, o Options) (*Answer, error) {
 	c := &s.m.Config
-	maxNew := o.MaxNewTokens
+	maxNew := o.MaxTokens
 	if maxNew == 0 {
-		maxNew = DefaultMaxNewTokens
+		maxNew = DefaultMaxTokens
 	}
 	if maxNew < 0 {
-		return nil, fmt.Errorf("max new tokens %d is negative", maxNew)
+		return nil, fmt.Errorf("%w: %d", ErrBadMaxTokens, maxNew)
 	}
 	prompt, err := s.m.Tokenizer.Prompt(question)
 	if err != nil {
@@ -322,15 +364,14 @@ func (s *Session) Ask(ctx context.Context, pixels []float32, question string, o 
 	// A generated token is fed back at the next position; the last one is not.
 	maxNew = min(maxNew, c.MaxPositionEmbeddings-len(prompt)+1)
 
-	im, _, t, err := s.Image(ctx, pixels, o)
+	im, t, err := s.Image(ctx, pixels, o)
 	if err != nil {
 		return nil, err
 	}
-	n := c.NumImageTokens()
 	for _, kv := range im.kv {
-		kv.Truncate(n) // forget the previous question
+		kv.Truncate(c.NumImageTokens()) // forget the previous question
 	}
-	ans := &Answer{InputIDs: prompt, StoppedBy: "max_new_tokens"}
+	ans := &Answer{InputIDs: prompt, StoppedBy: "max_tokens"}
 	start := time.Now()
 	logits, err := s.forwardText(ctx, im, prompt, 0, o, "prefill")
 	if err != nil {
@@ -353,9 +394,7 @@ func (s *Session) Ask(ctx context.Context, pixels []float32, question string, o 
 		if o.OnToken != nil {
 			o.OnToken(Token{ID: next, Piece: s.m.Tokenizer.Token(next), Text: s.m.Tokenizer.Decode(ans.GeneratedIDs)})
 		}
-		if o.OnProgress != nil {
-			o.OnProgress(Progress{Phase: "decode", Done: step + 1, Total: maxNew})
-		}
+		progress(o, "decode", step+1, maxNew)
 		if next == c.EosTokenID {
 			ans.StoppedBy = "eos"
 			break
@@ -376,13 +415,16 @@ func (s *Session) Ask(ctx context.Context, pixels []float32, question string, o 
 // forwardText runs the decoder over text tokens at positions start… with the image's
 // cache, appending their keys and values, and returns the next-token logits.
 func (s *Session) forwardText(ctx context.Context, im *ImageState, ids []int, start int, o Options, phase string) ([]float32, error) {
-	c := &s.m.Config
-	n, d := len(ids), c.HiddenSize
-	emb, layer, err := s.textGraphs(n)
+	w := s.m.Weights
+	rows, d := len(ids), s.m.Config.HiddenSize
+	for _, kv := range im.kv {
+		kv.Reserve(kv.Len + rows)
+	}
+	p, err := s.textPrograms(rows, im.kv[0].Cap())
 	if err != nil {
 		return nil, err
 	}
-	idv, pos := make([]int64, n), make([]int64, n)
+	idv, pos := make([]int64, rows), make([]int64, rows)
 	for i, id := range ids {
 		idv[i], pos[i] = int64(id), int64(start+i)
 	}
@@ -390,63 +432,62 @@ func (s *Session) forwardText(ctx context.Context, im *ImageState, ids []int, st
 		return nil, err
 	}
 	s.stats.TokenSteps++
-	x, err := emb.run(emb.bind, []binding{{emb.ids, int64Dense(idv)}, {emb.pos, int64Dense(pos)}})
+	x, err := p.embed.Run(p.embed.nodes.bind(w, idv, pos))
 	if err != nil {
 		return nil, fmt.Errorf("text embeddings: %w", err)
 	}
-	h := append([]float32(nil), x...)
-	for i, b := range layer.layers {
-		if i > 0 {
+	h := clone(x)
+	for first := 0; first < len(w.Decoder); first += len(p.layers.layers) {
+		if first > 0 {
 			if err := s.pause(ctx); err != nil {
 				return nil, err
 			}
 		}
-		layer.attn.Cache = im.kv[i]
-		y, err := layer.run(b, []binding{{layer.x, dense(h, n, d)}})
-		layer.attn.Cache = nil
+		y, err := p.layers.run(w, first, h, im.kv)
 		if err != nil {
-			return nil, fmt.Errorf("decoder layer %d: %w", i, err)
+			return nil, fmt.Errorf("decoder layer %d: %w", first, err)
 		}
+		advance(im.kv[first:first+len(p.layers.layers)], rows)
 		copy(h, y)
-		if phase != "" && o.OnProgress != nil {
-			o.OnProgress(Progress{Phase: phase, Done: i + 1, Total: len(layer.layers)})
+		if phase != "" {
+			progress(o, phase, first+len(p.layers.layers), len(w.Decoder))
 		}
 	}
-	logits, err := s.head.run(s.head.bind, []binding{{s.head.x, dense(h[(n-1)*d:], 1, d)}})
+	logits, err := s.head.Run(s.head.nodes.bind(w, h[(rows-1)*d:]))
 	if err != nil {
 		return nil, fmt.Errorf("output head: %w", err)
 	}
 	return logits, nil
 }
 
-// textGraphs returns the graphs for n text rows, compiling them on first use. Graphs
-// for the single-token step stay; those for prompt lengths are few and small.
-func (s *Session) textGraphs(n int) (*textEmbedGraph, *decoderLayerGraph, error) {
-	if len(s.textLayer) > 8 {
-		for k := range s.textLayer {
-			if k != 1 {
-				delete(s.textLayer, k)
-				delete(s.textEmbed, k)
+// textPrograms returns the programs for rows text rows over caches of the given
+// capacity, compiling them on first use. Those for the single-token step stay; those
+// for prompt lengths are few and small.
+func (s *Session) textPrograms(rows, capacity int) (*textPrograms, error) {
+	key := [2]int{rows, capacity}
+	if p, ok := s.text[key]; ok {
+		return p, nil
+	}
+	if len(s.text) > 8 {
+		for k := range s.text {
+			if k[0] != 1 {
+				delete(s.text, k)
 			}
 		}
 	}
-	emb, ok := s.textEmbed[n]
-	if !ok {
-		var err error
-		if emb, err = newTextEmbedGraph(&s.m.Config, s.m.Weights, n); err != nil {
-			return nil, nil, err
-		}
-		s.textEmbed[n] = emb
+	c, w := &s.m.Config, s.m.Weights
+	p := &textPrograms{}
+	n := newNet(c, s.b, nil)
+	nodes, out := n.textEmbeddings(w, rows)
+	var err error
+	if p.embed, err = compileProgram(n, s.b, nodes, out); err != nil {
+		return nil, err
 	}
-	layer, ok := s.textLayer[n]
-	if !ok {
-		var err error
-		if layer, err = newDecoderLayerGraph(&s.m.Config, s.m.Weights, n, true); err != nil {
-			return nil, nil, err
-		}
-		s.textLayer[n] = layer
+	if p.layers, err = newDecoderStack(c, s.b, w, rows, capacity, true); err != nil {
+		return nil, err
 	}
-	return emb, layer, nil
+	s.text[key] = p
+	return p, nil
 }
 
 // argmax returns the first index of the largest value, as torch.argmax does.

@@ -1,8 +1,9 @@
-package model
+package model_test
 
 import (
 	"context"
 	"errors"
+	"gitvqa/model"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,9 +18,9 @@ func TestImageCacheSkipsEncoderAndChangesNothing(t *testing.T) {
 	pa, pb := pixels(t, m, a), pixels(t, m, b)
 
 	// askIn answers on s and keeps the first step's logits.
-	askIn := func(s *Session, px []float32, q string, max int) (*Answer, []float32) {
+	askIn := func(s *model.Session, px []float32, q string, max int) (*model.Answer, []float32) {
 		var first []float32
-		ans, err := s.Ask(context.Background(), px, q, Options{MaxNewTokens: max, OnLogits: func(step int, l []float32) {
+		ans, err := s.Ask(context.Background(), px, q, model.Options{MaxTokens: max, OnLogits: func(step int, l []float32) {
 			if step == 0 {
 				first = append([]float32(nil), l...)
 			}
@@ -29,24 +30,24 @@ func TestImageCacheSkipsEncoderAndChangesNothing(t *testing.T) {
 		}
 		return ans, first
 	}
-	fresh := func(px []float32, q string, max int) (*Answer, []float32) {
-		s, err := m.NewSession()
+	fresh := func(px []float32, q string, max int) (*model.Answer, []float32) {
+		s, err := m.NewSession(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return askIn(s, px, q, max)
 	}
-	s, err := m.NewSession()
+	s, err := m.NewSession(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ask := func(px []float32, q string, max int) (*Answer, []float32) { return askIn(s, px, q, max) }
-	first, _ := ask(pa, a.Question, a.MaxNewTokens)
+	ask := func(px []float32, q string, max int) (*model.Answer, []float32) { return askIn(s, px, q, max) }
+	first, _ := ask(pa, a.Question, a.MaxTokens)
 	if first.Timings.ImageCached || s.Stats().ImageEncodes != 1 || s.Stats().ImagePrefills != 1 {
 		t.Fatalf("first question: cached=%v stats=%+v", first.Timings.ImageCached, s.Stats())
 	}
 	// Same picture, other questions: one the fixture knows, one it does not.
-	again, _ := ask(pa, a.Question, a.MaxNewTokens)
+	again, _ := ask(pa, a.Question, a.MaxTokens)
 	other, otherLogits := ask(pa, "is there a dog?", 7)
 	if s.Stats().ImageEncodes != 1 || s.Stats().ImagePrefills != 1 {
 		t.Fatalf("the same picture was encoded again: %+v", s.Stats())
@@ -62,8 +63,8 @@ func TestImageCacheSkipsEncoderAndChangesNothing(t *testing.T) {
 		t.Fatalf("with the cache: %v; without: %v (logits equal: %v)", other.GeneratedIDs, wantOther.GeneratedIDs, reflect.DeepEqual(otherLogits, wantLogits))
 	}
 	// A second picture, then the first again: both stay cached (two by default).
-	ask(pb, b.Question, b.MaxNewTokens)
-	back, _ := ask(pa, a.Question, a.MaxNewTokens)
+	ask(pb, b.Question, b.MaxTokens)
+	back, _ := ask(pa, a.Question, a.MaxTokens)
 	if !back.Timings.ImageCached || s.Stats().ImageEncodes != 2 {
 		t.Fatalf("after two pictures: cached=%v stats=%+v", back.Timings.ImageCached, s.Stats())
 	}
@@ -72,7 +73,7 @@ func TestImageCacheSkipsEncoderAndChangesNothing(t *testing.T) {
 	if s.Stats().ImageEncodes != 3 {
 		t.Fatalf("stats %+v", s.Stats())
 	}
-	res, _ := ask(pb, b.Question, b.MaxNewTokens)
+	res, _ := ask(pb, b.Question, b.MaxTokens)
 	if res.Timings.ImageCached || !reflect.DeepEqual(res.GeneratedIDs, b.GeneratedIDs) {
 		t.Fatalf("evicted picture: cached=%v ids=%v", res.Timings.ImageCached, res.GeneratedIDs)
 	}
@@ -81,12 +82,12 @@ func TestImageCacheSkipsEncoderAndChangesNothing(t *testing.T) {
 func TestStreamsTokensAndProgress(t *testing.T) {
 	m := tiny(t)
 	c := cases(t)[0]
-	s, _ := m.NewSession()
-	var toks []Token
+	s, _ := m.NewSession(nil)
+	var toks []model.Token
 	phases := map[string]int{}
-	ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, Options{
-		OnToken:    func(tk Token) { toks = append(toks, tk) },
-		OnProgress: func(p Progress) { phases[p.Phase]++ },
+	ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{
+		OnToken:    func(tk model.Token) { toks = append(toks, tk) },
+		OnProgress: func(p model.Progress) { phases[p.Phase]++ },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,10 +112,10 @@ func TestCancelBetweenLayersAndTokens(t *testing.T) {
 	m := tiny(t)
 	c := cases(t)[0]
 	px := pixels(t, m, &c)
-	s, _ := m.NewSession()
+	s, _ := m.NewSession(nil)
 	for _, at := range []string{"encode", "prefill", "decode"} {
 		ctx, cancel := context.WithCancel(context.Background())
-		_, err := s.Ask(ctx, px, c.Question, Options{OnProgress: func(p Progress) {
+		_, err := s.Ask(ctx, px, c.Question, model.Options{OnProgress: func(p model.Progress) {
 			if p.Phase == at {
 				cancel()
 			}
@@ -124,7 +125,7 @@ func TestCancelBetweenLayersAndTokens(t *testing.T) {
 			t.Fatalf("cancel during %s: %v", at, err)
 		}
 		// The next question works and is right.
-		ans, err := s.Ask(context.Background(), px, c.Question, Options{})
+		ans, err := s.Ask(context.Background(), px, c.Question, model.Options{})
 		if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
 			t.Fatalf("after a cancel during %s: %v %v", at, err, ans)
 		}
@@ -139,29 +140,29 @@ func TestBadQuestions(t *testing.T) {
 	m := tiny(t)
 	c := cases(t)[0]
 	px := pixels(t, m, &c)
-	s, _ := m.NewSession()
+	s, _ := m.NewSession(nil)
 	// Empty: captioning, as transformers does with input_ids = [CLS].
-	ans, err := s.Ask(context.Background(), px, "", Options{MaxNewTokens: 3})
+	ans, err := s.Ask(context.Background(), px, "", model.Options{MaxTokens: 3})
 	if err != nil || !reflect.DeepEqual(ans.InputIDs, []int{101}) {
 		t.Fatalf("empty question: %v %+v", err, ans)
 	}
 	long := strings.Repeat("what colour is it? ", 530) // ≈10,000 characters, ≈2,650 tokens
-	if _, err := s.Ask(context.Background(), px, long, Options{}); !errors.Is(err, ErrQuestionTooLong) {
+	if _, err := s.Ask(context.Background(), px, long, model.Options{}); !errors.Is(err, model.ErrQuestionTooLong) {
 		t.Fatalf("10,000-character question: %v", err)
 	}
 	// The longest question that fits still answers, up to the last position.
 	fits := strings.Repeat("red ", 1022)
-	ans, err = s.Ask(context.Background(), px, fits, Options{MaxNewTokens: 10})
+	ans, err = s.Ask(context.Background(), px, fits, model.Options{MaxTokens: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ans.GeneratedIDs) > 2 {
 		t.Fatalf("%d tokens generated past the model's last position", len(ans.GeneratedIDs))
 	}
-	if _, err := s.Ask(context.Background(), px[:10], "hi", Options{}); err == nil {
+	if _, err := s.Ask(context.Background(), px[:10], "hi", model.Options{}); err == nil {
 		t.Fatal("short pixel values accepted")
 	}
-	if _, err := s.Ask(context.Background(), px, "hi", Options{MaxNewTokens: -1}); err == nil {
+	if _, err := s.Ask(context.Background(), px, "hi", model.Options{MaxTokens: -1}); err == nil {
 		t.Fatal("negative token budget accepted")
 	}
 }

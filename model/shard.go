@@ -4,26 +4,19 @@ import (
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
-	"gitvqa/model/nn"
+	"gitvqa/model/ops"
 )
 
 // The vision encoder can be split across workers, tensor-parallel the Megatron way:
 // shard s of n holds heads [h0, h1) of every layer's attention with the matching
 // columns of its output projection, and a slice of its MLP's hidden units with the
-// matching columns of the second layer. Each layer then costs two exchanges: the layer's
-// input goes to every shard, and their partial sums come back. One shard of one is the
-// whole layer.
+// matching columns of the second layer. Each block of a layer then costs one exchange:
+// the block's input goes to every shard, and their partial sums come back
+// (ops.Builder.TensorParallel). One shard of one is the whole layer.
 
-// VisionShard computes one shard's partial sums of every vision layer.
-type VisionShard struct {
-	Index, Count int
-	attn, mlp    *program
-	attnX, mlpX  *G.Node
-	attnLayers   [][]binding // per layer
-	mlpLayers    [][]binding
-}
+// Peers compute the other shards' partial sums: the browser's other workers.
+type Peers = ops.Peers
 
 // span splits total units, in whole multiples of unit, into count near-equal parts and
 // returns part index.
@@ -44,156 +37,108 @@ func (c *Config) ShardBounds(index, count int) (h0, h1, i0, i1 int) {
 	return
 }
 
-// NewVisionShard copies shard index of count out of every vision layer and compiles its
-// two graphs. The copies are independent of m's weights, so a worker that keeps only
-// the shard can let the model go.
-func (m *Model) NewVisionShard(index, count int) (*VisionShard, error) {
+// shardLayers copies shard index of count out of every vision layer (one shard of one
+// is the layers themselves). The copies are independent of m's weights, so a worker
+// that keeps only its shard can let the model go. The output projection's and second
+// MLP layer's biases go to shard 0 only: the shards' partial sums add up to the block.
+func (m *Model) shardLayers(index, count int) ([]VisionLayer, error) {
 	c, w := &m.Config, m.Weights
 	v := c.Vision
 	if count < 1 || index < 0 || index >= count || count > v.NumAttentionHeads {
 		return nil, fmt.Errorf("shard %d of %d: out of range (at most %d shards)", index, count, v.NumAttentionHeads)
 	}
-	if len(w.Vision) == 0 {
-		return &VisionShard{Index: index, Count: count}, nil
+	if count == 1 {
+		return w.Vision, nil
 	}
-	dv, dh := v.HiddenSize, v.HiddenSize/v.NumAttentionHeads
+	dh := v.HiddenSize / v.NumAttentionHeads
 	h0, h1, i0, i1 := c.ShardBounds(index, count)
 	r0, r1 := h0*dh, h1*dh
-	whole := count == 1
-	rows := func(l *Linear, a, b int) *Linear {
-		if whole {
-			return l
+	rows := func(l *Linear, a, b int) Linear {
+		return Linear{W: *l.W.Slice(a, b, 0, l.W.Cols), B: append([]float32(nil), l.B[a:b]...)}
+	}
+	cols := func(l *Linear, a, b int) Linear {
+		out := Linear{W: *l.W.Slice(0, l.W.Rows, a, b)}
+		if index == 0 {
+			out.B = append([]float32(nil), l.B...)
 		}
-		return &Linear{W: *l.W.Slice(a, b, 0, l.W.Cols), B: append([]float32(nil), l.B[a:b]...)}
+		return out
 	}
-	cols := func(l *Linear, a, b int) *Linear { // no bias: the coordinator adds it once
-		if whole {
-			return &Linear{W: l.W}
-		}
-		return &Linear{W: *l.W.Slice(0, l.W.Rows, a, b)}
+	norm := func(n *Norm) Norm {
+		return Norm{Gamma: append([]float32(nil), n.Gamma...), Beta: append([]float32(nil), n.Beta...)}
 	}
-	norm := func(n *Norm) *Norm {
-		if whole {
-			return n
-		}
-		return &Norm{Gamma: append([]float32(nil), n.Gamma...), Beta: append([]float32(nil), n.Beta...)}
-	}
-	type parts struct {
-		n1, n2              *Norm
-		q, k, vv, o, f1, f2 *Linear
-	}
-	layers := make([]parts, len(w.Vision))
+	out := make([]VisionLayer, len(w.Vision))
 	for i := range w.Vision {
 		l := &w.Vision[i]
-		layers[i] = parts{
-			n1: norm(&l.Norm1), n2: norm(&l.Norm2),
-			q: rows(&l.Q, r0, r1), k: rows(&l.K, r0, r1), vv: rows(&l.V, r0, r1), o: cols(&l.O, r0, r1),
-			f1: rows(&l.FC1, i0, i1), f2: cols(&l.FC2, i0, i1),
+		out[i] = VisionLayer{
+			Norm1: norm(&l.Norm1), Norm2: norm(&l.Norm2),
+			Q: rows(&l.Q, r0, r1), K: rows(&l.K, r0, r1), V: rows(&l.V, r0, r1), O: cols(&l.O, r0, r1),
+			FC1: rows(&l.FC1, i0, i1), FC2: cols(&l.FC2, i0, i1),
 		}
 	}
-	s := &VisionShard{Index: index, Count: count}
-	n := c.NumImageTokens()
-	ref := &layers[0]
+	return out, nil
+}
 
-	// attention block: x → LN1 → q, k, v → attention over this shard's heads → a slice of
-	// the output projection, without its bias
-	g := G.NewGraph()
-	x := G.NewMatrix(g, tensor.Float32, G.WithShape(n, dv), G.WithName("hidden"))
-	n1 := nn.NewNorm(g, "layer_norm1", dv)
-	q, k, vv, o := denseFor(g, "q_proj", ref.q), denseFor(g, "k_proj", ref.k), denseFor(g, "v_proj", ref.vv), denseFor(g, "out_proj", ref.o)
-	var h, qn, kn, vn, a *G.Node
-	var err error
-	step := func(f func() (*G.Node, error), dst **G.Node) {
-		if err == nil {
-			*dst, err = f()
-		}
+// VisionShard computes one shard's partial sums of every vision layer's blocks: what a
+// worker that shares the encoder runs for the worker that asks.
+type VisionShard struct {
+	Index, Count int
+	shares       []VisionLayer
+	attn, mlp    *shardBlock
+}
+
+// shardBlock is one block kind compiled for the shard's weights.
+type shardBlock struct {
+	prog  Program
+	x     *G.Node
+	nodes *visionLayerNodes
+}
+
+// NewVisionShard makes shard index of count, its blocks running on b (nil: GoBackend()).
+func (m *Model) NewVisionShard(index, count int, b Backend) (*VisionShard, error) {
+	if b == nil {
+		b = GoBackend()
 	}
-	step(func() (*G.Node, error) { return nn.LayerNorm(x, n1, v.LayerNormEps, "layer_norm1") }, &h)
-	step(func() (*G.Node, error) { return nn.Linear(h, q, "", "q_proj") }, &qn)
-	step(func() (*G.Node, error) { return nn.Linear(h, k, "", "k_proj") }, &kn)
-	step(func() (*G.Node, error) { return nn.Linear(h, vv, "", "v_proj") }, &vn)
-	step(func() (*G.Node, error) {
-		n, _, e := nn.MultiHeadAttention(qn, kn, vn, h1-h0, false, "self_attn")
-		return n, e
-	}, &a)
-	step(func() (*G.Node, error) { return nn.Linear(a, o, "", "out_proj") }, &a)
+	shares, err := m.shardLayers(index, count)
 	if err != nil {
 		return nil, err
 	}
-	if s.attn, err = compile(g, a); err != nil {
+	s := &VisionShard{Index: index, Count: count, shares: shares}
+	c := &m.Config
+	block := func(f func(n *net, x *G.Node, l *visionLayerNodes) *G.Node) (*shardBlock, error) {
+		n := newNet(c, b, nil)
+		sb := &shardBlock{x: n.Matrix("hidden", c.NumImageTokens(), c.Vision.HiddenSize)}
+		sb.nodes = n.declareVisionLayer(&shares[0], "")
+		var err error
+		sb.prog, err = n.compile(b, f(n, sb.x, sb.nodes))
+		return sb, err
+	}
+	if s.attn, err = block((*net).visionAttention); err != nil {
 		return nil, err
 	}
-	s.attnX = x
-
-	// MLP block: y → LN2 → fc1 (this shard's units) + activation → a slice of fc2, no bias
-	g = G.NewGraph()
-	y := G.NewMatrix(g, tensor.Float32, G.WithShape(n, dv), G.WithName("hidden"))
-	n2 := nn.NewNorm(g, "layer_norm2", dv)
-	f1, f2 := denseFor(g, "fc1", ref.f1), denseFor(g, "fc2", ref.f2)
-	var f *G.Node
-	step(func() (*G.Node, error) { return nn.LayerNorm(y, n2, v.LayerNormEps, "layer_norm2") }, &f)
-	step(func() (*G.Node, error) { return nn.Linear(f, f1, v.HiddenAct, "fc1") }, &f)
-	step(func() (*G.Node, error) { return nn.Linear(f, f2, "", "fc2") }, &f)
-	if err != nil {
+	if s.mlp, err = block((*net).visionMLP); err != nil {
 		return nil, err
-	}
-	if s.mlp, err = compile(g, f); err != nil {
-		return nil, err
-	}
-	s.mlpX = y
-
-	for i := range layers {
-		p := &layers[i]
-		var ab, mb []binding
-		ab = append(ab, bindNorm(n1, p.n1)...)
-		ab = append(ab, bindDense(q, p.q)...)
-		ab = append(ab, bindDense(k, p.k)...)
-		ab = append(ab, bindDense(vv, p.vv)...)
-		ab = append(ab, bindDense(o, p.o)...)
-		mb = append(mb, bindNorm(n2, p.n2)...)
-		mb = append(mb, bindDense(f1, p.f1)...)
-		mb = append(mb, bindDense(f2, p.f2)...)
-		s.attnLayers = append(s.attnLayers, ab)
-		s.mlpLayers = append(s.mlpLayers, mb)
 	}
 	return s, nil
 }
 
-// Block kinds.
-const (
-	BlockAttention = "attention"
-	BlockMLP       = "mlp"
-)
-
 // Block returns this shard's partial sum of a layer's attention (or MLP) block for the
 // input x (N×Dv). The result is valid until the next call.
 func (s *VisionShard) Block(kind string, layer int, x []float32) ([]float32, error) {
-	if layer < 0 || layer >= len(s.attnLayers) {
+	if layer < 0 || layer >= len(s.shares) {
 		return nil, fmt.Errorf("vision shard: no layer %d", layer)
 	}
-	var p *program
-	var in *G.Node
-	var b []binding
+	var b *shardBlock
 	switch kind {
 	case BlockAttention:
-		p, in, b = s.attn, s.attnX, s.attnLayers[layer]
+		b = s.attn
 	case BlockMLP:
-		p, in, b = s.mlp, s.mlpX, s.mlpLayers[layer]
+		b = s.mlp
 	default:
 		return nil, fmt.Errorf("vision shard: no block %q", kind)
 	}
-	shape := in.Shape()
+	shape := b.x.Shape()
 	if len(x) != shape[0]*shape[1] {
 		return nil, fmt.Errorf("vision shard: input of %d values, the block takes %d×%d", len(x), shape[0], shape[1])
 	}
-	return p.run(b, []binding{{in, dense(x, shape[0], shape[1])}})
-}
-
-// Peers computes the other shards' partial sums: the browser's other workers.
-type Peers interface {
-	// Count is how many other shards there are.
-	Count() int
-	// Start sends a block's input to every peer and returns a function that adds their
-	// partial sums into dst once they arrive.
-	Start(kind string, layer int, x []float32) (wait func(dst []float32) error)
+	return b.prog.Run(b.nodes.bind(&s.shares[layer], layer), []ops.Binding{ops.Bind(b.x, x)})
 }

@@ -1,7 +1,8 @@
-package model
+package model_test
 
 import (
 	"context"
+	"gitvqa/model"
 	"math"
 	"reflect"
 	"testing"
@@ -9,7 +10,7 @@ import (
 
 // localPeers computes the other shards in-process, as the browser's workers would.
 type localPeers struct {
-	shards []*VisionShard
+	shards []*model.VisionShard
 	calls  int
 }
 
@@ -37,12 +38,12 @@ func (p *localPeers) Start(kind string, layer int, x []float32) func([]float32) 
 func TestShardedVisionEncoder(t *testing.T) {
 	m := tiny(t)
 	cs := cases(t)
-	one, _ := m.NewSession()
+	one, _ := m.NewSession(nil)
 	for _, count := range []int{2, 3, 4} {
-		s, _ := m.NewSession()
+		s, _ := m.NewSession(nil)
 		peers := &localPeers{}
 		for i := 1; i < count; i++ {
-			sh, err := m.NewVisionShard(i, count)
+			sh, err := m.NewVisionShard(i, count, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,11 +57,11 @@ func TestShardedVisionEncoder(t *testing.T) {
 		}
 		for _, c := range cs[:3] {
 			px := pixels(t, m, &c)
-			a, _, _, err := one.Image(context.Background(), px, Options{})
+			a, _, err := one.Image(context.Background(), px, model.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, _, _, err := s.Image(context.Background(), px, Options{})
+			b, _, err := s.Image(context.Background(), px, model.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +72,7 @@ func TestShardedVisionEncoder(t *testing.T) {
 			if worst > 1e-5 {
 				t.Errorf("%d shards, %s: features differ by %g", count, c.Name, worst)
 			}
-			ans, err := s.Ask(context.Background(), px, c.Question, Options{MaxNewTokens: c.MaxNewTokens})
+			ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens})
 			if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
 				t.Errorf("%d shards, %s: %v %v", count, c.Name, err, ans)
 			}
@@ -80,10 +81,10 @@ func TestShardedVisionEncoder(t *testing.T) {
 			t.Fatal("the peers were never asked")
 		}
 	}
-	if _, err := m.NewVisionShard(4, 4); err == nil {
+	if _, err := m.NewVisionShard(4, 4, nil); err == nil {
 		t.Fatal("shard 4 of 4 accepted")
 	}
-	if _, err := m.NewVisionShard(0, 5); err == nil {
+	if _, err := m.NewVisionShard(0, 5, nil); err == nil {
 		t.Fatal("5 shards of 4 heads accepted")
 	}
 }
@@ -98,12 +99,12 @@ func (f *failingPeers) Start(kind string, layer int, x []float32) func([]float32
 func TestFailingPeerFallsBack(t *testing.T) {
 	m := tiny(t)
 	c := cases(t)[0]
-	s, _ := m.NewSession()
-	sh, _ := m.NewVisionShard(1, 2)
-	if err := s.SetPeers(&failingPeers{localPeers{shards: []*VisionShard{sh}}}); err != nil {
+	s, _ := m.NewSession(nil)
+	sh, _ := m.NewVisionShard(1, 2, nil)
+	if err := s.SetPeers(&failingPeers{localPeers{shards: []*model.VisionShard{sh}}}); err != nil {
 		t.Fatal(err)
 	}
-	ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, Options{})
+	ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{})
 	if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
 		t.Fatalf("%v %v", err, ans)
 	}

@@ -73,7 +73,9 @@ async function loadModel() {
   const modelURL = await chooseModel();
   try {
     const workers = params.get('workers') ? Number(params.get('workers')) : undefined;
-    state.vqa = await GitVQA.load({ model: modelURL, onProgress: downloadProgress(), exact: params.get('exact') === '1', workers });
+    state.vqa = await GitVQA.load({
+      model: modelURL, onProgress: downloadProgress(), exact: params.get('exact') === '1', workers, kernels: params.get('kernels') || undefined,
+    });
     localStorage.setItem('gitvqa.model', modelURL);
   } catch (err) {
     $('load-status').textContent = `Could not load the model: ${err.message}`;
@@ -87,6 +89,8 @@ async function loadModel() {
   $('load-status').dataset.ready = '1';
   $('load-status').dataset.loadMs = String(info.loadMs);
   $('load-status').dataset.kernels = info.kernels || '';
+  $('load-status').dataset.exact = info.exact ? '1' : '0';
+  if (info.kernelsNote) $('load-status').title = info.kernelsNote;
   if (info.warning) $('load-status').textContent += ' ' + info.warning;
   if (info.model.description) show($('model-note'), info.model.description);
   updateButtons();
@@ -192,7 +196,7 @@ export async function ask(image, question) {
     profile: params.get('profile') === '1',
     signal: controller.signal,
     onToken: (text) => { $('answer').textContent = text; },
-    onProgress: (p) => setBar('compute-bar', p.total ? p.loaded / p.total : 0, `${phaseNames[p.phase] || p.phase}: ${p.loaded} / ${p.total}`),
+    onProgress: (p) => setBar('compute-bar', p.total ? p.done / p.total : 0, `${phaseNames[p.phase] || p.phase}: ${p.done} / ${p.total}`),
   };
   try {
     const r = question === null ? await state.vqa.caption(image, opts) : await state.vqa.ask(image, question, opts);

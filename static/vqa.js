@@ -6,6 +6,8 @@
 //   r.text, r.ids, r.timings
 //   await GitVQA.cache.list(); await GitVQA.cache.delete(url); await GitVQA.cache.clear();
 //
+// The messages to and from the worker are protocol.js's (generated from web/protocol).
+//
 // Everything runs in a Web Worker (worker.js + gitvqa.wasm); the model's chunks are kept
 // in IndexedDB so the next visit starts offline. Pictures never leave the machine.
 import { protocol as P } from './protocol.js';
@@ -24,39 +26,41 @@ const here = new URL('.', import.meta.url);
 export class GitVQA {
   /**
    * Starts a worker and loads a model folder (its manifest.json and chunks).
-   * @param {{model?: string, onProgress?: Function, workerURL?: string|URL, exact?: boolean, workers?: number}} options
-   *   onProgress({phase, loaded, total, fromCache}) — phase is download|verify|load.
+   * @param {{model?: string, onProgress?: Function, workerURL?: string|URL, exact?: boolean, workers?: number, kernels?: string}} options
+   *   onProgress({phase, loaded, total, fromCache}) — bytes; phase is download|verify|load.
    *   workers: how many workers share the image encoder (default: one per core, at most
    *   4). The first answers as soon as it is ready; the others join in the background
    *   (see .sharing) and each holds its share of the encoder's weights.
    *   exact: keep activations in float32 with int8 weights (slower; by default, where the
    *   browser has relaxed SIMD, activations are quantized to 7 bits per row, as ONNX
    *   Runtime's q8 models do).
+   *   kernels: 'auto' (default: the fastest set that passes its self-test here), or a
+   *   slower one to force: 'simd' (no relaxed SIMD) or 'go'.
    * @returns {Promise<GitVQA>} resolved when the model is ready (see .info).
    */
-  static async load({ model = 'models/git-large-vqav2/', onProgress, workerURL, exact = false, workers } = {}) {
-    const manifestURL = new URL(model.endsWith('.json') ? model : model.replace(/\/?$/, '/manifest.json'), document.baseURI).href;
+  static async load({ model = 'models/git-large-vqav2/', onProgress, workerURL, exact = false, workers, kernels = P.KernelsAuto } = {}) {
+    const manifestURL = manifestOf(model);
     // Ask the browser to keep our storage (only a page can ask, not a worker).
     if (navigator.storage && navigator.storage.persist) {
       navigator.storage.persist().catch(() => {});
     }
     const url = workerURL || new URL('worker.js', here);
-    const worker = new Worker(url);
-    const vqa = new GitVQA(worker);
+    const vqa = new GitVQA(new Worker(url));
+    const load = { manifestURL, exact, kernels };
     vqa.info = await new Promise((resolve, reject) => {
       vqa._loading = { resolve, reject, onProgress };
-      worker.postMessage({ v: P.Version, type: P.Load, manifestURL, exact });
+      vqa._send({ type: P.Load, ...load });
     });
     const want = Math.max(1, Math.min(workers ?? Math.min(navigator.hardwareConcurrency || 1, 4), vqa.info.model.maxWorkers || 1));
     /** Resolves to the number of workers sharing the image encoder, once they do. */
-    vqa.sharing = want > 1 ? vqa._startShards(url, manifestURL, exact, want) : Promise.resolve(1);
+    vqa.sharing = want > 1 ? vqa._startShards(url, load, want) : Promise.resolve(1);
     return vqa;
   }
 
   // _startShards starts count-1 shard workers, each loading its share of the image
   // encoder (from IndexedDB: the first worker stored the model), and connects them to
   // the main worker by MessageChannels. If any fails, the main worker goes on alone.
-  async _startShards(url, manifestURL, exact, count) {
+  async _startShards(url, load, count) {
     this.workers = 1;
     const ports = [];
     const started = [];
@@ -68,12 +72,13 @@ export class GitVQA {
       started.push(new Promise((resolve, reject) => {
         shard.onmessage = (e) => {
           const m = e.data;
-          if (m?.type === P.Ready) resolve();
+          if (m?.type === P.ShardReady) resolve();
           if (m?.type === P.Error) reject(new VQAError(m.code, m.message));
+          if (m?.bootError) reject(new VQAError(P.CodeLoadFailed, m.bootError));
         };
         shard.onerror = (e) => reject(new VQAError(P.CodeInternal, e.message || 'a shard worker failed'));
       }));
-      shard.postMessage({ v: P.Version, type: P.Shard, manifestURL, index, count, exact, port: channel.port2 }, [channel.port2]);
+      post(shard, { type: P.Shard, ...load, index, count, port: channel.port2 }, [channel.port2]);
     }
     try {
       await Promise.all(started);
@@ -85,13 +90,13 @@ export class GitVQA {
     for (const shard of this._shards) shard.onerror = () => this._dropShards();
     return new Promise((resolve) => {
       this._peersReady = (n) => { this.workers = n; resolve(n); };
-      this._worker.postMessage({ v: P.Version, type: P.Peers, ports }, ports);
+      this._send({ type: P.Peers, ports }, ports);
     });
   }
 
   _dropShards() {
     for (const shard of this._shards) shard.terminate();
-    if (this._shards.length) this._worker.postMessage({ v: P.Version, type: P.Peers, ports: [] });
+    if (this._shards.length) this._send({ type: P.Peers, ports: [] });
     this._shards = [];
     this.workers = 1;
   }
@@ -102,9 +107,15 @@ export class GitVQA {
     /** How many workers share the image encoder now. */
     this.workers = 1;
     this._nextId = 1;
-    this._asks = new Map();
+    this._pending = new Map(); // asks and cache calls by id
+    this._closed = false;
     worker.onmessage = (e) => this._receive(e.data);
     worker.onerror = (e) => this._fail(new VQAError(P.CodeInternal, e.message || 'the worker failed'));
+    live.add(this);
+  }
+
+  _send(m, transfer = []) {
+    post(this._worker, m, transfer);
   }
 
   _fail(err) {
@@ -112,17 +123,21 @@ export class GitVQA {
       this._loading.reject(err);
       this._loading = null;
     }
-    for (const a of this._asks.values()) a.reject(err);
-    this._asks.clear();
+    for (const p of this._pending.values()) p.reject(err);
+    this._pending.clear();
   }
 
   _receive(m) {
+    if (m?.bootError) {
+      this._fail(new VQAError(P.CodeLoadFailed, m.bootError));
+      return;
+    }
     if (!m || m.v !== P.Version) return;
-    const ask = m.id ? this._asks.get(m.id) : null;
+    const pending = m.id ? this._pending.get(m.id) : null;
+    const settle = () => this._pending.delete(m.id);
     switch (m.type) {
-      case P.Progress:
-        if (ask) ask.onProgress?.(m);
-        else this._loading?.onProgress?.(m);
+      case P.LoadProgress:
+        this._loading?.onProgress?.(m);
         break;
       case P.Ready:
         this._loading?.resolve(m);
@@ -131,20 +146,30 @@ export class GitVQA {
       case P.PeersReady:
         this._peersReady?.(m.workers);
         break;
+      case P.Progress:
+        pending?.onProgress?.(m);
+        break;
       case P.Token:
-        ask?.onToken?.(m.text, m);
+        pending?.onToken?.(m.text, m);
         break;
       case P.Answer:
-        if (ask) {
-          this._asks.delete(m.id);
-          ask.resolve({ text: m.text, ids: m.ids, inputIds: m.inputIds, stoppedBy: m.stoppedBy, timings: m.timings, profile: m.profile });
+        if (pending) {
+          settle();
+          pending.resolve({ text: m.text, ids: m.ids, inputIds: m.inputIds, stoppedBy: m.stoppedBy, timings: m.timings, profile: m.profile, logits: m.logits });
+        }
+        break;
+      case P.CacheModels:
+      case P.CacheDone:
+        if (pending) {
+          settle();
+          pending.resolve(m);
         }
         break;
       case P.Error: {
         const err = new VQAError(m.code, m.message);
-        if (ask) {
-          this._asks.delete(m.id);
-          ask.reject(err);
+        if (pending) {
+          settle();
+          pending.reject(err);
         } else if (this._loading) {
           this._loading.reject(err);
           this._loading = null;
@@ -154,13 +179,25 @@ export class GitVQA {
     }
   }
 
+  // _call sends a message with a new id and resolves with its reply.
+  _call(m, handlers = {}, transfer = []) {
+    if (this._closed) return Promise.reject(new VQAError(P.CodeCancelled, 'closed'));
+    const id = this._nextId++;
+    return new Promise((resolve, reject) => {
+      this._pending.set(id, { resolve, reject, ...handlers });
+      handlers.signal?.addEventListener('abort', () => this._send({ type: P.Cancel, id }), { once: true });
+      this._send({ ...m, id }, transfer);
+    });
+  }
+
   /**
    * Answers a question about a picture.
    * @param image a File/Blob, ArrayBuffer/Uint8Array (encoded bytes), canvas,
    *   OffscreenCanvas, ImageData, ImageBitmap, <img> or <video>.
    * @param {string} question an empty question is refused; use caption() for a caption.
    * @param {{onToken?: Function, onProgress?: Function, signal?: AbortSignal, maxTokens?: number}} options
-   *   onToken(textSoFar) streams the answer; signal cancels it.
+   *   onToken(textSoFar) streams the answer; onProgress({phase, done, total}) counts
+   *   layers (encode, prefill) and tokens (decode); signal cancels it.
    */
   async ask(image, question, options = {}) {
     return this._ask(image, question, false, options);
@@ -171,24 +208,35 @@ export class GitVQA {
     return this._ask(image, '', true, options);
   }
 
-  async _ask(image, question, caption, { onToken, onProgress, signal, maxTokens = 20, profile = false } = {}) {
+  async _ask(image, question, caption, { onToken, onProgress, signal, maxTokens = 20, profile = false, logits = false } = {}) {
     if (signal?.aborted) throw new VQAError(P.CodeCancelled, 'cancelled');
     const { payload, transfer } = await imagePayload(image);
-    const id = this._nextId++;
-    return new Promise((resolve, reject) => {
-      this._asks.set(id, { resolve, reject, onToken, onProgress });
-      signal?.addEventListener('abort', () => this._worker.postMessage({ v: P.Version, type: P.Cancel, id }), { once: true });
-      this._worker.postMessage({ v: P.Version, type: P.Ask, id, image: payload, question: String(question ?? ''), maxTokens, caption, profile }, transfer);
-    });
+    if (signal?.aborted) throw new VQAError(P.CodeCancelled, 'cancelled');
+    return this._call({ type: P.Ask, image: payload, question: String(question ?? ''), maxTokens, caption, profile, logits },
+      { onToken, onProgress, signal }, transfer);
   }
 
   /** Stops the workers. */
   close() {
+    this._closed = true;
+    live.delete(this);
     for (const shard of this._shards) shard.terminate();
     this._worker.terminate();
     this._fail(new VQAError(P.CodeCancelled, 'closed'));
   }
 }
+
+// post sends a protocol message, stamped with the protocol's version.
+function post(worker, m, transfer = []) {
+  worker.postMessage({ v: P.Version, ...m }, transfer);
+}
+
+function manifestOf(model) {
+  return new URL(model.endsWith('.json') ? model : model.replace(/\/?$/, '/manifest.json'), document.baseURI).href;
+}
+
+// The models this page has loaded: a cache call asks one of their workers.
+const live = new Set();
 
 // imagePayload turns what the page has into what the worker takes: encoded bytes for
 // files (decoded in Go exactly as Pillow does; the browser's decoder would
@@ -245,87 +293,36 @@ function pixelsOf(source, width, height) {
   return ctx.getImageData(0, 0, width, height);
 }
 
-// ---- the cache: the IndexedDB schema of web/chunkstore ----------------------------
+// ---- the cache: IndexedDB, whose schema the Go side owns (web/chunkstore) ---------------
 
-const DB = { name: 'gitvqa', version: 1, chunks: 'chunks', models: 'models' };
-
-function openDB() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB.name, DB.version);
-    req.onupgradeneeded = () => {
-      const db = req.result;
-      if (!db.objectStoreNames.contains(DB.chunks)) db.createObjectStore(DB.chunks);
-      if (!db.objectStoreNames.contains(DB.models)) db.createObjectStore(DB.models);
-    };
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-function done(req) {
-  return new Promise((resolve, reject) => {
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-function chunkKeys(record) {
-  const m = JSON.parse(record.manifest);
-  return [m.tokenizer.sha256, ...m.chunks.map((c) => c.sha256)];
+// cacheCall asks a worker: one of a loaded model's, or one started for the call.
+async function cacheCall(m) {
+  const vqa = live.values().next().value;
+  if (vqa) return vqa._call(m);
+  const temp = new GitVQA(new Worker(new URL('worker.js', here)));
+  try {
+    return await temp._call(m);
+  } finally {
+    temp.close();
+  }
 }
 
 GitVQA.cache = {
   /** Cached models: [{url, bytes, complete, updated: Date, description}]. */
   async list() {
-    const db = await openDB();
-    try {
-      const all = await done(db.transaction(DB.models).objectStore(DB.models).getAll());
-      return all.map((r) => {
-        let description = '';
-        try { description = JSON.parse(r.manifest).description || ''; } catch { /* ignore */ }
-        return { url: r.url, bytes: r.bytes, complete: r.complete, updated: new Date(r.updated), description };
-      });
-    } finally {
-      db.close();
-    }
+    const r = await cacheCall({ type: P.CacheList });
+    return r.models.map((m) => ({ ...m, updated: new Date(m.updated) }));
   },
 
-  /** Removes a model (by manifest URL or folder URL) and the chunks no other model uses. */
+  /** Removes a model (by manifest URL or folder URL) and the chunks no other model
+   * uses; resolves to whether it was cached. */
   async delete(url) {
-    const want = new URL(url.endsWith('.json') ? url : url.replace(/\/?$/, '/manifest.json'), document.baseURI).href;
-    const db = await openDB();
-    try {
-      const tx = db.transaction([DB.models, DB.chunks], 'readwrite');
-      const models = tx.objectStore(DB.models);
-      const all = await done(models.getAll());
-      const keep = new Set();
-      let found = null;
-      for (const r of all) {
-        if (r.url === want) found = r;
-        else chunkKeys(r).forEach((k) => keep.add(k));
-      }
-      if (found) {
-        models.delete(want);
-        for (const k of chunkKeys(found)) if (!keep.has(k)) tx.objectStore(DB.chunks).delete(k);
-      }
-      await new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = () => reject(tx.error); });
-      return Boolean(found);
-    } finally {
-      db.close();
-    }
+    return (await cacheCall({ type: P.CacheDelete, url: manifestOf(url) })).deleted;
   },
 
   /** Removes every cached model. */
   async clear() {
-    const db = await openDB();
-    try {
-      const tx = db.transaction([DB.models, DB.chunks], 'readwrite');
-      tx.objectStore(DB.models).clear();
-      tx.objectStore(DB.chunks).clear();
-      await new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = () => reject(tx.error); });
-    } finally {
-      db.close();
-    }
+    await cacheCall({ type: P.CacheClear });
   },
 
   /** What this site stores, from navigator.storage.estimate(): {usage, quota}. */

@@ -1,26 +1,20 @@
-// The Web Worker: boots Go's wasm_exec.js, gitvqa.wasm and the SIMD kernel module, then
-// hands every message to the Go runtime (wasm/main.go). Messages that arrive while it
-// boots are queued.
+// The Web Worker: boots Go's wasm_exec.js and gitvqa.wasm, compiles the SIMD kernel
+// modules this browser can run, then hands every message to the Go runtime
+// (wasm/main.go). Messages that arrive while it boots are queued. Before Go is up there
+// is no protocol yet: a failure to boot is posted as {bootError}.
 /* global Go */
 importScripts('wasm_exec.js');
 
 const queue = [];
 self.onmessage = (e) => queue.push(e.data);
 
-self.gitvqa = {
-  // Called by Go once it listens.
-  started(handle) {
-    self.onmessage = (e) => handle(e.data);
-    for (const m of queue.splice(0)) handle(m);
-    self.postMessage({ v: 1, type: 'started' });
-  },
-};
-
 async function compile(name) {
   const url = new URL(name, self.location.href);
   try {
     return await WebAssembly.compileStreaming(fetch(url));
-  } catch (streamErr) {
+  } catch (err) {
+    // A module this browser cannot run fails the same way from bytes: no second try.
+    if (err instanceof WebAssembly.CompileError) throw err;
     // A host that serves .wasm with the wrong MIME type breaks streaming compilation;
     // compiling from bytes still works.
     const resp = await fetch(url);
@@ -31,37 +25,46 @@ async function compile(name) {
 
 async function boot() {
   const go = new Go();
-  const goModule = await compile('gitvqa.wasm');
-  // Go imports each SIMD kernel (web/simd) from "gitvqa": one trampoline each into the
-  // kernel module, which is instantiated after Go's own instance because it imports Go's
-  // memory. Go calls only kernels the loaded module has.
+  const goModule = compile('gitvqa.wasm');
+  // The kernel modules, by the names web/backend asks for. A module using an
+  // instruction the browser lacks fails to compile: that is the feature test.
+  const kernelModules = {};
+  const kernelErrors = {};
+  const compiling = [['relaxed-simd', 'kernels-relaxed.wasm'], ['simd', 'kernels.wasm']].map(([name, file]) =>
+    compile(file).then((m) => { kernelModules[name] = m; }, (err) => { kernelErrors[name] = String(err.message || err); }));
+  // Go imports each SIMD kernel (model/kernels/simd) from "gitvqa": one trampoline each
+  // into the kernel module in use, which is instantiated after Go's own instance because
+  // it imports Go's memory. Go calls only kernels the module in use has.
   let kernels = {};
+  const module = await goModule;
   go.importObject.gitvqa = {};
-  for (const imp of WebAssembly.Module.imports(goModule)) {
+  for (const imp of WebAssembly.Module.imports(module)) {
     if (imp.module === 'gitvqa') go.importObject.gitvqa[imp.name] = (...args) => kernels[imp.name](...args);
   }
-  const instance = await WebAssembly.instantiate(goModule, go.importObject);
-  // What the Go instance's memory has grown to (wasm memory never shrinks).
-  self.gitvqa.memoryBytes = () => instance.exports.mem.buffer.byteLength;
-  // Relaxed SIMD (fused multiply-add, int8 dot products) where the browser has it, else
-  // plain SIMD, else none: Go then keeps its own kernels. A module using an instruction
-  // the browser lacks fails to compile, which is the feature test.
-  self.gitvqaKernels = { variant: '' };
-  for (const [variant, file] of [['relaxed', 'kernels-relaxed.wasm'], ['simd', 'kernels.wasm']]) {
-    try {
-      const k = await WebAssembly.instantiate(await compile(file), { env: { mem: instance.exports.mem } });
-      kernels = k.exports;
-      self.gitvqaKernels = { variant };
-      break;
-    } catch (err) {
-      self.gitvqaKernels.error = String(err.message || err);
-    }
-  }
-  go.run(instance).then(() => {
-    self.postMessage({ v: 1, type: 'error', code: 'internal', message: 'the Go runtime exited' });
-  });
+  const instance = await WebAssembly.instantiate(module, go.importObject);
+  await Promise.all(compiling);
+  self.gitvqa = {
+    // Called by Go once it listens.
+    started(handle) {
+      self.onmessage = (e) => handle(e.data);
+      for (const m of queue.splice(0)) handle(m);
+    },
+    // Instantiates a kernel module over Go's memory and routes Go's kernel calls to it;
+    // returns '' or why it cannot.
+    useKernels(name) {
+      const m = kernelModules[name];
+      if (!m) return kernelErrors[name] || `no module ${name}`;
+      try {
+        kernels = new WebAssembly.Instance(m, { env: { mem: instance.exports.mem } }).exports;
+        return '';
+      } catch (err) {
+        return String(err.message || err);
+      }
+    },
+    // What the Go instance's memory has grown to (wasm memory never shrinks).
+    memoryBytes: () => instance.exports.mem.buffer.byteLength,
+  };
+  go.run(instance).then(() => self.postMessage({ bootError: 'the Go runtime exited' }));
 }
 
-boot().catch((err) => {
-  self.postMessage({ v: 1, type: 'error', code: 'load_failed', message: `could not start the runtime: ${err.message || err}` });
-});
+boot().catch((err) => self.postMessage({ bootError: `could not start the runtime: ${err.message || err}` }));

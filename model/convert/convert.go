@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"gitvqa/model"
+	"gitvqa/model/hf"
 	"gitvqa/model/modelfile"
 )
 
@@ -39,7 +40,7 @@ func OpenFolder(dir string) (in Inputs, close func(), err error) {
 			return Inputs{}, nil, err
 		}
 	}
-	if in.Weights, close, err = model.OpenCheckpoint(dir); err != nil {
+	if in.Weights, close, err = hf.OpenCheckpoint(dir); err != nil {
 		return Inputs{}, nil, err
 	}
 	return in, close, nil

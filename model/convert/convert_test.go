@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"gitvqa/model"
+	"gitvqa/model/hf"
 	"gitvqa/model/fixture"
 	"gitvqa/model/modelfile"
 )
@@ -42,7 +43,7 @@ func converted(t *testing.T, o Options) *model.Model {
 	if _, err := Convert(hfInputs(t), dir, o); err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.LoadDir(dir)
+	m, err := hf.LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +64,13 @@ func ask(t *testing.T, m *model.Model, c *fixture.Case, force []int) run {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := m.NewSession()
+	s, err := m.NewSession(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var r run
 	ans, err := s.Ask(context.Background(), px, c.Question, model.Options{
-		MaxNewTokens: c.MaxNewTokens,
+		MaxTokens: c.MaxTokens,
 		Force:        force,
 		OnLogits:     func(_ int, l []float32) { r.logits = append(r.logits, append([]float32(nil), l...)) },
 	})
@@ -90,13 +91,13 @@ func cases(t *testing.T) []fixture.Case {
 
 // A float32 folder answers exactly as the Hugging Face folder it came from.
 func TestF32FolderEqualsCheckpoint(t *testing.T) {
-	hf, err := model.LoadDir(fixture.TinyDir())
+	ref, err := hf.LoadDir(fixture.TinyDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	f32 := converted(t, Options{DType: "f32"})
 	for _, c := range cases(t) {
-		want := ask(t, hf, &c, nil)
+		want := ask(t, ref, &c, nil)
 		got := ask(t, f32, &c, nil)
 		if !reflect.DeepEqual(got.ids, c.GeneratedIDs) || got.text != c.Answer {
 			t.Errorf("%s: %v %q, want %v %q", c.Name, got.ids, got.text, c.GeneratedIDs, c.Answer)
@@ -177,21 +178,21 @@ func TestBadFoldersAreRefused(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644)
 	}
 	write(func(mm *modelfile.Manifest) { mm.Tensors = mm.Tensors[1:] })
-	if _, err := model.LoadDir(dir); err == nil || !strings.Contains(err.Error(), `no tensor "git.image_encoder.vision_model.embeddings.patch_embedding.weight"`) {
+	if _, err := hf.LoadDir(dir); err == nil || !strings.Contains(err.Error(), `no tensor "git.image_encoder.vision_model.embeddings.patch_embedding.weight"`) {
 		t.Fatalf("missing tensor: %v", err)
 	}
 	write(func(mm *modelfile.Manifest) { mm.Version = 9 })
-	if _, err := model.LoadDir(dir); err == nil || !strings.Contains(err.Error(), "version 9 is not supported") {
+	if _, err := hf.LoadDir(dir); err == nil || !strings.Contains(err.Error(), "version 9 is not supported") {
 		t.Fatalf("future version: %v", err)
 	}
 	write(func(*modelfile.Manifest) {})
-	if _, err := model.LoadDir(dir); err != nil {
+	if _, err := hf.LoadDir(dir); err != nil {
 		t.Fatalf("restored manifest: %v", err)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, m.Chunks[2].File))
 	b[100] ^= 0x40
 	os.WriteFile(filepath.Join(dir, m.Chunks[2].File), b, 0o644)
-	if _, err := model.LoadDir(dir); err == nil || !strings.Contains(err.Error(), "sha256 mismatch") {
+	if _, err := hf.LoadDir(dir); err == nil || !strings.Contains(err.Error(), "sha256 mismatch") {
 		t.Fatalf("altered chunk: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"gitvqa/model"
+	"gitvqa/model/hf"
 	"gitvqa/model/fixture"
 	"gitvqa/model/imageproc"
 	"gitvqa/model/tokenize"
@@ -35,7 +36,7 @@ func TestInt8AgainstFloat32FullSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("int8 folder: %d bytes (%.3f GB) in %d chunks", man.TotalBytes, float64(man.TotalBytes)/1e9, len(man.Chunks))
-	q, err := model.LoadDir(dir)
+	q, err := hf.LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +46,8 @@ func TestInt8AgainstFloat32FullSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, _ := f.NewSession()
-	qs, _ := q.NewSession()
+	fs, _ := f.NewSession(nil)
+	qs, _ := q.NewSession(nil)
 	var agree, steps int
 	for _, name := range []string{"dogs_640x480", "car_97x61", "square_224_accents"} {
 		px, err := fixture.Pixels(filepath.Join(fixture.TinyDir(), "cases", name, "image.png"), &pre)
@@ -54,7 +55,7 @@ func TestInt8AgainstFloat32FullSize(t *testing.T) {
 			t.Fatal(err)
 		}
 		var fl, ql [][]float32
-		fa, err := fs.Ask(context.Background(), px, "what is in the picture?", model.Options{MaxNewTokens: 8,
+		fa, err := fs.Ask(context.Background(), px, "what is in the picture?", model.Options{MaxTokens: 8,
 			OnLogits: func(_ int, l []float32) { fl = append(fl, append([]float32(nil), l...)) }})
 		if err != nil {
 			t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"gitvqa/model/kernel"
+	"gitvqa/model/kernels"
 )
 
 // ChunkSource hands over the folder's files by reference: read from disk natively,
@@ -207,13 +207,13 @@ func (s *Store) Float32(name string) ([]float32, error) {
 	m := t.matrix()
 	out := make([]float32, len(t.q8))
 	for r := 0; r < m.Rows; r++ {
-		kernel.Row(out[r*m.Cols:(r+1)*m.Cols], m, r)
+		kernels.Row(out[r*m.Cols:(r+1)*m.Cols], m, r)
 	}
 	return out, nil
 }
 
 // Matrix implements model.MatrixSource: int8 tensors stay int8.
-func (s *Store) Matrix(name string) (*kernel.Matrix, bool, error) {
+func (s *Store) Matrix(name string) (*kernels.Matrix, bool, error) {
 	t, ok := s.tensors[name]
 	if !ok {
 		return nil, false, fmt.Errorf("model folder has no tensor %q", name)
@@ -224,6 +224,6 @@ func (s *Store) Matrix(name string) (*kernel.Matrix, bool, error) {
 	return t.matrix(), true, nil
 }
 
-func (t *stored) matrix() *kernel.Matrix {
-	return &kernel.Matrix{Rows: t.t.Rows(), Cols: t.t.Cols(), Q8: t.q8, Scales: t.scales, Group: t.t.Quant.Group}
+func (t *stored) matrix() *kernels.Matrix {
+	return &kernels.Matrix{Rows: t.t.Rows(), Cols: t.t.Cols(), Q8: t.q8, Scales: t.scales, Group: t.t.Quant.Group}
 }

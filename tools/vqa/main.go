@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 
 	"gitvqa/model"
+	"gitvqa/model/hf"
 	"gitvqa/model/imageproc"
 	"gitvqa/model/npy"
 )
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	modelDir := fs.String("model", "", "model folder: a Hugging Face GIT checkpoint")
 	imagePath := fs.String("image", "", "picture file (PNG, JPEG, GIF, BMP, WebP)")
 	question := fs.String("question", "", "the question (empty: a caption)")
-	maxNew := fs.Int("max-new-tokens", model.DefaultMaxNewTokens, "most tokens to generate")
+	maxTokens := fs.Int("max-tokens", model.DefaultMaxTokens, "most tokens to generate")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	dump := fs.String("dump", "", "also write the intermediate arrays (.npy) into this folder")
 	if err := fs.Parse(args); err != nil {
@@ -70,8 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("-model, -image and -question are required")
 	}
-	if *maxNew <= 0 {
-		return fmt.Errorf("-max-new-tokens must be positive, not %d", *maxNew)
+	if *maxTokens <= 0 {
+		return fmt.Errorf("-max-tokens must be positive, not %d", *maxTokens)
 	}
 	data, err := os.ReadFile(*imagePath)
 	if err != nil {
@@ -82,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", *imagePath, err)
 	}
 	start := nowSeconds()
-	m, err := model.LoadDir(*modelDir)
+	m, err := hf.LoadDir(*modelDir)
 	if err != nil {
 		return err
 	}
@@ -94,13 +95,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := m.NewSession()
+	s, err := m.NewSession(nil)
 	if err != nil {
 		return err
 	}
 	var firstLogits []float32
 	ans, err := s.Ask(ctx, pre.Pixels, *question, model.Options{
-		MaxNewTokens: *maxNew,
+		MaxTokens: *maxTokens,
 		OnLogits: func(step int, l []float32) {
 			if step == 0 && *dump != "" {
 				firstLogits = append([]float32(nil), l...)
@@ -133,7 +134,7 @@ func writeDump(ctx context.Context, dir string, m *model.Model, s *model.Session
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	im, _, _, err := s.Image(ctx, pre.Pixels, model.Options{}) // cached: no recomputation
+	im, _, err := s.Image(ctx, pre.Pixels, model.Options{}) // cached: no recomputation
 	if err != nil {
 		return err
 	}

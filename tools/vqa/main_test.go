@@ -26,7 +26,7 @@ func TestCLIMatchesFixtures(t *testing.T) {
 			dump := t.TempDir()
 			var out, errb bytes.Buffer
 			args := []string{"-model", fixture.TinyDir(), "-image", c.Path(c.Image), "-question", c.Question,
-				"-max-new-tokens", strconv.Itoa(c.MaxNewTokens), "-json", "-dump", dump}
+				"-max-tokens", strconv.Itoa(c.MaxTokens), "-json", "-dump", dump}
 			if err := run(context.Background(), args, &out, &errb); err != nil {
 				t.Fatalf("%v\n%s", err, errb.String())
 			}
@@ -79,7 +79,7 @@ func TestCLIPlainAnswerAndErrors(t *testing.T) {
 		{"-model", fixture.TinyDir(), "-image", "nope.png", "-question", "x"},                                    // no file
 		{"-model", fixture.TinyDir(), "-image", filepath.Join(fixture.TinyDir(), "vocab.txt"), "-question", "x"}, // not an image
 		{"-model", "/nonexistent", "-image", c, "-question", "x"},
-		{"-model", fixture.TinyDir(), "-image", c, "-question", "x", "-max-new-tokens", "0"},
+		{"-model", fixture.TinyDir(), "-image", c, "-question", "x", "-max-tokens", "0"},
 		{"-model", fixture.TinyDir(), "-image", c, "-question", strings.Repeat("why? ", 2000)},
 	} {
 		out.Reset()

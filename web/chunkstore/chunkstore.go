@@ -2,7 +2,8 @@
 
 // Package chunkstore keeps model files in IndexedDB so a second visit starts offline:
 // one record per verified chunk keyed by its sha256, and one record per model keyed by
-// its manifest URL. static/vqa.js reads the same schema to list and delete models.
+// its manifest URL. This package is the schema's only owner: the page lists, deletes
+// and clears models by asking a worker (GitVQA.cache.*), which answers from here.
 package chunkstore
 
 import (
@@ -15,11 +16,12 @@ import (
 	"github.com/hack-pad/go-indexeddb/idb"
 	"github.com/hack-pad/safejs"
 
+	"gitvqa/model/modelfile"
 	"gitvqa/web/download"
 	"gitvqa/web/jsutil"
 )
 
-// The schema, shared with static/vqa.js.
+// The schema.
 const (
 	DBName    = "gitvqa"
 	DBVersion = 1
@@ -105,20 +107,6 @@ func (s *Store) Chunk(ctx context.Context, sha string) (data []byte, ok bool, er
 	}
 	b, err := jsutil.Bytes(safejs.Safe(v))
 	return b, err == nil, err
-}
-
-// HasChunk reports whether a chunk is stored, without reading it.
-func (s *Store) HasChunk(ctx context.Context, sha string) (bool, error) {
-	_, st, err := s.store(idb.TransactionReadOnly, Chunks)
-	if err != nil {
-		return false, err
-	}
-	req, err := st.CountKey(js.ValueOf(sha))
-	if err != nil {
-		return false, mapErr(err)
-	}
-	n, err := req.Await(ctx)
-	return n > 0, mapErr(err)
 }
 
 // PutChunk stores a chunk. The caller must have verified data against sha: only
@@ -210,37 +198,65 @@ func (s *Store) Models(ctx context.Context) ([]ModelRecord, error) {
 	return out, mapErr(err)
 }
 
-// ChunkKeys lists the stored chunks' hashes.
-func (s *Store) ChunkKeys(ctx context.Context) ([]string, error) {
-	_, st, err := s.store(idb.TransactionReadOnly, Chunks)
+// DeleteModel removes a model's record and the files no other cached model lists; ok
+// is false when the model was not cached.
+func (s *Store) DeleteModel(ctx context.Context, url string) (ok bool, err error) {
+	all, err := s.Models(ctx)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	req, err := st.GetAllKeys()
+	keep := map[string]bool{}
+	var files []string
+	for _, r := range all {
+		m, err := modelfile.Parse(r.Manifest)
+		if err != nil {
+			continue // an unreadable record keeps nothing alive
+		}
+		refs := append([]string{m.Tokenizer.SHA256}, shas(m.Chunks)...)
+		if r.URL == url {
+			ok, files = true, refs
+		} else {
+			for _, k := range refs {
+				keep[k] = true
+			}
+		}
+	}
+	if !ok {
+		return false, nil
+	}
+	// One transaction over both stores, its requests issued without waiting in between:
+	// the record and its files go together or not at all.
+	txn, err := s.db.Transaction(idb.TransactionReadWrite, Models, Chunks)
 	if err != nil {
-		return nil, mapErr(err)
+		return false, mapErr(err)
 	}
-	keys, err := req.Await(ctx)
+	models, err := txn.ObjectStore(Models)
 	if err != nil {
-		return nil, mapErr(err)
+		return false, mapErr(err)
 	}
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k.String()
+	chunks, err := txn.ObjectStore(Chunks)
+	if err != nil {
+		return false, mapErr(err)
 	}
-	return out, nil
+	if _, err := models.Delete(js.ValueOf(url)); err != nil {
+		return false, mapErr(err)
+	}
+	for _, k := range files {
+		if !keep[k] {
+			if _, err := chunks.Delete(js.ValueOf(k)); err != nil {
+				return false, mapErr(err)
+			}
+		}
+	}
+	return true, mapErr(txn.Await(ctx))
 }
 
-// DeleteChunk removes one chunk.
-func (s *Store) DeleteChunk(ctx context.Context, sha string) error {
-	txn, st, err := s.store(idb.TransactionReadWrite, Chunks)
-	if err != nil {
-		return err
+func shas(refs []modelfile.FileRef) []string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.SHA256
 	}
-	if _, err := st.Delete(js.ValueOf(sha)); err != nil {
-		return mapErr(err)
-	}
-	return mapErr(txn.Await(ctx))
+	return out
 }
 
 // Clear removes every model and chunk.
@@ -258,4 +274,29 @@ func (s *Store) Clear(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// FreeSpace asks navigator.storage.estimate() how much more the origin may store.
+func FreeSpace(ctx context.Context) (int64, error) {
+	nav, err := safejs.Global().Get("navigator")
+	if err != nil {
+		return 0, err
+	}
+	storage, err := nav.Get("storage")
+	if err != nil || storage.IsUndefined() {
+		return 0, fmt.Errorf("navigator.storage is not available")
+	}
+	p, err := storage.Call("estimate")
+	if err != nil {
+		return 0, err
+	}
+	est, err := jsutil.Await(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	quota, _ := est.Get("quota")
+	usage, _ := est.Get("usage")
+	q, _ := quota.Float()
+	u, _ := usage.Float()
+	return int64(q - u), nil
 }

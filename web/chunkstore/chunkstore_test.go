@@ -34,7 +34,7 @@ func TestChunksAndModels(t *testing.T) {
 	data := bytes.Repeat([]byte{1, 2, 3}, 100000)
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
-	if ok, _ := s.HasChunk(ctx, sha); ok {
+	if _, ok, _ := s.Chunk(ctx, sha); ok {
 		t.Fatal("a cleared store has the chunk")
 	}
 	if err := s.PutChunk(ctx, sha, data); err != nil {
@@ -43,9 +43,6 @@ func TestChunksAndModels(t *testing.T) {
 	got, ok, err := s.Chunk(ctx, sha)
 	if err != nil || !ok || !bytes.Equal(got, data) {
 		t.Fatalf("read back: ok=%v err=%v equal=%v", ok, err, bytes.Equal(got, data))
-	}
-	if ok, _ := s.HasChunk(ctx, sha); !ok {
-		t.Fatal("HasChunk after PutChunk")
 	}
 	if _, ok, err := s.Chunk(ctx, "00"); ok || err != nil {
 		t.Fatalf("missing chunk: %v %v", ok, err)
@@ -61,16 +58,6 @@ func TestChunksAndModels(t *testing.T) {
 	list, err := s.Models(ctx)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("models %v %v", list, err)
-	}
-	keys, err := s.ChunkKeys(ctx)
-	if err != nil || len(keys) != 1 || keys[0] != sha {
-		t.Fatalf("keys %v %v", keys, err)
-	}
-	if err := s.DeleteChunk(ctx, sha); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := s.HasChunk(ctx, sha); ok {
-		t.Fatal("deleted chunk still there")
 	}
 	if err := s.Clear(ctx); err != nil {
 		t.Fatal(err)
@@ -127,5 +114,62 @@ func TestDownloaderResumesFromIndexedDB(t *testing.T) {
 	load()
 	if r := net.Requests(); len(r) != 1 || r[0] != "manifest.json" {
 		t.Fatalf("second load requested %v", r)
+	}
+}
+
+// Deleting a model removes its record and the files no other model lists.
+func TestDeleteModelKeepsSharedFiles(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	// Two models with the same vocabulary and different weights.
+	manifest := func(value float32) (*modelfile.Manifest, []byte) {
+		dir := t.TempDir()
+		w, err := modelfile.NewWriter(dir, 4096, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.AddF32("a", []int{3}, []float32{value, value, value})
+		m, err := w.Finish([]byte(`{}`), []byte(`{}`), []byte("[PAD]\n"), "f32", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := modelfile.DirSource(dir).Fetch(ctx, modelfile.FileRef{File: "manifest.json"})
+		return m, raw
+	}
+	ma, rawA := manifest(1)
+	mb, rawB := manifest(2)
+	for url, m := range map[string]*modelfile.Manifest{"https://x.test/a/manifest.json": ma, "https://x.test/b/manifest.json": mb} {
+		raw := rawA
+		if m == mb {
+			raw = rawB
+		}
+		if err := s.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Complete: true}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range append([]modelfile.FileRef{m.Tokenizer}, m.Chunks...) {
+			if err := s.PutChunk(ctx, r.SHA256, []byte(r.File)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if ma.Tokenizer.SHA256 != mb.Tokenizer.SHA256 || ma.Chunks[0].SHA256 == mb.Chunks[0].SHA256 {
+		t.Fatal("the two test models should share exactly their vocabulary")
+	}
+	ok, err := s.DeleteModel(ctx, "https://x.test/a/manifest.json")
+	if err != nil || !ok {
+		t.Fatalf("delete: %v %v", ok, err)
+	}
+	has := func(sha string) bool {
+		_, ok, _ := s.Chunk(ctx, sha)
+		return ok
+	}
+	if has(ma.Chunks[0].SHA256) || !has(mb.Chunks[0].SHA256) || !has(ma.Tokenizer.SHA256) {
+		t.Fatalf("after deleting a: a's chunk %v, b's chunk %v, shared vocab %v", has(ma.Chunks[0].SHA256), has(mb.Chunks[0].SHA256), has(ma.Tokenizer.SHA256))
+	}
+	if list, _ := s.Models(ctx); len(list) != 1 || list[0].URL != "https://x.test/b/manifest.json" {
+		t.Fatalf("models left: %v", list)
+	}
+	if ok, err := s.DeleteModel(ctx, "https://x.test/a/manifest.json"); ok || err != nil {
+		t.Fatalf("deleting it again: %v %v", ok, err)
 	}
 }

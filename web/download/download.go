@@ -10,8 +10,6 @@ package download
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -74,9 +72,6 @@ type Loader struct {
 	downloaded atomic.Bool
 	total      int64
 	lastReport atomic.Int64
-	// Fetches counts network requests per file name (for tests and diagnostics).
-	fetchMu sync.Mutex
-	Fetches map[string]int
 }
 
 // ErrOffline is wrapped by Manifest errors when neither the network nor the store
@@ -222,23 +217,12 @@ func (s *Source) VerifiesFiles() bool { return true }
 // Close stops fetching ahead.
 func (s *Source) Close() { s.cancel() }
 
-func verify(ref modelfile.FileRef, data []byte) error {
-	if int64(len(data)) != ref.Bytes {
-		return fmt.Errorf("%s: %d bytes, expected %d", ref.File, len(data), ref.Bytes)
-	}
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != ref.SHA256 {
-		return fmt.Errorf("%s: sha256 mismatch (corrupt or altered in transit)", ref.File)
-	}
-	return nil
-}
-
 // file returns one verified file: from the store if it holds a good copy, else from
 // the network (storing it once verified).
 func (l *Loader) file(ctx context.Context, ref modelfile.FileRef) ([]byte, error) {
 	if l.Store != nil {
 		data, ok, err := l.Store.Chunk(ctx, ref.SHA256)
-		if err == nil && ok && verify(ref, data) == nil {
+		if err == nil && ok && modelfile.Verify(ref, data) == nil {
 			l.fromCache.Add(ref.Bytes)
 			l.loaded.Add(ref.Bytes)
 			l.report(true)
@@ -266,7 +250,7 @@ func (l *Loader) file(ctx context.Context, ref modelfile.FileRef) ([]byte, error
 		}
 		data, err := l.fetchOnce(ctx, ref, attempt)
 		if err == nil {
-			err = verify(ref, data)
+			err = modelfile.Verify(ref, data)
 			if err != nil {
 				l.loaded.Add(-ref.Bytes) // its bytes were counted as they arrived
 			}
@@ -292,12 +276,6 @@ func (l *Loader) fetchOnce(ctx context.Context, ref modelfile.FileRef, attempt i
 		rel.RawQuery = fmt.Sprintf("attempt=%d", attempt)
 	}
 	u := l.base.ResolveReference(rel).String()
-	l.fetchMu.Lock()
-	if l.Fetches == nil {
-		l.Fetches = map[string]int{}
-	}
-	l.Fetches[ref.File]++
-	l.fetchMu.Unlock()
 	body, err := l.open(ctx, u)
 	if err != nil {
 		return nil, err
@@ -361,15 +339,4 @@ func (l *Loader) report(force bool) {
 		phase = "download"
 	}
 	l.OnProgress(Progress{Phase: phase, Loaded: l.loaded.Load(), Total: l.total, FromCache: l.fromCache.Load()})
-}
-
-// FetchCounts returns how often each file was requested from the network.
-func (l *Loader) FetchCounts() map[string]int {
-	l.fetchMu.Lock()
-	defer l.fetchMu.Unlock()
-	out := map[string]int{}
-	for k, v := range l.Fetches {
-		out[k] = v
-	}
-	return out
 }

@@ -191,8 +191,8 @@ func TestCorruptChunkNeverStored(t *testing.T) {
 	if _, _, err := load(t, loader(n, store), nil); err != nil {
 		t.Fatal(err)
 	}
-	if n.Count(victim.File) != 2 || verify(victim, store.chunks[victim.SHA256]) != nil {
-		t.Fatalf("fetched %d times; stored copy verifies: %v", n.Count(victim.File), verify(victim, store.chunks[victim.SHA256]))
+	if n.Count(victim.File) != 2 || modelfile.Verify(victim, store.chunks[victim.SHA256]) != nil {
+		t.Fatalf("fetched %d times; stored copy verifies: %v", n.Count(victim.File), modelfile.Verify(victim, store.chunks[victim.SHA256]))
 	}
 	// Corrupt every time: the load fails and nothing bad is stored.
 	n = &network{Files: files, Corrupt: map[string]int{victim.File: 100}}

@@ -32,7 +32,7 @@ import (
 	"gitvqa/model/fixture"
 	"gitvqa/model/modelfile"
 	"gitvqa/tools/serve/server"
-	"gitvqa/wasm/kernels"
+	"gitvqa/model/kernels/simd"
 )
 
 var passed, failed atomic.Int32
@@ -95,12 +95,7 @@ func buildShell(t testing.TB) string {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "wasm_exec.js"), wasmExec, 0o644)
-	plain, err := kernels.Assemble(kernels.Source, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	relaxedSrc, _ := kernels.Relaxed(kernels.Source)
-	relaxed, err := kernels.Assemble(relaxedSrc, true)
+	plain, relaxed, err := simd.Modules()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +355,7 @@ func TestPage(t *testing.T) {
 
 	for _, c := range cases {
 		step(t, "case "+c.Name, func(t *testing.T) {
-			o := askUI(t, ctx, c.Path(c.Image), c.Question, c.MaxNewTokens, c.Question == "")
+			o := askUI(t, ctx, c.Path(c.Image), c.Question, c.MaxTokens, c.Question == "")
 			if o.Answer != c.Answer || o.Code != "" {
 				t.Fatalf("answer %q (error %q %s), want %q", o.Answer, o.Code, o.Error, c.Answer)
 			}
@@ -391,7 +386,7 @@ func TestPage(t *testing.T) {
 		if !ready || !strings.Contains(text, "offline") {
 			t.Fatalf("offline reload: %s", text)
 		}
-		o := askUI(t, ctx, last.Path(last.Image), last.Question, last.MaxNewTokens, last.Question == "")
+		o := askUI(t, ctx, last.Path(last.Image), last.Question, last.MaxTokens, last.Question == "")
 		if o.Answer != last.Answer {
 			t.Fatalf("offline answer %q, want %q", o.Answer, last.Answer)
 		}
@@ -490,7 +485,7 @@ func TestPage(t *testing.T) {
 		if o := askUI(t, ctx, c.Path(c.Image), "   ", 5, false); o.Code != "empty_question" {
 			t.Errorf("an empty question: %+v", o)
 		}
-		if o := askUI(t, ctx, "", c.Question, c.MaxNewTokens, false); o.Answer != c.Answer {
+		if o := askUI(t, ctx, "", c.Question, c.MaxTokens, false); o.Answer != c.Answer {
 			t.Errorf("after the errors: %+v, want %q", o, c.Answer)
 		}
 	})

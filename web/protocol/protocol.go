@@ -1,40 +1,242 @@
-// Package protocol defines the messages between the page (static/vqa.js) and the
-// worker (wasm/), once: the Go types here, and static/protocol.js generated from them
-// (go generate; a test keeps the two in step). Messages are plain objects sent with
-// postMessage; image pixels travel as transferred ArrayBuffers.
+// Package protocol defines the messages between the page (static/vqa.js), the worker
+// (wasm/, web/worker) and the workers that share the image encoder, once: one Go
+// struct per message, its JSON tags the field names at every layer. static/protocol.js
+// is generated from this file (go generate; a test keeps the two in step): the message
+// types and codes as constants, and a JSDoc @typedef per message. In the browser every
+// message is a plain object {v, type, ...fields} sent with postMessage; binary fields
+// ([]byte, []float32) travel as transferred ArrayBuffers and Ports as MessagePorts
+// (codec_js.go encodes and decodes both ways).
 package protocol
 
 //go:generate go run ./gen -out ../../static/protocol.js
 
+import (
+	"reflect"
+	"strings"
+)
+
 // Version is carried in every message; each side refuses another version.
-const Version = 1
+const Version = 2
 
-// Message types, page → worker.
-const (
-	Load   = "load"   // {manifestURL, exact}
-	Ask    = "ask"    // {id, image, question, maxTokens, caption, profile}
-	Cancel = "cancel" // {id}
-	Shard  = "shard"  // to a shard worker: {manifestURL, index, count, port}
-	Peers  = "peers"  // to the main worker: {ports}, one MessagePort per shard worker
-)
+// Message is one message; Type is its "type" field.
+type Message interface{ Type() string }
 
-// Message types between workers, over the MessagePorts.
-const (
-	Block   = "block"   // main → shard: {seq, kind, layer, x: Float32Array}
-	Partial = "partial" // shard → main: {seq, x: Float32Array} or {seq, error}
-)
+// Port is a channel to another worker (a MessagePort in the browser).
+type Port interface {
+	// Post sends a message; its binary fields are transferred, not copied.
+	Post(m Message) error
+	// Listen delivers every message that arrives on the port to f, in order.
+	Listen(f func(Message))
+}
 
-// Message types, worker → page.
-const (
-	Started  = "started"  // the wasm runtime is up
-	Progress = "progress" // {id?, phase, loaded, total, fromCache}
-	Ready    = "ready"    // {model, bytes, storage, warning}
-	Token    = "token"    // {id, text, tokenId}
-	Answer   = "answer"   // {id, text, ids, inputIds, stoppedBy, timings}
-	Error    = "error"    // {id?, code, message}
-	// PeersReady: the shard workers share the image encoder: {workers}
-	PeersReady = "peers-ready"
-)
+// ---- page → worker -------------------------------------------------------------------
+
+// Load loads a model folder into the worker.
+type Load struct {
+	ManifestURL string `json:"manifestURL"`
+	Exact       bool   `json:"exact,omitempty"`   // keep activations float32 (slower): no 7-bit activations
+	Kernels     string `json:"kernels,omitempty"` // KernelsAuto (default), or a slower set to force: KernelsSIMD, KernelsGo
+}
+
+// Ask asks a question about a picture.
+type Ask struct {
+	ID        int    `json:"id"`
+	Image     *Image `json:"image,omitempty"`
+	Question  string `json:"question"`
+	MaxTokens int    `json:"maxTokens,omitempty"` // new tokens at most; 0: the default (20)
+	Caption   bool   `json:"caption,omitempty"`   // describe the picture instead (an empty question)
+	Profile   bool   `json:"profile,omitempty"`   // report where the time went, by kind of work
+	Logits    bool   `json:"logits,omitempty"`    // return the first step's next-token logits
+}
+
+// Image is a picture: encoded bytes (decoded in Go exactly as Pillow decodes PNG), or
+// RGBA pixels at natural size (canvases, video frames).
+type Image struct {
+	Bytes  []byte `json:"bytes,omitempty"`
+	Type   string `json:"type,omitempty"` // the MIME type of Bytes, for messages only
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	RGBA   []byte `json:"rgba,omitempty"`
+}
+
+// Cancel stops a question.
+type Cancel struct {
+	ID int `json:"id"`
+}
+
+// Shard makes a worker hold one share of the image encoder for the main worker, which
+// talks to it over Port.
+type Shard struct {
+	ManifestURL string `json:"manifestURL"`
+	Exact       bool   `json:"exact,omitempty"`
+	Kernels     string `json:"kernels,omitempty"`
+	Index       int    `json:"index"`
+	Count       int    `json:"count"`
+	Port        Port   `json:"port"`
+}
+
+// Peers gives the main worker one port per shard worker (none: it goes on alone).
+type Peers struct {
+	Ports []Port `json:"ports"`
+}
+
+// CacheList asks which models are cached.
+type CacheList struct {
+	ID int `json:"id"`
+}
+
+// CacheDelete removes a model (by manifest URL) and the chunks no other model uses.
+type CacheDelete struct {
+	ID  int    `json:"id"`
+	URL string `json:"url"`
+}
+
+// CacheClear removes every cached model.
+type CacheClear struct {
+	ID int `json:"id"`
+}
+
+// ---- worker → page -------------------------------------------------------------------
+
+// Started says the wasm runtime is up.
+type Started struct{}
+
+// LoadProgress reports a load's bytes, the total known from the manifest before the
+// first byte.
+type LoadProgress struct {
+	Phase     string `json:"phase"` // PhaseDownload, PhaseVerify, PhaseLoad
+	Loaded    int64  `json:"loaded"`
+	Total     int64  `json:"total"`
+	FromCache int64  `json:"fromCache"` // bytes of Loaded read from the cache
+}
+
+// Ready says the model is loaded.
+type Ready struct {
+	Model       ModelInfo `json:"model"`
+	Bytes       int64     `json:"bytes"`
+	Storage     string    `json:"storage"` // StorageIndexedDB or StorageMemory
+	Warning     string    `json:"warning,omitempty"`
+	Offline     bool      `json:"offline"`
+	LoadMs      float64   `json:"loadMs"`
+	Kernels     string    `json:"kernels"`               // what runs: KernelsRelaxed, KernelsSIMD, KernelsGo
+	KernelsNote string    `json:"kernelsNote,omitempty"` // why not a faster set, when not
+	Exact       bool      `json:"exact"`                 // activations stay float32
+}
+
+// ModelInfo describes a loaded model.
+type ModelInfo struct {
+	URL          string `json:"url"`
+	Description  string `json:"description"`
+	DType        string `json:"dtype"`
+	Group        int    `json:"group"`
+	ImageSize    int    `json:"imageSize"`
+	ImageTokens  int    `json:"imageTokens"`
+	MaxPositions int    `json:"maxPositions"`
+	MaxWorkers   int    `json:"maxWorkers"` // how many workers can share the image encoder
+}
+
+// ShardReady says a shard worker holds its share.
+type ShardReady struct {
+	Index   int    `json:"index"`
+	Count   int    `json:"count"`
+	Kernels string `json:"kernels"`
+	Exact   bool   `json:"exact"`
+}
+
+// PeersReady says how many workers now share the image encoder.
+type PeersReady struct {
+	Workers int `json:"workers"`
+}
+
+// Progress reports a question's steps: layers (encode, prefill) or tokens (decode).
+type Progress struct {
+	ID    int    `json:"id"`
+	Phase string `json:"phase"` // PhaseEncode, PhasePrefill, PhaseDecode
+	Done  int    `json:"done"`
+	Total int    `json:"total"`
+}
+
+// Token streams one generated token.
+type Token struct {
+	ID      int    `json:"id"`
+	Text    string `json:"text"`  // the answer so far
+	Piece   string `json:"piece"` // this token's vocabulary entry
+	TokenID int    `json:"tokenId"`
+}
+
+// Answer is a question's result.
+type Answer struct {
+	ID        int                `json:"id"`
+	Text      string             `json:"text"`
+	IDs       []int              `json:"ids"`      // generated token ids, ending with [SEP] when it stopped there
+	InputIDs  []int              `json:"inputIds"` // [CLS] + the question's tokens
+	StoppedBy string             `json:"stoppedBy"`
+	Timings   Timings            `json:"timings"`
+	Profile   map[string]float64 `json:"profile,omitempty"` // ms by kind of work, when asked
+	Logits    []float32          `json:"logits,omitempty"`  // the first step's, when asked
+}
+
+// Timings of an answer, in milliseconds.
+type Timings struct {
+	EncodeMs       float64 `json:"encodeMs"`
+	ImagePrefillMs float64 `json:"imagePrefillMs"`
+	PromptMs       float64 `json:"promptMs"`
+	DecodeMs       float64 `json:"decodeMs"`
+	TotalMs        float64 `json:"totalMs"`
+	ImageCached    bool    `json:"imageCached"`
+	Tokens         int     `json:"tokens"`
+	MemoryBytes    int64   `json:"memoryBytes"` // the worker's wasm memory after the answer
+}
+
+// Error reports a failure; ID is the question's, 0 for a load.
+type Error struct {
+	ID      int    `json:"id,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// CacheModels answers CacheList.
+type CacheModels struct {
+	ID     int           `json:"id"`
+	Models []CachedModel `json:"models"`
+}
+
+// CachedModel is one model in the cache.
+type CachedModel struct {
+	URL         string  `json:"url"`
+	Bytes       int64   `json:"bytes"`
+	Complete    bool    `json:"complete"` // every file stored: the model loads offline
+	Updated     float64 `json:"updated"`  // ms since the epoch
+	Description string  `json:"description"`
+}
+
+// CacheDone answers CacheDelete and CacheClear.
+type CacheDone struct {
+	ID      int  `json:"id"`
+	Deleted bool `json:"deleted"` // CacheDelete: the model was cached
+}
+
+// ---- between workers, over the MessagePorts ------------------------------------------
+
+// Block asks a shard worker for its partial sum of a vision layer's block.
+type Block struct {
+	Seq   int       `json:"seq"`
+	Kind  string    `json:"kind"` // model.BlockAttention or model.BlockMLP
+	Layer int       `json:"layer"`
+	X     []float32 `json:"x"` // the block's input
+}
+
+// Partial is a shard worker's answer to Block.
+type Partial struct {
+	Seq   int       `json:"seq"`
+	X     []float32 `json:"x,omitempty"`
+	Error string    `json:"error,omitempty"`
+	Ms    float64   `json:"ms"` // how long the shard computed
+}
+
+// ---- constants -------------------------------------------------------------------------
 
 // Progress phases.
 const (
@@ -42,7 +244,7 @@ const (
 	PhaseVerify   = "verify"   // chunk bytes from IndexedDB, checked again
 	PhaseLoad     = "load"     // building the model from the chunks
 	PhaseEncode   = "encode"   // image encoder layers
-	PhasePrefill  = "prefill"  // decoder over the image and the question
+	PhasePrefill  = "prefill"  // decoder layers over the image and the question
 	PhaseDecode   = "decode"   // generated tokens
 )
 
@@ -56,6 +258,7 @@ const (
 	CodeEmptyQuestion   = "empty_question"
 	CodeQuestionTooLong = "question_too_long"
 	CodeCancelled       = "cancelled"
+	CodeCacheFailed     = "cache_failed"
 	CodeInternal        = "internal"
 )
 
@@ -65,27 +268,71 @@ const (
 	StorageMemory    = "memory"    // could not cache (quota, private mode): runs from memory
 )
 
-// Constants lists every exported constant by name, for the JavaScript generator.
+// Kernel sets, as Load asks for them and Ready reports them.
+const (
+	KernelsAuto    = "auto"         // the fastest set that passes its self-test
+	KernelsRelaxed = "relaxed-simd" // the SIMD module with relaxed SIMD (fused multiply-add, int8 dot products)
+	KernelsSIMD    = "simd"         // the SIMD module without relaxed SIMD
+	KernelsGo      = "go"           // Go's own loops
+)
+
+// Messages lists every message, the order static/protocol.js lists them.
+var Messages = []Message{
+	Load{}, Ask{}, Cancel{}, Shard{}, Peers{}, CacheList{}, CacheDelete{}, CacheClear{},
+	Started{}, LoadProgress{}, Ready{}, ShardReady{}, PeersReady{}, Progress{}, Token{}, Answer{}, Error{}, CacheModels{}, CacheDone{},
+	Block{}, Partial{},
+}
+
+func (Load) Type() string         { return "load" }
+func (Ask) Type() string          { return "ask" }
+func (Cancel) Type() string       { return "cancel" }
+func (Shard) Type() string        { return "shard" }
+func (Peers) Type() string        { return "peers" }
+func (CacheList) Type() string    { return "cache-list" }
+func (CacheDelete) Type() string  { return "cache-delete" }
+func (CacheClear) Type() string   { return "cache-clear" }
+func (Started) Type() string      { return "started" }
+func (LoadProgress) Type() string { return "load-progress" }
+func (Ready) Type() string        { return "ready" }
+func (ShardReady) Type() string   { return "shard-ready" }
+func (PeersReady) Type() string   { return "peers-ready" }
+func (Progress) Type() string     { return "progress" }
+func (Token) Type() string        { return "token" }
+func (Answer) Type() string       { return "answer" }
+func (Error) Type() string        { return "error" }
+func (CacheModels) Type() string  { return "cache-models" }
+func (CacheDone) Type() string    { return "cache-done" }
+func (Block) Type() string        { return "block" }
+func (Partial) Type() string      { return "partial" }
+
+// New returns a pointer to a zero message of the type, for decoding; nil for an
+// unknown type.
+func New(typ string) Message {
+	for _, m := range Messages {
+		if m.Type() == typ {
+			return reflect.New(reflect.TypeOf(m)).Interface().(Message)
+		}
+	}
+	return nil
+}
+
+// jsonName is a field's name in messages, and whether it is left out when zero.
+func jsonName(f reflect.StructField) (name string, omitempty bool) {
+	name, rest, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return name, strings.Contains(rest, "omitempty")
+}
+
+var portType = reflect.TypeOf((*Port)(nil)).Elem()
+
+// Constants lists the constants static/protocol.js exports, by name.
 var Constants = map[string]any{
-	"Version": Version,
-	"Load":    Load, "Ask": Ask, "Cancel": Cancel, "Shard": Shard, "Peers": Peers, "Block": Block, "Partial": Partial, "PeersReady": PeersReady,
-	"Started": Started, "Progress": Progress, "Ready": Ready, "Token": Token, "Answer": Answer, "Error": Error,
+	"Version":       Version,
 	"PhaseDownload": PhaseDownload, "PhaseVerify": PhaseVerify, "PhaseLoad": PhaseLoad,
 	"PhaseEncode": PhaseEncode, "PhasePrefill": PhasePrefill, "PhaseDecode": PhaseDecode,
 	"CodeBadMessage": CodeBadMessage, "CodeNotLoaded": CodeNotLoaded, "CodeLoadFailed": CodeLoadFailed,
 	"CodeBadImage": CodeBadImage, "CodeEmptyImage": CodeEmptyImage, "CodeEmptyQuestion": CodeEmptyQuestion,
-	"CodeQuestionTooLong": CodeQuestionTooLong, "CodeCancelled": CodeCancelled, "CodeInternal": CodeInternal,
+	"CodeQuestionTooLong": CodeQuestionTooLong, "CodeCancelled": CodeCancelled, "CodeCacheFailed": CodeCacheFailed,
+	"CodeInternal":     CodeInternal,
 	"StorageIndexedDB": StorageIndexedDB, "StorageMemory": StorageMemory,
-}
-
-// Timings of an answer, in milliseconds.
-type Timings struct {
-	EncodeMs       float64 `json:"encodeMs"`
-	ImagePrefillMs float64 `json:"imagePrefillMs"`
-	PromptMs       float64 `json:"promptMs"`
-	DecodeMs       float64 `json:"decodeMs"`
-	TotalMs        float64 `json:"totalMs"`
-	ImageCached    bool    `json:"imageCached"`
-	Tokens         int     `json:"tokens"`
-	MemoryBytes    int64   `json:"memoryBytes"` // the worker's wasm memory after the answer
+	"KernelsAuto": KernelsAuto, "KernelsRelaxed": KernelsRelaxed, "KernelsSIMD": KernelsSIMD, "KernelsGo": KernelsGo,
 }

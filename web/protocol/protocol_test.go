@@ -1,8 +1,11 @@
+//go:build !js
+
 package protocol
 
 import (
 	"bytes"
 	"os"
+	"reflect"
 	"testing"
 )
 
@@ -12,7 +15,32 @@ func TestJavaScriptIsUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, JavaScript()) {
+	src, err := os.ReadFile("protocol.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := JavaScript(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
 		t.Fatal("static/protocol.js is stale: run go generate ./web/protocol")
+	}
+}
+
+// Every message has its own type, and New makes each one from it.
+func TestKindsAreUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range Messages {
+		if seen[m.Type()] {
+			t.Fatalf("two messages of type %q", m.Type())
+		}
+		seen[m.Type()] = true
+		if got := New(m.Type()); reflect.TypeOf(got).Elem() != reflect.TypeOf(m) {
+			t.Fatalf("New(%q) is a %T", m.Type(), got)
+		}
+	}
+	if New("dance") != nil {
+		t.Fatal("an unknown type made a message")
 	}
 }

@@ -8,15 +8,9 @@ import (
 	"time"
 
 	"gitvqa/model"
-	"gitvqa/model/kernel"
+	"gitvqa/model/kernels"
 	"gitvqa/web/protocol"
 )
-
-// Port is a channel to another worker: a MessagePort in the browser. Post sends a
-// message, with x (if any) as a transferred Float32Array in the field "x".
-type Port interface {
-	Post(m Message, x []float32)
-}
 
 // PeerTimeout bounds the wait for a peer's partial sum: a block takes well under a
 // second, so a peer silent this long has failed.
@@ -24,10 +18,11 @@ var PeerTimeout = 2 * time.Minute
 
 // peerSet is model.Peers over the ports to the shard workers.
 type peerSet struct {
-	ports []Port
-	mu    sync.Mutex
-	seq   int
-	wait  map[int]chan partial // by seq
+	ports   []protocol.Port
+	profile *kernels.Profile // where the peers' compute time is counted
+	mu      sync.Mutex
+	seq     int
+	wait    map[int]chan partial // by seq
 }
 
 type partial struct {
@@ -41,16 +36,21 @@ func (p *peerSet) Count() int { return len(p.ports) }
 func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) error {
 	p.mu.Lock()
 	var chans []chan partial
+	var sendErr error
 	for _, port := range p.ports {
 		p.seq++
 		ch := make(chan partial, 1)
 		p.wait[p.seq] = ch
 		chans = append(chans, ch)
-		port.Post(Message{"type": protocol.Block, "seq": p.seq, "kind": kind, "layer": layer, "v": protocol.Version}, x)
+		if err := port.Post(protocol.Block{Seq: p.seq, Kind: kind, Layer: layer, X: x}); err != nil {
+			sendErr = err
+		}
 	}
 	p.mu.Unlock()
 	return func(dst []float32) error {
-		defer kernel.Timed("peers.wait")()
+		if sendErr != nil {
+			return sendErr
+		}
 		timeout := time.After(PeerTimeout)
 		for _, ch := range chans {
 			select {
@@ -58,7 +58,7 @@ func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) err
 				if r.err != nil {
 					return r.err
 				}
-				kernel.AddProfile("peers.compute", r.ms)
+				p.profile.Add("peers.compute", time.Duration(r.ms*float64(time.Millisecond)))
 				if len(r.x) != len(dst) {
 					return fmt.Errorf("a peer sent %d values, not %d", len(r.x), len(dst))
 				}
@@ -85,22 +85,27 @@ func (p *peerSet) failAll(err error) {
 }
 
 // reply delivers a peer's answer to the waiting block.
-func (p *peerSet) reply(seq int, x []float32, err error, ms float64) {
+func (p *peerSet) reply(m protocol.Partial) {
 	p.mu.Lock()
-	ch := p.wait[seq]
-	delete(p.wait, seq)
+	ch := p.wait[m.Seq]
+	delete(p.wait, m.Seq)
 	p.mu.Unlock()
-	if ch != nil {
-		ch <- partial{x, err, ms}
+	if ch == nil {
+		return
 	}
+	var err error
+	if m.Error != "" {
+		err = errors.New(m.Error)
+	}
+	ch <- partial{m.X, err, m.Ms}
 }
 
-// ---- the coordinator's side --------------------------------------------------------
+// ---- the main worker's side ----------------------------------------------------------
 
 // setPeers installs the ports to the shard workers on the session, between questions.
-func (w *Worker) setPeers(ports []Port) {
+func (w *Worker) setPeers(ports []protocol.Port) {
 	done := make(chan struct{})
-	w.jobs <- &job{ctx: context.Background(), run: func() {
+	w.jobs <- job{run: func() {
 		defer close(done)
 		w.mu.Lock()
 		s := w.session
@@ -109,8 +114,15 @@ func (w *Worker) setPeers(ports []Port) {
 			w.fail(0, protocol.CodeNotLoaded, errors.New("peers before the model"))
 			return
 		}
+		p := &peerSet{ports: ports, profile: s.Backend().Profile(), wait: map[int]chan partial{}}
+		for _, port := range ports {
+			port.Listen(func(m protocol.Message) {
+				if r, ok := m.(protocol.Partial); ok {
+					p.reply(r)
+				}
+			})
+		}
 		var peers model.Peers
-		p := &peerSet{ports: ports, wait: map[int]chan partial{}}
 		if len(ports) > 0 {
 			peers = p
 		}
@@ -121,48 +133,60 @@ func (w *Worker) setPeers(ports []Port) {
 		w.mu.Lock()
 		w.peers = p
 		w.mu.Unlock()
-		w.post(Message{"type": protocol.PeersReady, "workers": s.Workers()})
+		w.Post(protocol.PeersReady{Workers: s.Workers()})
 	}}
 	<-done
 }
 
 // ---- the shard worker's side ---------------------------------------------------------
 
-// loadShard loads the model and keeps only shard index of count of its vision encoder.
-func (w *Worker) loadShard(r Request) {
+// loadShard loads the model and keeps only shard index of count of its vision encoder,
+// on the backend the message asks for, then answers blocks on its port.
+func (w *Worker) loadShard(r protocol.Shard) {
+	if r.Port == nil {
+		w.fail(0, protocol.CodeBadMessage, errors.New("a shard message needs its port"))
+		return
+	}
 	go func() {
-		mdl, err := w.loadOnly(r.ManifestURL)
+		f, err := w.fetch(context.Background(), r.ManifestURL, false)
 		var shard *model.VisionShard
+		var b model.Backend
 		if err == nil {
-			shard, err = mdl.NewVisionShard(r.Index, r.Count)
+			b, _ = w.backend(r.Kernels, r.Exact)
+			shard, err = f.model.NewVisionShard(r.Index, r.Count, b)
 		}
 		if err != nil {
-			w.post(Message{"type": protocol.Error, "code": protocol.CodeLoadFailed, "message": err.Error()})
+			w.fail(0, protocol.CodeLoadFailed, err)
 			return
 		}
 		w.mu.Lock()
 		w.shard = shard
 		w.mu.Unlock()
-		w.post(Message{"type": protocol.Ready, "role": "shard", "index": r.Index, "count": r.Count})
+		r.Port.Listen(func(m protocol.Message) {
+			if b, ok := m.(protocol.Block); ok {
+				w.block(b, r.Port)
+			}
+		})
+		w.Post(protocol.ShardReady{Index: r.Index, Count: r.Count, Kernels: b.Name(), Exact: b.Exact()})
 	}()
 }
 
-// block computes this shard's partial sum for a coordinator's request, in order.
-func (w *Worker) block(r Request) {
-	w.jobs <- &job{ctx: context.Background(), run: func() {
+// block computes this shard's partial sum for the main worker, in order.
+func (w *Worker) block(r protocol.Block, reply protocol.Port) {
+	w.jobs <- job{run: func() {
 		w.mu.Lock()
 		s := w.shard
 		w.mu.Unlock()
 		if s == nil {
-			r.Reply.Post(Message{"type": protocol.Partial, "seq": r.Seq, "error": "this worker holds no shard", "v": protocol.Version}, nil)
+			reply.Post(protocol.Partial{Seq: r.Seq, Error: "this worker holds no shard"})
 			return
 		}
 		start := time.Now()
-		x, err := s.Block(r.Kind, r.Layer, r.Data)
+		x, err := s.Block(r.Kind, r.Layer, r.X)
 		if err != nil {
-			r.Reply.Post(Message{"type": protocol.Partial, "seq": r.Seq, "error": err.Error(), "v": protocol.Version}, nil)
+			reply.Post(protocol.Partial{Seq: r.Seq, Error: err.Error()})
 			return
 		}
-		r.Reply.Post(Message{"type": protocol.Partial, "seq": r.Seq, "ms": ms(time.Since(start)), "v": protocol.Version}, x)
+		reply.Post(protocol.Partial{Seq: r.Seq, X: x, Ms: ms(time.Since(start))})
 	}}
 }

@@ -1,7 +1,8 @@
-// Package worker is the browser worker's logic, free of JavaScript: it takes decoded
-// requests (load, ask, cancel), drives the download and the model session, and posts
-// replies through a callback. wasm/ turns postMessage events into Requests and
-// Messages back into JavaScript objects; tests drive it directly.
+// Package worker is the browser worker's logic, free of JavaScript: it takes the page's
+// messages (load, ask, cancel, cache, and the shard workers' wiring), drives the
+// download, the model session and the cache, and posts replies through a callback.
+// wasm/ decodes postMessage events into protocol.Messages and encodes the replies;
+// tests drive it directly.
 package worker
 
 import (
@@ -15,130 +16,102 @@ import (
 
 	"gitvqa/model"
 	"gitvqa/model/imageproc"
-	"gitvqa/model/kernel"
-	"gitvqa/model/modelfile"
 	"gitvqa/web/download"
 	"gitvqa/web/protocol"
 )
 
-// Image is an ask's picture: canvas pixels (RGBA at natural size) or encoded bytes.
-type Image struct {
-	Width, Height int
-	RGBA          []byte
-	Bytes         []byte
-	Type          string // MIME type of Bytes, for messages only
+// Cache is where models are kept between visits: IndexedDB in the browser
+// (web/chunkstore), the schema's one owner.
+type Cache interface {
+	download.Cache
+	Models(ctx context.Context) ([]download.ModelRecord, error)
+	DeleteModel(ctx context.Context, url string) (bool, error)
+	Clear(ctx context.Context) error
 }
 
-// Request is a message from the page.
-type Request struct {
-	V           int
-	Type        string
-	ID          int
-	ManifestURL string
-	Image       *Image
-	Question    string
-	MaxTokens   int
-	Caption     bool // an empty question asks for a caption
-	Profile     bool // report where the time went, by kernel kind
-	Exact       bool // load: keep activations float32 (no int8 activation path)
-
-	// Sharing the image encoder between workers (see peers.go).
-	Index, Count int       // shard: this worker's share
-	Ports        []Port    // peers: the coordinator's ports to the shard workers
-	Peer         int       // partial: which of Ports it came from
-	Seq          int       // block, partial: the request's number
-	Kind         string    // block: model.BlockAttention or model.BlockMLP
-	Layer        int       // block
-	Data         []float32 // block: the input; partial: the partial sum
-	Error        string    // partial: the shard's error
-	Ms           float64   // partial: how long the shard computed
-	Reply        Port      // block: where the partial goes
-}
-
-// Message is a reply to the page: a JSON-compatible object.
-type Message map[string]any
-
-// Worker answers requests. Its methods may be called from any goroutine.
+// Worker answers messages. Its methods may be called from any goroutine.
 type Worker struct {
-	Post      func(Message)                                     // to the page
-	Yield     func()                                            // return to the event loop between layers
-	Client    *http.Client                                      // nil: http.DefaultClient
-	OpenCache func(ctx context.Context) (download.Cache, error) // nil: memory only
+	Post      func(protocol.Message)                   // to the page
+	Yield     func()                                   // return to the event loop between layers
+	Client    *http.Client                             // nil: http.DefaultClient
+	OpenCache func(ctx context.Context) (Cache, error) // nil: memory only
 	// FreeSpace, when set, says how many bytes the browser will still store.
 	FreeSpace func(ctx context.Context) (int64, error)
 	// MemoryBytes, when set, reports the worker's memory size (for the answer's timings).
 	MemoryBytes func() int64
-	// SetExact, when set, turns the int8-activation fast path off (true) or on.
-	SetExact func(exact bool)
-	// Kernels names the kernels in use ("relaxed-simd", "simd", "go"), for the ready message.
-	Kernels string
+	// NewBackend makes what a model runs on: kernels is protocol.KernelsAuto (or "") for
+	// the fastest set that works here, or a slower one to force; exact keeps activations
+	// float32. note says why a faster set is not used, if it is not. nil: the Go kernels.
+	NewBackend func(kernels string, exact bool) (b model.Backend, note string)
 
 	mu      sync.Mutex
-	url     string         // model loaded or loading
-	ready   Message        // the ready message, once loaded
-	session *model.Session // the loaded model's session
-	peers   *peerSet       // the shard workers, when sharing the image encoder
+	url     string          // model loaded or loading
+	ready   *protocol.Ready // the ready message, once loaded
+	loadErr *protocol.Error // the load's error, once failed
+	session *model.Session  // the loaded model's session
+	peers   *peerSet        // the shard workers, when sharing the image encoder
 	shard   *model.VisionShard
-	loadErr Message
-	jobs    chan *job
+	jobs    chan job
 	cancels map[int]context.CancelFunc
 	started sync.Once
 }
 
+// job is a question, or other work that must not overlap one (run).
 type job struct {
-	req Request
+	ask protocol.Ask
 	ctx context.Context
-	run func() // set for work other than a question
+	run func()
 }
 
 func (w *Worker) start() {
 	w.started.Do(func() {
-		w.jobs = make(chan *job, 64)
+		w.jobs = make(chan job, 64)
 		w.cancels = map[int]context.CancelFunc{}
-		go w.askLoop()
+		go w.loop()
 	})
 }
 
-func (w *Worker) post(m Message) {
-	m["v"] = protocol.Version
-	w.Post(m)
-}
-
 func (w *Worker) fail(id int, code string, err error) {
-	m := Message{"type": protocol.Error, "code": code, "message": err.Error()}
-	if id != 0 {
-		m["id"] = id
-	}
-	w.post(m)
+	w.Post(protocol.Error{ID: id, Code: code, Message: err.Error()})
 }
 
-// Handle takes one request. It never blocks on model work.
-func (w *Worker) Handle(r Request) {
-	w.start()
-	if r.V != protocol.Version {
-		w.fail(r.ID, protocol.CodeBadMessage, fmt.Errorf("protocol version %d, this worker speaks %d", r.V, protocol.Version))
-		return
+func (w *Worker) backend(kernels string, exact bool) (model.Backend, string) {
+	if w.NewBackend == nil {
+		return model.GoBackend(), ""
 	}
-	switch r.Type {
+	return w.NewBackend(kernels, exact)
+}
+
+// Handle takes one message. It never blocks on model work.
+func (w *Worker) Handle(m protocol.Message) {
+	w.start()
+	switch m := m.(type) {
 	case protocol.Load:
-		w.load(r)
+		w.load(m)
 	case protocol.Ask:
-		if r.ID <= 0 {
+		if m.ID <= 0 {
 			w.fail(0, protocol.CodeBadMessage, errors.New("ask needs a positive id"))
 			return
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		w.mu.Lock()
-		w.cancels[r.ID] = cancel
+		w.cancels[m.ID] = cancel
 		w.mu.Unlock()
 		select {
-		case w.jobs <- &job{req: r, ctx: ctx}:
+		case w.jobs <- job{ask: m, ctx: ctx}:
 		default:
-			w.done(r.ID)
-			w.fail(r.ID, protocol.CodeBadMessage, errors.New("too many questions waiting"))
+			w.done(m.ID)
+			w.fail(m.ID, protocol.CodeBadMessage, errors.New("too many questions waiting"))
+		}
+	case protocol.Cancel:
+		w.mu.Lock()
+		cancel := w.cancels[m.ID]
+		w.mu.Unlock()
+		if cancel != nil {
+			cancel()
 		}
 	case protocol.Shard:
-		w.loadShard(r)
+		w.loadShard(m)
 	case protocol.Peers:
 		w.mu.Lock()
 		old := w.peers
@@ -146,29 +119,13 @@ func (w *Worker) Handle(r Request) {
 		if old != nil {
 			old.failAll(errors.New("the shard workers were replaced"))
 		}
-		go w.setPeers(r.Ports)
-	case protocol.Block:
-		w.block(r)
-	case protocol.Partial:
-		w.mu.Lock()
-		p := w.peers
-		w.mu.Unlock()
-		if p != nil {
-			var err error
-			if r.Error != "" {
-				err = errors.New(r.Error)
-			}
-			p.reply(r.Seq, r.Data, err, r.Ms)
-		}
-	case protocol.Cancel:
-		w.mu.Lock()
-		cancel := w.cancels[r.ID]
-		w.mu.Unlock()
-		if cancel != nil {
-			cancel()
-		}
+		go w.setPeers(m.Ports)
+	case protocol.CacheList, protocol.CacheDelete, protocol.CacheClear:
+		go w.cache(m)
+	case protocol.Error:
+		w.Post(m) // a message that could not be decoded
 	default:
-		w.fail(r.ID, protocol.CodeBadMessage, fmt.Errorf("unknown message type %q", r.Type))
+		w.fail(0, protocol.CodeBadMessage, fmt.Errorf("a worker does not take %q messages", m.Type()))
 	}
 }
 
@@ -181,12 +138,20 @@ func (w *Worker) done(id int) {
 	w.mu.Unlock()
 }
 
+func (w *Worker) loop() {
+	for j := range w.jobs {
+		if j.run != nil {
+			j.run()
+			continue
+		}
+		w.answer(j)
+		w.done(j.ask.ID)
+	}
+}
+
 // ---- load --------------------------------------------------------------------------
 
-func (w *Worker) load(r Request) {
-	if w.SetExact != nil {
-		w.SetExact(r.Exact)
-	}
+func (w *Worker) load(r protocol.Load) {
 	if r.ManifestURL == "" {
 		w.fail(0, protocol.CodeBadMessage, errors.New("load needs a manifestURL"))
 		return
@@ -197,129 +162,41 @@ func (w *Worker) load(r Request) {
 		w.mu.Unlock()
 		switch {
 		case ready != nil:
-			w.post(ready)
+			w.Post(*ready)
 		case loadErr != nil:
-			w.post(loadErr)
+			w.Post(*loadErr)
 		}
 		return // still loading: its ready or error message will come
 	}
 	w.url, w.ready, w.loadErr = r.ManifestURL, nil, nil
 	w.mu.Unlock()
 	go func() {
-		ready, err := w.loadModel(r.ManifestURL)
+		ready, err := w.loadModel(r)
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.url != r.ManifestURL {
 			return // another load replaced this one
 		}
 		if err != nil {
-			w.loadErr = Message{"type": protocol.Error, "code": protocol.CodeLoadFailed, "message": err.Error(), "v": protocol.Version}
-			w.Post(w.loadErr)
+			w.loadErr = &protocol.Error{Code: protocol.CodeLoadFailed, Message: err.Error()}
+			w.Post(*w.loadErr)
 			return
 		}
 		w.ready = ready
-		w.Post(ready)
+		w.Post(*ready)
 	}()
 }
 
-// fetched is a model read from its folder, with what the ready message says of it.
-type fetched struct {
-	model    *model.Model
-	manifest []byte
-	info     *modelfile.Manifest
-	cache    download.Cache // nil: not stored
-	offline  bool
-	warning  string
-}
-
-// fetch gets a model folder: from IndexedDB where it is cached, from the network
-// otherwise (storing what it downloads, when the browser lets it). progress: post
-// download progress messages.
-func (w *Worker) fetch(ctx context.Context, url string, progress bool) (*fetched, error) {
-	f := &fetched{}
-	var cache download.Cache
-	if w.OpenCache != nil {
-		c, err := w.OpenCache(ctx)
-		if err != nil {
-			f.warning = "Could not open the browser's storage (" + err.Error() + "): the model runs from memory and will be downloaded again next time."
-		} else {
-			cache = c
-		}
-	}
-	var cached []byte
-	var rec download.ModelRecord
-	var haveRec bool
-	if cache != nil {
-		var err error
-		if rec, haveRec, err = cache.Model(ctx, url); err == nil && haveRec {
-			cached = rec.Manifest
-		}
-	}
-	l := &download.Loader{ManifestURL: url, Client: w.Client}
-	if cache != nil {
-		l.Store = cache
-	}
-	m, raw, offline, err := l.Manifest(ctx, cached)
-	if err != nil {
-		return nil, err
-	}
-	f.info, f.manifest, f.offline = m, raw, offline
-	stored := haveRec && rec.Complete && string(rec.Manifest) == string(raw)
-	if cache != nil && w.FreeSpace != nil && !stored {
-		if free, err := w.FreeSpace(ctx); err == nil && free < m.TotalBytes {
-			f.warning = fmt.Sprintf("The browser offers %.0f MB of storage, the model needs %.0f MB: it runs from memory and will be downloaded again next time.", float64(free)/1e6, float64(m.TotalBytes)/1e6)
-			l.Store = nil
-		}
-	}
-	if l.Store != nil && !stored {
-		if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Updated: time.Now()}); err != nil {
-			f.warning = "Could not store the model (" + err.Error() + "): it runs from memory."
-			l.Store = nil
-		}
-	}
-	l.OnStoreError = func(err error) {
-		f.warning = "The browser refused to store more (" + err.Error() + "): the model runs from memory and will be downloaded again next time."
-	}
-	if progress {
-		l.OnProgress = func(p download.Progress) {
-			w.post(Message{"type": protocol.Progress, "phase": p.Phase, "loaded": p.Loaded, "total": p.Total, "fromCache": p.FromCache})
-		}
-		w.post(Message{"type": protocol.Progress, "phase": protocol.PhaseDownload, "loaded": 0, "total": m.TotalBytes, "fromCache": 0})
-	}
-	src := l.Source(ctx, m)
-	defer src.Close()
-	if f.model, err = model.FromFolder(ctx, m, src, nil); err != nil {
-		return nil, err
-	}
-	if l.StoreEnabled() {
-		f.cache = cache
-		if !stored {
-			if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Complete: true, Updated: time.Now()}); err != nil {
-				f.cache, f.warning = nil, "Could not record the model as cached ("+err.Error()+")."
-			}
-		}
-	}
-	return f, nil
-}
-
-// loadOnly is fetch without progress messages: a shard worker's load.
-func (w *Worker) loadOnly(url string) (*model.Model, error) {
-	f, err := w.fetch(context.Background(), url, false)
-	if err != nil {
-		return nil, err
-	}
-	return f.model, nil
-}
-
-func (w *Worker) loadModel(url string) (Message, error) {
+func (w *Worker) loadModel(r protocol.Load) (*protocol.Ready, error) {
 	start := time.Now()
-	f, err := w.fetch(context.Background(), url, true)
+	f, err := w.fetch(context.Background(), r.ManifestURL, true)
 	if err != nil {
 		return nil, err
 	}
 	m := f.info
-	w.post(Message{"type": protocol.Progress, "phase": protocol.PhaseLoad, "loaded": m.TotalBytes, "total": m.TotalBytes, "fromCache": 0})
-	s, err := f.model.NewSession()
+	w.Post(protocol.LoadProgress{Phase: protocol.PhaseLoad, Loaded: m.TotalBytes, Total: m.TotalBytes})
+	b, note := w.backend(r.Kernels, r.Exact)
+	s, err := f.model.NewSession(b)
 	if err != nil {
 		return nil, err
 	}
@@ -336,36 +213,22 @@ func (w *Worker) loadModel(url string) (Message, error) {
 	w.session = s
 	w.mu.Unlock()
 	c := f.model.Config
-	return Message{
-		"type":    protocol.Ready,
-		"model":   Message{"url": url, "description": m.Description, "dtype": m.DType, "group": m.Group, "imageSize": c.Vision.ImageSize, "imageTokens": c.NumImageTokens(), "maxPositions": c.MaxPositionEmbeddings, "maxWorkers": c.Vision.NumAttentionHeads},
-		"bytes":   m.TotalBytes,
-		"storage": storage,
-		"warning": f.warning,
-		"offline": f.offline,
-		"loadMs":  float64(time.Since(start).Microseconds()) / 1000,
-		"kernels": w.Kernels,
-		"v":       protocol.Version,
+	return &protocol.Ready{
+		Model: protocol.ModelInfo{URL: r.ManifestURL, Description: m.Description, DType: m.DType, Group: m.Group,
+			ImageSize: c.Vision.ImageSize, ImageTokens: c.NumImageTokens(), MaxPositions: c.MaxPositionEmbeddings,
+			MaxWorkers: c.Vision.NumAttentionHeads},
+		Bytes: m.TotalBytes, Storage: storage, Warning: f.warning, Offline: f.offline,
+		LoadMs:  ms(time.Since(start)),
+		Kernels: b.Name(), KernelsNote: note, Exact: b.Exact(),
 	}, nil
 }
 
 // ---- ask ---------------------------------------------------------------------------
 
-func (w *Worker) askLoop() {
-	for j := range w.jobs {
-		if j.run != nil {
-			j.run()
-			continue
-		}
-		w.ask(j)
-		w.done(j.req.ID)
-	}
-}
-
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func (w *Worker) ask(j *job) {
-	r := j.req
+func (w *Worker) answer(j job) {
+	r := j.ask
 	if j.ctx.Err() != nil {
 		w.fail(r.ID, protocol.CodeCancelled, errors.New("cancelled before it started"))
 		return
@@ -399,55 +262,63 @@ func (w *Worker) ask(j *job) {
 		return
 	}
 	start := time.Now()
+	prof := s.Backend().Profile()
 	if r.Profile {
-		kernel.StartProfile()
+		prof.Start()
 	}
 	var lastProgress time.Time
+	var logits []float32
 	ans, err := s.Ask(j.ctx, pre.Pixels, r.Question, model.Options{
-		MaxNewTokens: r.MaxTokens,
+		MaxTokens: r.MaxTokens,
 		OnToken: func(t model.Token) {
-			w.post(Message{"type": protocol.Token, "id": r.ID, "text": t.Text, "piece": t.Piece, "tokenId": t.ID})
+			w.Post(protocol.Token{ID: r.ID, Text: t.Text, Piece: t.Piece, TokenID: t.ID})
 		},
 		OnProgress: func(p model.Progress) {
 			if p.Done < p.Total && time.Since(lastProgress) < 50*time.Millisecond {
 				return
 			}
 			lastProgress = time.Now()
-			w.post(Message{"type": protocol.Progress, "id": r.ID, "phase": p.Phase, "loaded": p.Done, "total": p.Total})
+			w.Post(protocol.Progress{ID: r.ID, Phase: p.Phase, Done: p.Done, Total: p.Total})
+		},
+		OnLogits: func(step int, l []float32) {
+			if r.Logits && step == 0 {
+				logits = append([]float32(nil), l...)
+			}
 		},
 	})
+	var profile map[string]float64
+	if r.Profile {
+		profile = prof.Stop()
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, context.Canceled):
 			w.fail(r.ID, protocol.CodeCancelled, errors.New("cancelled"))
 		case errors.Is(err, model.ErrQuestionTooLong):
 			w.fail(r.ID, protocol.CodeQuestionTooLong, err)
+		case errors.Is(err, model.ErrBadMaxTokens):
+			w.fail(r.ID, protocol.CodeBadMessage, err)
 		default:
 			w.fail(r.ID, protocol.CodeInternal, err)
 		}
 		return
-	}
-	var prof map[string]float64
-	if r.Profile {
-		prof = kernel.StopProfile()
 	}
 	t := ans.Timings
 	var memBytes int64
 	if w.MemoryBytes != nil {
 		memBytes = w.MemoryBytes()
 	}
-	w.post(Message{
-		"type": protocol.Answer, "id": r.ID, "text": ans.Text, "ids": ans.GeneratedIDs, "inputIds": ans.InputIDs,
-		"stoppedBy": ans.StoppedBy,
-		"profile":   prof,
-		"timings": protocol.Timings{
+	w.Post(protocol.Answer{
+		ID: r.ID, Text: ans.Text, IDs: ans.GeneratedIDs, InputIDs: ans.InputIDs, StoppedBy: ans.StoppedBy,
+		Profile: profile, Logits: logits,
+		Timings: protocol.Timings{
 			EncodeMs: ms(t.Encode), ImagePrefillMs: ms(t.ImagePrefill), PromptMs: ms(t.Prompt), DecodeMs: ms(t.Decode),
 			TotalMs: ms(time.Since(start)), ImageCached: t.ImageCached, Tokens: len(ans.GeneratedIDs), MemoryBytes: memBytes,
 		},
 	})
 }
 
-func decode(im *Image) (*imageproc.RGB, error) {
+func decode(im *protocol.Image) (*imageproc.RGB, error) {
 	switch {
 	case im == nil:
 		return nil, errors.New("no image")
@@ -456,4 +327,55 @@ func decode(im *Image) (*imageproc.RGB, error) {
 	default:
 		return imageproc.FromRGBA(im.Width, im.Height, im.RGBA)
 	}
+}
+
+// ---- the cache -----------------------------------------------------------------------
+
+func (w *Worker) cache(m protocol.Message) {
+	ctx := context.Background()
+	var id int
+	switch m := m.(type) {
+	case protocol.CacheList:
+		id = m.ID
+	case protocol.CacheDelete:
+		id = m.ID
+	case protocol.CacheClear:
+		id = m.ID
+	}
+	if w.OpenCache == nil {
+		w.fail(id, protocol.CodeCacheFailed, errors.New("this worker keeps no cache"))
+		return
+	}
+	c, err := w.OpenCache(ctx)
+	if err != nil {
+		w.fail(id, protocol.CodeCacheFailed, err)
+		return
+	}
+	var reply protocol.Message
+	switch m := m.(type) {
+	case protocol.CacheList:
+		var recs []download.ModelRecord
+		if recs, err = c.Models(ctx); err == nil {
+			out := protocol.CacheModels{ID: id, Models: []protocol.CachedModel{}}
+			for _, r := range recs {
+				out.Models = append(out.Models, protocol.CachedModel{URL: r.URL, Bytes: r.Bytes, Complete: r.Complete,
+					Updated: float64(r.Updated.UnixMilli()), Description: describe(r.Manifest)})
+			}
+			reply = out
+		}
+	case protocol.CacheDelete:
+		var ok bool
+		if ok, err = c.DeleteModel(ctx, m.URL); err == nil {
+			reply = protocol.CacheDone{ID: id, Deleted: ok}
+		}
+	case protocol.CacheClear:
+		if err = c.Clear(ctx); err == nil {
+			reply = protocol.CacheDone{ID: id}
+		}
+	}
+	if err != nil {
+		w.fail(id, protocol.CodeCacheFailed, err)
+		return
+	}
+	w.Post(reply)
 }

@@ -5,12 +5,15 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"gitvqa/model"
 	"gitvqa/model/convert"
 	"gitvqa/model/fixture"
+	"gitvqa/model/kernels"
 	"gitvqa/model/modelfile"
 	"gitvqa/web/download"
 	"gitvqa/web/internal/fakenet"
@@ -74,42 +77,83 @@ func (c *memCache) PutModel(_ context.Context, r download.ModelRecord) error {
 	return nil
 }
 
-// harness collects a worker's messages.
-type harness struct {
-	w    *Worker
-	mu   sync.Mutex
-	msgs []Message
-	got  chan Message
+func (c *memCache) Models(context.Context) ([]download.ModelRecord, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []download.ModelRecord
+	for _, r := range c.models {
+		out = append(out, r)
+	}
+	return out, nil
+}
+func (c *memCache) DeleteModel(_ context.Context, url string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.models[url]
+	delete(c.models, url)
+	return ok, nil
+}
+func (c *memCache) Clear(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.models, c.chunks = map[string]download.ModelRecord{}, map[string][]byte{}
+	return nil
 }
 
-func newHarness(net *fakenet.Network, cache download.Cache) *harness {
-	h := &harness{got: make(chan Message, 1000)}
+func newCache() *memCache {
+	return &memCache{chunks: map[string][]byte{}, models: map[string]download.ModelRecord{}}
+}
+
+// harness collects a worker's messages.
+type harness struct {
+	w   *Worker
+	got chan protocol.Message
+}
+
+func newHarness(net *fakenet.Network, cache Cache) *harness {
+	h := &harness{got: make(chan protocol.Message, 1000)}
 	h.w = &Worker{
-		Post:   func(m Message) { h.got <- m },
+		Post:   func(m protocol.Message) { h.got <- m },
 		Yield:  func() {},
 		Client: net.Client(),
 	}
 	if cache != nil {
-		h.w.OpenCache = func(context.Context) (download.Cache, error) { return cache, nil }
+		h.w.OpenCache = func(context.Context) (Cache, error) { return cache, nil }
 	}
 	return h
 }
 
+// idOf is a reply's question (or cache request) id, 0 for none.
+func idOf(m protocol.Message) int {
+	switch m := m.(type) {
+	case protocol.Answer:
+		return m.ID
+	case protocol.Error:
+		return m.ID
+	case protocol.Token:
+		return m.ID
+	case protocol.Progress:
+		return m.ID
+	case protocol.CacheModels:
+		return m.ID
+	case protocol.CacheDone:
+		return m.ID
+	}
+	return 0
+}
+
 // until waits for a message of one of the types (for id, when id > 0).
-func (h *harness) until(t *testing.T, id int, types ...string) Message {
+func (h *harness) until(t *testing.T, id int, types ...string) protocol.Message {
 	t.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
 		select {
 		case m := <-h.got:
-			if m["v"] != protocol.Version {
-				t.Fatalf("message without version: %v", m)
-			}
-			if id > 0 && m["id"] != id {
+			if id > 0 && idOf(m) != id {
 				continue
 			}
 			for _, ty := range types {
-				if m["type"] == ty {
+				if m.Type() == ty {
 					return m
 				}
 			}
@@ -119,13 +163,38 @@ func (h *harness) until(t *testing.T, id int, types ...string) Message {
 	}
 }
 
-func (h *harness) load(t *testing.T) Message {
-	h.w.Handle(Request{V: 1, Type: protocol.Load, ManifestURL: manifestURL})
-	m := h.until(t, 0, protocol.Ready, protocol.Error)
-	if m["type"] != protocol.Ready {
-		t.Fatalf("load: %v", m)
+// answer waits for question id's answer, failing on an error.
+func (h *harness) answer(t *testing.T, id int) protocol.Answer {
+	t.Helper()
+	m := h.until(t, id, "answer", "error")
+	a, ok := m.(protocol.Answer)
+	if !ok {
+		t.Fatalf("question %d: %+v", id, m)
 	}
-	return m
+	return a
+}
+
+// code waits for question id's error code ("" for an answer).
+func (h *harness) code(t *testing.T, id int) string {
+	t.Helper()
+	if e, ok := h.until(t, id, "answer", "error").(protocol.Error); ok {
+		return e.Code
+	}
+	return ""
+}
+
+func (h *harness) load(t *testing.T, r protocol.Load) protocol.Ready {
+	t.Helper()
+	if r.ManifestURL == "" {
+		r.ManifestURL = manifestURL
+	}
+	h.w.Handle(r)
+	m := h.until(t, 0, "ready", "error")
+	ready, ok := m.(protocol.Ready)
+	if !ok {
+		t.Fatalf("load: %+v", m)
+	}
+	return ready
 }
 
 func imageBytes(t *testing.T, c *fixture.Case) []byte {
@@ -136,112 +205,106 @@ func imageBytes(t *testing.T, c *fixture.Case) []byte {
 	return b
 }
 
-func TestAnswersEveryFixtureCase(t *testing.T) {
-	files := tinyFolder(t)
-	cache := &memCache{chunks: map[string][]byte{}, models: map[string]download.ModelRecord{}}
-	h := newHarness(&fakenet.Network{Files: files}, cache)
-	ready := h.load(t)
-	if ready["storage"] != protocol.StorageIndexedDB || ready["offline"] != false {
-		t.Fatalf("ready %v", ready)
-	}
+func imageOf(t *testing.T, c *fixture.Case) *protocol.Image {
+	return &protocol.Image{Bytes: imageBytes(t, c), Type: "image/png"}
+}
+
+func fixtureCases(t *testing.T) []fixture.Case {
 	cases, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cases
+}
+
+func TestAnswersEveryFixtureCase(t *testing.T) {
+	h := newHarness(&fakenet.Network{Files: tinyFolder(t)}, newCache())
+	ready := h.load(t, protocol.Load{})
+	if ready.Storage != protocol.StorageIndexedDB || ready.Offline || ready.Kernels != protocol.KernelsGo || !ready.Exact {
+		t.Fatalf("ready %+v", ready)
+	}
+	cases := fixtureCases(t)
 	for i, c := range cases {
 		id := i + 1
-		h.w.Handle(Request{V: 1, Type: protocol.Ask, ID: id, Image: &Image{Bytes: imageBytes(t, &c), Type: "image/png"},
-			Question: c.Question, Caption: c.Question == "", MaxTokens: c.MaxNewTokens})
-		m := h.until(t, id, protocol.Answer, protocol.Error)
-		if m["type"] != protocol.Answer || m["text"] != c.Answer || !reflect.DeepEqual(m["ids"], c.GeneratedIDs) {
-			t.Errorf("%s: %v", c.Name, m)
+		h.w.Handle(protocol.Ask{ID: id, Image: imageOf(t, &c), Question: c.Question, Caption: c.Question == "", MaxTokens: c.MaxTokens})
+		if a := h.answer(t, id); a.Text != c.Answer || !reflect.DeepEqual(a.IDs, c.GeneratedIDs) || a.StoppedBy != c.StoppedBy {
+			t.Errorf("%s: %+v", c.Name, a)
 		}
 	}
 	// Again about the last picture: the image state is reused.
 	last := cases[len(cases)-1]
-	h.w.Handle(Request{V: 1, Type: protocol.Ask, ID: 100, Image: &Image{Bytes: imageBytes(t, &last)}, Question: "and now?", MaxTokens: 3})
-	m := h.until(t, 100, protocol.Answer, protocol.Error)
-	if tm, ok := m["timings"].(protocol.Timings); !ok || !tm.ImageCached || tm.EncodeMs != 0 {
-		t.Fatalf("second question: %v", m)
+	h.w.Handle(protocol.Ask{ID: 100, Image: imageOf(t, &last), Question: "and now?", MaxTokens: 3})
+	if a := h.answer(t, 100); !a.Timings.ImageCached || a.Timings.EncodeMs != 0 {
+		t.Fatalf("second question: %+v", a)
 	}
 }
 
 func TestOfflineSecondVisit(t *testing.T) {
-	files := tinyFolder(t)
-	net := &fakenet.Network{Files: files}
-	cache := &memCache{chunks: map[string][]byte{}, models: map[string]download.ModelRecord{}}
-	newHarness(net, cache).load(t)
+	net := &fakenet.Network{Files: tinyFolder(t)}
+	cache := newCache()
+	newHarness(net, cache).load(t, protocol.Load{})
 	net.SetDown(true)
-	ready := newHarness(net, cache).load(t)
-	if ready["offline"] != true || ready["storage"] != protocol.StorageIndexedDB {
-		t.Fatalf("offline visit: %v", ready)
+	if ready := newHarness(net, cache).load(t, protocol.Load{}); !ready.Offline || ready.Storage != protocol.StorageIndexedDB {
+		t.Fatalf("offline visit: %+v", ready)
 	}
 }
 
 func TestCancelThenAskAgain(t *testing.T) {
-	files := tinyFolder(t)
-	h := newHarness(&fakenet.Network{Files: files}, nil)
-	h.load(t)
-	c := fixture.Case{}
-	cases, _ := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
-	c = cases[0]
+	h := newHarness(&fakenet.Network{Files: tinyFolder(t)}, nil)
+	h.load(t, protocol.Load{})
+	c := fixtureCases(t)[0]
 	// The cancel arrives while the worker yields between layers, as the event loop would
 	// deliver it.
 	yields := 0
 	h.w.Yield = func() {
 		yields++
 		if yields == 3 {
-			h.w.Handle(Request{V: 1, Type: protocol.Cancel, ID: 1})
+			h.w.Handle(protocol.Cancel{ID: 1})
 		}
 	}
-	h.w.Handle(Request{V: 1, Type: protocol.Ask, ID: 1, Image: &Image{Bytes: imageBytes(t, &c)}, Question: c.Question})
-	if m := h.until(t, 1, protocol.Answer, protocol.Error); m["code"] != protocol.CodeCancelled {
-		t.Fatalf("cancelled ask: %v", m)
+	h.w.Handle(protocol.Ask{ID: 1, Image: imageOf(t, &c), Question: c.Question})
+	if code := h.code(t, 1); code != protocol.CodeCancelled {
+		t.Fatalf("cancelled ask: %q", code)
 	}
-	h.w.Handle(Request{V: 1, Type: protocol.Ask, ID: 2, Image: &Image{Bytes: imageBytes(t, &c)}, Question: c.Question, MaxTokens: c.MaxNewTokens})
-	if m := h.until(t, 2, protocol.Answer, protocol.Error); m["text"] != c.Answer {
-		t.Fatalf("after cancel: %v", m)
+	h.w.Handle(protocol.Ask{ID: 2, Image: imageOf(t, &c), Question: c.Question, MaxTokens: c.MaxTokens})
+	if a := h.answer(t, 2); a.Text != c.Answer {
+		t.Fatalf("after cancel: %+v", a)
 	}
 }
 
 func TestBadRequestsGetClearErrors(t *testing.T) {
-	files := tinyFolder(t)
-	h := newHarness(&fakenet.Network{Files: files}, nil)
-	h.w.Handle(Request{V: 1, Type: protocol.Ask, ID: 1, Image: &Image{Width: 1, Height: 1, RGBA: make([]byte, 4)}, Question: "x"})
-	if m := h.until(t, 1, protocol.Error); m["code"] != protocol.CodeNotLoaded {
-		t.Fatalf("before load: %v", m)
+	h := newHarness(&fakenet.Network{Files: tinyFolder(t)}, nil)
+	px := func(w, h int) *protocol.Image { return &protocol.Image{Width: w, Height: h, RGBA: make([]byte, 4*w*h)} }
+	h.w.Handle(protocol.Ask{ID: 1, Image: px(1, 1), Question: "x"})
+	if code := h.code(t, 1); code != protocol.CodeNotLoaded {
+		t.Fatalf("before load: %q", code)
 	}
-	h.load(t)
+	h.load(t, protocol.Load{})
 	for i, c := range []struct {
-		req  Request
+		ask  protocol.Ask
 		code string
 	}{
-		{Request{Image: &Image{Bytes: []byte("%PDF-1.4 not a picture")}, Question: "what?"}, protocol.CodeBadImage},
-		{Request{Image: &Image{Width: 0, Height: 0}, Question: "what?"}, protocol.CodeEmptyImage},
-		{Request{Image: &Image{Width: 2, Height: 2, RGBA: make([]byte, 16)}, Question: "  "}, protocol.CodeEmptyQuestion},
-		{Request{Image: &Image{Width: 2, Height: 2, RGBA: make([]byte, 16)}, Question: string(make([]byte, 5000)) + repeat("why ", 1200)}, protocol.CodeQuestionTooLong},
-		{Request{Image: nil, Question: "x"}, protocol.CodeBadImage},
+		{protocol.Ask{Image: &protocol.Image{Bytes: []byte("%PDF-1.4 not a picture")}, Question: "what?"}, protocol.CodeBadImage},
+		{protocol.Ask{Image: px(0, 0), Question: "what?"}, protocol.CodeEmptyImage},
+		{protocol.Ask{Image: px(2, 2), Question: "  "}, protocol.CodeEmptyQuestion},
+		{protocol.Ask{Image: px(2, 2), Question: string(make([]byte, 5000)) + strings.Repeat("why ", 1200)}, protocol.CodeQuestionTooLong},
+		{protocol.Ask{Image: px(2, 2), Question: "x", MaxTokens: -1}, protocol.CodeBadMessage},
+		{protocol.Ask{Image: nil, Question: "x"}, protocol.CodeBadImage},
 	} {
-		r := c.req
-		r.V, r.Type, r.ID = 1, protocol.Ask, 10+i
+		r := c.ask
+		r.ID = 10 + i
 		h.w.Handle(r)
-		if m := h.until(t, r.ID, protocol.Error, protocol.Answer); m["code"] != c.code {
-			t.Errorf("case %d: %v, want %s", i, m, c.code)
+		if code := h.code(t, r.ID); code != c.code {
+			t.Errorf("case %d: %q, want %s", i, code, c.code)
 		}
 	}
-	h.w.Handle(Request{V: 2, Type: protocol.Ask, ID: 50})
-	if m := h.until(t, 50, protocol.Error); m["code"] != protocol.CodeBadMessage {
-		t.Fatalf("version 2: %v", m)
-	}
-	h.w.Handle(Request{V: 1, Type: "dance", ID: 51})
-	if m := h.until(t, 51, protocol.Error); m["code"] != protocol.CodeBadMessage {
-		t.Fatalf("unknown type: %v", m)
+	h.w.Handle(protocol.Ready{})
+	if e, ok := h.until(t, 0, "error").(protocol.Error); !ok || e.Code != protocol.CodeBadMessage {
+		t.Fatalf("a message only workers send: %+v", e)
 	}
 	// Still working, and a caption needs no question.
-	h.w.Handle(Request{V: 1, Type: protocol.Ask, ID: 60, Image: &Image{Width: 2, Height: 2, RGBA: make([]byte, 16)}, Caption: true, MaxTokens: 2})
-	if m := h.until(t, 60, protocol.Answer, protocol.Error); m["type"] != protocol.Answer {
-		t.Fatalf("caption after errors: %v", m)
-	}
+	h.w.Handle(protocol.Ask{ID: 60, Image: px(2, 2), Caption: true, MaxTokens: 2})
+	h.answer(t, 60)
 }
 
 func TestLoadFailureIsReported(t *testing.T) {
@@ -249,59 +312,169 @@ func TestLoadFailureIsReported(t *testing.T) {
 	m, _ := modelfile.Parse(files["manifest.json"])
 	delete(files, m.Chunks[0].File)
 	h := newHarness(&fakenet.Network{Files: files}, nil)
-	h.w.Handle(Request{V: 1, Type: protocol.Load, ManifestURL: manifestURL})
-	if msg := h.until(t, 0, protocol.Ready, protocol.Error); msg["code"] != protocol.CodeLoadFailed {
-		t.Fatalf("%v", msg)
+	h.w.Handle(protocol.Load{ManifestURL: manifestURL})
+	if e, ok := h.until(t, 0, "ready", "error").(protocol.Error); !ok || e.Code != protocol.CodeLoadFailed {
+		t.Fatalf("%+v", e)
 	}
 }
 
-func repeat(s string, n int) string {
-	out := ""
-	for i := 0; i < n; i++ {
-		out += s
+// The page's cache calls are answered by the worker from the cache it stores into.
+func TestCacheListDeleteClear(t *testing.T) {
+	cache := newCache()
+	h := newHarness(&fakenet.Network{Files: tinyFolder(t)}, cache)
+	h.load(t, protocol.Load{})
+	h.w.Handle(protocol.CacheList{ID: 1})
+	list := h.until(t, 1, "cache-models", "error").(protocol.CacheModels)
+	if len(list.Models) != 1 || list.Models[0].URL != manifestURL || !list.Models[0].Complete || list.Models[0].Bytes == 0 {
+		t.Fatalf("list: %+v", list)
 	}
-	return out
+	h.w.Handle(protocol.CacheDelete{ID: 2, URL: manifestURL})
+	if d := h.until(t, 2, "cache-done", "error").(protocol.CacheDone); !d.Deleted {
+		t.Fatalf("delete: %+v", d)
+	}
+	h.w.Handle(protocol.CacheDelete{ID: 3, URL: manifestURL})
+	if d := h.until(t, 3, "cache-done", "error").(protocol.CacheDone); d.Deleted {
+		t.Fatalf("deleting it twice: %+v", d)
+	}
+	h.w.Handle(protocol.CacheClear{ID: 4})
+	h.until(t, 4, "cache-done")
+	h.w.Handle(protocol.CacheList{ID: 5})
+	if list := h.until(t, 5, "cache-models").(protocol.CacheModels); len(list.Models) != 0 {
+		t.Fatalf("after clear: %+v", list)
+	}
+	// A worker without storage says so.
+	bare := newHarness(&fakenet.Network{}, nil)
+	bare.w.Handle(protocol.CacheList{ID: 6})
+	if e, ok := bare.until(t, 6, "cache-models", "error").(protocol.Error); !ok || e.Code != protocol.CodeCacheFailed {
+		t.Fatalf("no storage: %+v", e)
+	}
 }
 
-// memPort delivers a worker's posts on a port to another worker, as a MessagePort.
+// memPort delivers posts to the port's other end, as a MessagePort does.
 type memPort struct {
-	to   func(Request)
-	peer int
+	mu     sync.Mutex
+	other  *memPort
+	listen func(protocol.Message)
 }
 
-func (p memPort) Post(m Message, x []float32) {
-	r := Request{V: 1, Type: m["type"].(string), Peer: p.peer, Data: append([]float32(nil), x...)}
-	r.Seq, _ = m["seq"].(int)
-	r.Kind, _ = m["kind"].(string)
-	r.Layer, _ = m["layer"].(int)
-	r.Error, _ = m["error"].(string)
-	go p.to(r)
+func portPair() (*memPort, *memPort) {
+	a, b := &memPort{}, &memPort{}
+	a.other, b.other = b, a
+	return a, b
+}
+
+func (p *memPort) Post(m protocol.Message) error {
+	switch x := m.(type) { // the receiver gets its own copy, as a transfer would
+	case protocol.Block:
+		x.X = append([]float32(nil), x.X...)
+		m = x
+	case protocol.Partial:
+		x.X = append([]float32(nil), x.X...)
+		m = x
+	}
+	go func() {
+		p.other.mu.Lock()
+		f := p.other.listen
+		p.other.mu.Unlock()
+		f(m)
+	}()
+	return nil
+}
+
+func (p *memPort) Listen(f func(protocol.Message)) {
+	p.mu.Lock()
+	p.listen = f
+	p.mu.Unlock()
+}
+
+// sharedLoad loads the model into a main worker and workers-1 shard workers wired to
+// it, all on the backends NewBackend makes.
+func sharedLoad(t *testing.T, files map[string][]byte, workers int, load protocol.Load, backends func(string, bool) (model.Backend, string)) *harness {
+	t.Helper()
+	net := &fakenet.Network{Files: files}
+	cache := newCache()
+	main := newHarness(net, cache)
+	main.w.NewBackend = backends
+	load.ManifestURL = manifestURL
+	ready := main.load(t, load)
+	var ports []protocol.Port
+	for i := 1; i < workers; i++ {
+		shard := newHarness(net, cache)
+		shard.w.NewBackend = backends
+		toShard, fromMain := portPair()
+		shard.w.Handle(protocol.Shard{ManifestURL: manifestURL, Exact: load.Exact, Kernels: load.Kernels, Index: i, Count: workers, Port: fromMain})
+		r, ok := shard.until(t, 0, "shard-ready", "error").(protocol.ShardReady)
+		if !ok || r.Index != i || r.Exact != ready.Exact || r.Kernels != ready.Kernels {
+			t.Fatalf("shard: %+v", r)
+		}
+		ports = append(ports, toShard)
+	}
+	if workers > 1 {
+		main.w.Handle(protocol.Peers{Ports: ports})
+		if m, ok := main.until(t, 0, "peers-ready", "error").(protocol.PeersReady); !ok || m.Workers != workers {
+			t.Fatalf("peers: %+v", m)
+		}
+	}
+	return main
 }
 
 // Two workers share the image encoder: the answers stay those of the fixture.
 func TestShardWorkers(t *testing.T) {
-	files := tinyFolder(t)
-	net := &fakenet.Network{Files: files}
-	cache := &memCache{chunks: map[string][]byte{}, models: map[string]download.ModelRecord{}}
-	main := newHarness(net, cache)
-	main.load(t)
-	shard := newHarness(net, cache)
-	shard.w.Handle(Request{V: 1, Type: protocol.Shard, ManifestURL: manifestURL, Index: 1, Count: 2})
-	if m := shard.until(t, 0, protocol.Ready, protocol.Error); m["type"] != protocol.Ready || m["role"] != "shard" {
-		t.Fatalf("shard: %v", m)
-	}
-	// main → shard requests carry the port back for the partial sums
-	toMain := memPort{to: main.w.Handle, peer: 0}
-	toShard := memPort{to: func(r Request) { r.Reply = toMain; shard.w.Handle(r) }}
-	main.w.Handle(Request{V: 1, Type: protocol.Peers, Ports: []Port{toShard}})
-	if m := main.until(t, 0, protocol.PeersReady, protocol.Error); m["workers"] != 2 {
-		t.Fatalf("peers: %v", m)
-	}
-	cases, _ := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
-	for i, c := range cases[:3] {
-		main.w.Handle(Request{V: 1, Type: protocol.Ask, ID: i + 1, Image: &Image{Bytes: imageBytes(t, &c)}, Question: c.Question, Caption: c.Question == "", MaxTokens: c.MaxNewTokens})
-		if m := main.until(t, i+1, protocol.Answer, protocol.Error); m["text"] != c.Answer {
-			t.Errorf("%s with two workers: %v", c.Name, m)
+	main := sharedLoad(t, tinyFolder(t), 2, protocol.Load{}, nil)
+	for i, c := range fixtureCases(t)[:3] {
+		main.w.Handle(protocol.Ask{ID: i + 1, Image: imageOf(t, &c), Question: c.Question, Caption: c.Question == "", MaxTokens: c.MaxTokens})
+		if a := main.answer(t, i+1); a.Text != c.Answer {
+			t.Errorf("%s with two workers: %+v", c.Name, a)
 		}
+	}
+}
+
+// inexact stands for the browser's 7-bit activation path: results visibly off the
+// float32 ones, so a worker that ignores exact shows.
+type inexact struct{ kernels.Go }
+
+func (k *inexact) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
+	k.Go.LinearQ8(y, x, m, w)
+	for i := range y[:m*w.Rows] {
+		y[i] *= 1.01
+	}
+}
+
+func (k *inexact) GemmNT(m, n, kk int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	k.Go.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			c[i*ldc+j] *= 1.01
+		}
+	}
+}
+
+// exact with several workers is exact on every worker: the same logits as one worker
+// (within the rounding of summing the shards' partials), unlike the fast path.
+func TestExactWithShardWorkers(t *testing.T) {
+	backends := func(_ string, exact bool) (model.Backend, string) {
+		if exact {
+			return model.GoBackend(), ""
+		}
+		return model.CPU("fast", &inexact{}, false), ""
+	}
+	files := tinyFolder(t)
+	c := fixtureCases(t)[0]
+	logits := func(h *harness, id int) []float32 {
+		h.w.Handle(protocol.Ask{ID: id, Image: imageOf(t, &c), Question: c.Question, MaxTokens: 1, Logits: true})
+		a := h.answer(t, id)
+		if len(a.Logits) == 0 {
+			t.Fatal("no logits in the answer")
+		}
+		return a.Logits
+	}
+	one := logits(sharedLoad(t, files, 1, protocol.Load{Exact: true}, backends), 1)
+	two := logits(sharedLoad(t, files, 2, protocol.Load{Exact: true}, backends), 1)
+	fast := logits(sharedLoad(t, files, 2, protocol.Load{}, backends), 1)
+	if d := fixture.MaxAbsDiff(two, one); d > 1e-5 {
+		t.Errorf("exact with two workers is %g off exact with one", d)
+	}
+	if d := fixture.MaxAbsDiff(fast, one); d < 1e-3 {
+		t.Errorf("the fast path is only %g off exact: the test cannot tell them apart", d)
 	}
 }

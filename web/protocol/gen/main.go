@@ -1,4 +1,7 @@
-// Command gen writes static/protocol.js from package protocol's constants.
+//go:build !js
+
+// Command gen writes static/protocol.js from package protocol (run by go generate in
+// web/protocol).
 package main
 
 import (
@@ -12,7 +15,15 @@ import (
 func main() {
 	out := flag.String("out", "protocol.js", "file to write")
 	flag.Parse()
-	if err := os.WriteFile(*out, protocol.JavaScript(), 0o644); err != nil {
+	src, err := os.ReadFile("protocol.go")
+	if err != nil {
+		log.Fatal(err)
+	}
+	js, err := protocol.JavaScript(src)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, js, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

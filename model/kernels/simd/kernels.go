@@ -1,0 +1,177 @@
+package simd
+
+import "gitvqa/model/kernels"
+
+// Kernels runs kernels.Kernels on the module: it packs operands into the layouts the
+// module's GEMMs want, blocks for cache, and hands the few shapes the module does not
+// take (int8 groups that are not a multiple of 16, odd layer-norm widths, activations
+// it has no kernel for) to the Go kernels.
+type Kernels struct {
+	M Module
+	// Int8 lets LinearQ8 quantize activations to 7 bits and multiply int8 by int8 with
+	// relaxed SIMD's dot product (the relaxed module only): about 3× the float path, at
+	// the cost of a rounding of the activations comparable to that of the weights. Off,
+	// activations stay float32: the exact setting.
+	Int8 bool
+
+	fallback kernels.Go
+}
+
+var _ kernels.Kernels = (*Kernels)(nil)
+
+func round4(n int) int { return (n + 3) &^ 3 }
+
+// span is how many values rows rows of cols values with stride ld cover.
+func span(rows, ld, cols int) int {
+	if rows == 0 {
+		return 0
+	}
+	return (rows-1)*ld + cols
+}
+
+// packA packs m rows of a (stride lda) into row pairs, k4 columns.
+func (x *Kernels) packA(m, k int, a []float32, lda int) (addr Ptr, stride int) {
+	k4 := round4(k)
+	pa := x.M.Scratch(((m + 1) / 2) * 2 * k4)
+	x.M.PackA(x.M.In(a[:span(m, lda, k)]), lda, m, k, pa, k4)
+	return pa, 2 * k4
+}
+
+// blockN is how many rows of B (output columns) one packed panel holds: 64 rows of
+// k ≤ 4096 floats stay within L2 while every pair of A's rows passes.
+const blockN = 64
+
+// GemmNT implements kernels.Kernels.
+func (x *Kernels) GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		for i := 0; i < m; i++ {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return
+	}
+	k4 := round4(k)
+	pa, sa := x.packA(m, k, a, lda)
+	pc := x.M.InOut(c[:span(m, ldc, n)])
+	pb := x.M.Scratch(blockN * k4)
+	for jb := 0; jb < n; jb += blockN {
+		nb := min(blockN, n-jb)
+		x.M.PackB(x.M.In(b[jb*ldb:jb*ldb+span(nb, ldb, k)]), ldb, nb, k, pb, k4)
+		x.M.GemmPacked(m, nb, k4, pa, sa, pb, 4*k4, pc+Ptr(4*jb), ldc, false)
+	}
+	x.M.Done()
+}
+
+// Attention implements kernels.Kernels, head by head: scores as a packed GEMM, the
+// softmax written straight into the packed layout of the values' GEMM (its 1/Σ applied
+// to the product's rows afterwards), and the values packed from their k-major layout.
+func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causal int) {
+	if m == 0 || nk == 0 {
+		return
+	}
+	d := heads * dh
+	dh4, nk4 := round4(dh), round4(nk)
+	qa := x.M.Scratch(((m + 1) / 2) * 2 * dh4)
+	kb := x.M.Scratch(round4(nk) * dh4)
+	const rowBlock = 32 // rows of scores at a time: 32×901 floats stay in L2 for the softmax
+	sc := x.M.Scratch(rowBlock * nk)
+	pa := x.M.Scratch(((m + 1) / 2) * 2 * nk4)
+	vb := x.M.Scratch(round4(dh) * nk4)
+	rs := x.M.Scratch(m)
+	pq, pk, pv := x.M.In(q[:span(m, d, d)]), x.M.In(k[:span(nk, d, d)]), x.M.In(v[:span(nk, d, d)])
+	po := x.M.InOut(out[:span(m, d, d)])
+	for h := 0; h < heads; h++ {
+		off := Ptr(4 * h * dh)
+		x.M.PackA(pq+off, d, m, dh, qa, dh4)
+		x.M.PackB(pk+off, d, nk, dh, kb, dh4)
+		for i0 := 0; i0 < m; i0 += rowBlock {
+			rows := min(rowBlock, m-i0)
+			c := causal
+			if c >= 0 {
+				c += i0
+			}
+			x.M.GemmPacked(rows, nk, dh4, qa+Ptr(4*i0*dh4), 2*dh4, kb, 4*dh4, sc, nk, false)
+			x.M.SoftmaxPack(sc, rows, nk, nk, scale, c, pa+Ptr(4*i0*nk4), nk4, rs+Ptr(4*i0))
+		}
+		x.M.PackBT(pv+off, d, dh, nk, vb, nk4)
+		x.M.GemmPacked(m, dh, nk4, pa, 2*nk4, vb, 4*nk4, po+off, d, false)
+		x.M.ScaleRows(po+off, m, dh, d, rs)
+	}
+	x.M.Done()
+}
+
+// LinearQ8 implements kernels.Kernels: with Int8, on the int8-activation path; else a
+// few rows go through gemv_q8, reading the int8 weights directly, and more are a
+// packed GEMM over weights dequantized a panel at a time. A 16-column run must share a
+// scale (one per row, or groups of a multiple of 16): other groupings run in Go.
+func (x *Kernels) LinearQ8(y, xs []float32, m int, w *kernels.Matrix) {
+	if m == 0 || w.Rows == 0 {
+		return
+	}
+	if w.Cols == 0 || !(w.Group >= w.Cols || w.Group%16 == 0) {
+		x.fallback.LinearQ8(y, xs, m, w)
+		return
+	}
+	if x.int8Path(m, w) {
+		x.linearQ8Q7(y, xs, m, w)
+		return
+	}
+	k := w.Cols
+	groups := (k + w.Group - 1) / w.Group
+	if m < 4 {
+		x.M.GemvQ8(m, w.Rows, k, x.M.In(xs[:m*k]), k, x.M.InI8(w.Q8), x.M.In(w.Scales), w.Group, x.M.InOut(y[:m*w.Rows]), w.Rows)
+		x.M.Done()
+		return
+	}
+	k4 := round4(k)
+	pa, sa := x.packA(m, k, xs, k)
+	py := x.M.InOut(y[:m*w.Rows])
+	pb := x.M.Scratch(blockN * k4)
+	pw, ps := x.M.InI8(w.Q8), x.M.In(w.Scales)
+	for jb := 0; jb < w.Rows; jb += blockN {
+		nb := min(blockN, w.Rows-jb)
+		x.M.DequantPackQ8(nb, k, pw+Ptr(jb*k), k, ps+Ptr(4*jb*groups), groups, w.Group, 0, pb, k4)
+		x.M.GemmPacked(m, nb, k4, pa, sa, pb, 4*k4, py+Ptr(4*jb), w.Rows, false)
+	}
+	x.M.Done()
+}
+
+// Activate implements kernels.Kernels: CLIP's quick_gelu and BERT's (erf) gelu in the
+// module, the rest in Go.
+func (x *Kernels) Activate(s []float32, act string) {
+	if len(s) == 0 {
+		return
+	}
+	switch act {
+	case kernels.ActQuickGELU:
+		x.M.QuickGELU(x.M.InOut(s), len(s))
+	case kernels.ActGELU:
+		x.M.GELU(x.M.InOut(s), len(s))
+	default:
+		x.fallback.Activate(s, act)
+		return
+	}
+	x.M.Done()
+}
+
+// LayerNorm implements kernels.Kernels.
+func (x *Kernels) LayerNorm(y, s []float32, d int, gamma, beta []float32, eps float64) {
+	if d == 0 || d%4 != 0 || len(s) < d || len(y) < len(s) {
+		x.fallback.LayerNorm(y, s, d, gamma, beta, eps)
+		return
+	}
+	rows := len(s) / d
+	// y may alias s: read and write through one address when it does.
+	var py, ps Ptr
+	if &y[0] == &s[0] {
+		py = x.M.InOut(s[:rows*d])
+		ps = py
+	} else {
+		ps = x.M.In(s[:rows*d])
+		py = x.M.InOut(y[:rows*d])
+	}
+	x.M.LayerNorm(py, ps, rows, d, x.M.In(gamma[:d]), x.M.In(beta[:d]), float32(eps))
+	x.M.Done()
+}

@@ -1,0 +1,122 @@
+// Package simd is the WebAssembly SIMD kernel set: the module's source (kernels.wat,
+// hand-written, assembled by Debian's wat2wasm into kernels.wasm and, with its
+// multiply-adds fused, kernels-relaxed.wasm), its exports as a typed Go interface
+// (Module), the driver that runs kernels.Kernels on it (Kernels: packing operands into
+// the layouts the module's GEMMs want, blocking for cache), and the self-test a worker
+// runs at load.
+//
+// In the browser the module imports the Go instance's memory and works on Go's slices
+// in place; Go calls each export through //go:wasmimport (module_js.go). In native
+// tests the same module runs in wazero (wazero.go), operands copied in and out.
+//
+// Why hand-written WAT: the kernels are a few hundred lines that read as what the CPU
+// runs, the source is the only thing to review, and wabt is one apt package. The
+// relaxed variant is derived from the same text, so the two cannot drift apart.
+package simd
+
+// Ptr is a byte address in the memory the module works on. Treat it as unsigned:
+// addresses above 2 GiB are negative as i32.
+type Ptr = uint32
+
+// Memory is where the module's operands live: Go's own memory in the browser (the
+// address of a live slice, no copy), a copy in the module's memory elsewhere.
+type Memory interface {
+	// In returns the address of s for the module to read.
+	In(s []float32) Ptr
+	InI8(s []int8) Ptr
+	// InOut returns the address of s for the module to read and write; Done makes the
+	// writes visible in s.
+	InOut(s []float32) Ptr
+	// Scratch returns the address of n floats of temporary space, valid until Done.
+	Scratch(n int) Ptr
+	// Done ends a kernel call sequence.
+	Done()
+}
+
+// Module is the kernel module: its memory and one method per export. Sizes count
+// elements; see kernels.wat for each kernel's layout.
+type Module interface {
+	Memory
+	PackA(a Ptr, lda, m, k int, out Ptr, k4 int)
+	PackB(b Ptr, ldb, n, k int, out Ptr, k4 int)
+	PackBT(src Ptr, lds, n, k int, out Ptr, k4 int)
+	GemmPacked(m, n, kc int, ap Ptr, sa int, bp Ptr, sb int, c Ptr, ldc int, accumulate bool)
+	DequantPackQ8(rows, cols int, w Ptr, ldw int, scales Ptr, groups, group, col0 int, out Ptr, k4 int)
+	GemvQ8(m, n, k int, x Ptr, ldx int, w, scales Ptr, group int, y Ptr, ldy int)
+	SoftmaxPack(x Ptr, rows, n, ld int, scale float32, causal int, out Ptr, k4 int, rowSums Ptr)
+	ScaleRows(x Ptr, rows, n, ld int, s Ptr)
+	QuickGELU(x Ptr, n int)
+	GELU(x Ptr, n int)
+	LayerNorm(y, x Ptr, rows, d int, gamma, beta Ptr, eps float32)
+	QuantPackA(x Ptr, ldx, m, k int, out Ptr, k16 int, sx, zx Ptr)
+	PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr)
+	CopyF32(dst, src Ptr, n int)
+	// GemmQ8Q7 exists in the relaxed module only.
+	GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
+}
+
+// Exports are the module's exported kernels, in the order of Module's methods.
+var Exports = []string{"pack_a", "pack_b", "pack_bt", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_pack", "scale_rows",
+	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "gemm_q8q7"}
+
+// RelaxedOnly are the exports only kernels-relaxed.wasm has.
+var RelaxedOnly = map[string]bool{"gemm_q8q7": true}
+
+// ByName is a Module for hosts that run the module themselves (wazero natively, a
+// WebAssembly.Instance of its own in browser tests): each kernel is called by its
+// export name with int32 and float32 arguments.
+type ByName struct {
+	Memory
+	Call func(name string, args ...any)
+}
+
+var _ Module = ByName{}
+
+func i32(v int) int32 { return int32(v) }
+
+func b32(v bool) int32 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func (b ByName) PackA(a Ptr, lda, m, k int, out Ptr, k4 int) {
+	b.Call("pack_a", a, i32(lda), i32(m), i32(k), out, i32(k4))
+}
+func (b ByName) PackB(p Ptr, ldb, n, k int, out Ptr, k4 int) {
+	b.Call("pack_b", p, i32(ldb), i32(n), i32(k), out, i32(k4))
+}
+func (b ByName) PackBT(src Ptr, lds, n, k int, out Ptr, k4 int) {
+	b.Call("pack_bt", src, i32(lds), i32(n), i32(k), out, i32(k4))
+}
+func (b ByName) GemmPacked(m, n, kc int, ap Ptr, sa int, bp Ptr, sb int, c Ptr, ldc int, acc bool) {
+	b.Call("gemm_packed", i32(m), i32(n), i32(kc), ap, i32(sa), bp, i32(sb), c, i32(ldc), b32(acc))
+}
+func (b ByName) DequantPackQ8(rows, cols int, w Ptr, ldw int, scales Ptr, groups, group, col0 int, out Ptr, k4 int) {
+	b.Call("dequant_pack_q8", i32(rows), i32(cols), w, i32(ldw), scales, i32(groups), i32(group), i32(col0), out, i32(k4))
+}
+func (b ByName) GemvQ8(m, n, k int, x Ptr, ldx int, w, scales Ptr, group int, y Ptr, ldy int) {
+	b.Call("gemv_q8", i32(m), i32(n), i32(k), x, i32(ldx), w, scales, i32(group), y, i32(ldy))
+}
+func (b ByName) SoftmaxPack(x Ptr, rows, n, ld int, scale float32, causal int, out Ptr, k4 int, rs Ptr) {
+	b.Call("softmax_pack", x, i32(rows), i32(n), i32(ld), scale, i32(causal), out, i32(k4), rs)
+}
+func (b ByName) ScaleRows(x Ptr, rows, n, ld int, s Ptr) {
+	b.Call("scale_rows", x, i32(rows), i32(n), i32(ld), s)
+}
+func (b ByName) QuickGELU(x Ptr, n int) { b.Call("quick_gelu", x, i32(n)) }
+func (b ByName) GELU(x Ptr, n int)      { b.Call("gelu", x, i32(n)) }
+func (b ByName) LayerNorm(y, x Ptr, rows, d int, gamma, beta Ptr, eps float32) {
+	b.Call("layer_norm", y, x, i32(rows), i32(d), gamma, beta, eps)
+}
+func (b ByName) QuantPackA(x Ptr, ldx, m, k int, out Ptr, k16 int, sx, zx Ptr) {
+	b.Call("quant_pack_a", x, i32(ldx), i32(m), i32(k), out, i32(k16), sx, zx)
+}
+func (b ByName) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
+	b.Call("pack_w_q8", w, i32(ldw), i32(n), i32(k), out, i32(k16), wsum)
+}
+func (b ByName) CopyF32(dst, src Ptr, n int) { b.Call("copy_f32", dst, src, i32(n)) }
+func (b ByName) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	b.Call("gemm_q8q7", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}

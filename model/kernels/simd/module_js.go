@@ -1,0 +1,153 @@
+//go:build js && wasm
+
+package simd
+
+import "unsafe"
+
+// The module's exports as static/worker.js hands them to Go: one import each from
+// "gitvqa", a trampoline into the kernel module it instantiated over Go's memory
+// (≈0.05–0.1 µs a call, against ≈1 µs through syscall/js).
+
+//go:wasmimport gitvqa pack_a
+func packA(a uint32, lda, m, k int32, out uint32, k4 int32)
+
+//go:wasmimport gitvqa pack_b
+func packB(b uint32, ldb, n, k int32, out uint32, k4 int32)
+
+//go:wasmimport gitvqa pack_bt
+func packBT(src uint32, lds, n, k int32, out uint32, k4 int32)
+
+//go:wasmimport gitvqa gemm_packed
+func gemmPacked(m, n, kc int32, ap uint32, sa int32, bp uint32, sb int32, c uint32, ldc, acc int32)
+
+//go:wasmimport gitvqa dequant_pack_q8
+func dequantPackQ8(rows, cols int32, w uint32, ldw int32, scales uint32, groups, group, col0 int32, out uint32, k4 int32)
+
+//go:wasmimport gitvqa gemv_q8
+func gemvQ8(m, n, k int32, x uint32, ldx int32, w uint32, scales uint32, group int32, y uint32, ldy int32)
+
+//go:wasmimport gitvqa softmax_pack
+func softmaxPack(x uint32, rows, n, ld int32, scale float32, causal int32, out uint32, k4 int32, rs uint32)
+
+//go:wasmimport gitvqa scale_rows
+func scaleRows(x uint32, rows, n, ld int32, s uint32)
+
+//go:wasmimport gitvqa quick_gelu
+func quickGELU(x uint32, n int32)
+
+//go:wasmimport gitvqa gelu
+func gelu(x uint32, n int32)
+
+//go:wasmimport gitvqa layer_norm
+func layerNorm(y, x uint32, rows, d int32, gamma, beta uint32, eps float32)
+
+//go:wasmimport gitvqa quant_pack_a
+func quantPackA(x uint32, ldx, m, k int32, out uint32, k16 int32, sx, zx uint32)
+
+//go:wasmimport gitvqa pack_w_q8
+func packWQ8(w uint32, ldw, n, k int32, out uint32, k16 int32, wsum uint32)
+
+//go:wasmimport gitvqa copy_f32
+func copyF32(dst, src uint32, n int32)
+
+//go:wasmimport gitvqa gemm_q8q7
+func gemmQ8Q7(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
+
+// InGoMemory is the module as static/worker.js instantiated it over the Go instance's
+// own memory: operands are the addresses of live Go slices, kept alive by their callers
+// for the duration of the calls.
+func InGoMemory() Module { return &goModule{} }
+
+// goModule is Module over Go's memory: addresses of live slices, and scratch space for
+// packed operands that grows to the largest need and is reused.
+type goModule struct {
+	chunks [][]float32 // scratch: the last is in use from offset used
+	used   int
+	peak   int // floats handed out in the current sequence
+}
+
+func addr(p unsafe.Pointer) Ptr { return Ptr(uintptr(p)) }
+
+func (g *goModule) In(s []float32) Ptr {
+	if len(s) == 0 {
+		return 0
+	}
+	return addr(unsafe.Pointer(&s[0]))
+}
+
+func (g *goModule) InI8(s []int8) Ptr {
+	if len(s) == 0 {
+		return 0
+	}
+	return addr(unsafe.Pointer(&s[0]))
+}
+
+func (g *goModule) InOut(s []float32) Ptr { return g.In(s) }
+
+// Scratch hands out 16-byte aligned space. Space already handed out in this sequence
+// stays where it is: a request that does not fit opens a new chunk.
+func (g *goModule) Scratch(n int) Ptr {
+	n = (n + 3) &^ 3
+	g.peak += n + 4
+	if len(g.chunks) == 0 || g.used+n+4 > len(g.chunks[len(g.chunks)-1]) {
+		size := n + 4
+		if len(g.chunks) > 0 {
+			size = max(size, 2*len(g.chunks[len(g.chunks)-1]))
+		}
+		g.chunks = append(g.chunks, make([]float32, size))
+		g.used = 0
+	}
+	c := g.chunks[len(g.chunks)-1]
+	base := addr(unsafe.Pointer(&c[0]))
+	start := g.used + int((16-(base+Ptr(4*g.used))%16)%16)/4
+	g.used = start + n
+	return base + Ptr(4*start)
+}
+
+// Done ends a sequence; scratch spread over chunks becomes one, for the next.
+func (g *goModule) Done() {
+	if len(g.chunks) > 1 {
+		g.chunks = [][]float32{make([]float32, g.peak)}
+	}
+	g.used, g.peak = 0, 0
+}
+
+func (*goModule) PackA(a Ptr, lda, m, k int, out Ptr, k4 int) {
+	packA(a, i32(lda), i32(m), i32(k), out, i32(k4))
+}
+func (*goModule) PackB(b Ptr, ldb, n, k int, out Ptr, k4 int) {
+	packB(b, i32(ldb), i32(n), i32(k), out, i32(k4))
+}
+func (*goModule) PackBT(src Ptr, lds, n, k int, out Ptr, k4 int) {
+	packBT(src, i32(lds), i32(n), i32(k), out, i32(k4))
+}
+func (*goModule) GemmPacked(m, n, kc int, ap Ptr, sa int, bp Ptr, sb int, c Ptr, ldc int, acc bool) {
+	gemmPacked(i32(m), i32(n), i32(kc), ap, i32(sa), bp, i32(sb), c, i32(ldc), b32(acc))
+}
+func (*goModule) DequantPackQ8(rows, cols int, w Ptr, ldw int, scales Ptr, groups, group, col0 int, out Ptr, k4 int) {
+	dequantPackQ8(i32(rows), i32(cols), w, i32(ldw), scales, i32(groups), i32(group), i32(col0), out, i32(k4))
+}
+func (*goModule) GemvQ8(m, n, k int, x Ptr, ldx int, w, scales Ptr, group int, y Ptr, ldy int) {
+	gemvQ8(i32(m), i32(n), i32(k), x, i32(ldx), w, scales, i32(group), y, i32(ldy))
+}
+func (*goModule) SoftmaxPack(x Ptr, rows, n, ld int, scale float32, causal int, out Ptr, k4 int, rs Ptr) {
+	softmaxPack(x, i32(rows), i32(n), i32(ld), scale, i32(causal), out, i32(k4), rs)
+}
+func (*goModule) ScaleRows(x Ptr, rows, n, ld int, s Ptr) {
+	scaleRows(x, i32(rows), i32(n), i32(ld), s)
+}
+func (*goModule) QuickGELU(x Ptr, n int) { quickGELU(x, i32(n)) }
+func (*goModule) GELU(x Ptr, n int)      { gelu(x, i32(n)) }
+func (*goModule) LayerNorm(y, x Ptr, rows, d int, gamma, beta Ptr, eps float32) {
+	layerNorm(y, x, i32(rows), i32(d), gamma, beta, eps)
+}
+func (*goModule) QuantPackA(x Ptr, ldx, m, k int, out Ptr, k16 int, sx, zx Ptr) {
+	quantPackA(x, i32(ldx), i32(m), i32(k), out, i32(k16), sx, zx)
+}
+func (*goModule) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
+	packWQ8(w, i32(ldw), i32(n), i32(k), out, i32(k16), wsum)
+}
+func (*goModule) CopyF32(dst, src Ptr, n int) { copyF32(dst, src, i32(n)) }
+func (*goModule) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	gemmQ8Q7(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}

@@ -1,0 +1,117 @@
+//go:build js && wasm
+
+package simd_test
+
+import (
+	"os"
+	"syscall/js"
+	"testing"
+	"unsafe"
+
+	"gitvqa/model/kernels/simd"
+)
+
+// jsMemory runs a kernel module in this browser on a WebAssembly.Memory of its own
+// (Go's cannot be handed over from inside a test), copying operands in and out: the
+// module's arithmetic as the worker runs it, relaxed SIMD included.
+type jsMemory struct {
+	mem   js.Value
+	top   int
+	backs []func()
+}
+
+func inBrowser(t *testing.T, file string) simd.Module {
+	bin, err := os.ReadFile("../../../static/" + file)
+	if err != nil {
+		t.Fatalf("%v (make site builds the kernel modules)", err)
+	}
+	mem := js.Global().Get("WebAssembly").Get("Memory").New(map[string]any{"initial": 256})
+	u8 := js.Global().Get("Uint8Array").New(len(bin))
+	js.CopyBytesToJS(u8, bin)
+	module := js.Global().Get("WebAssembly").Get("Module").New(u8)
+	exports := js.Global().Get("WebAssembly").Get("Instance").New(module, map[string]any{"env": map[string]any{"mem": mem}}).Get("exports")
+	call := func(name string, args ...any) {
+		vals := make([]any, len(args))
+		for i, a := range args {
+			switch v := a.(type) {
+			case uint32:
+				vals[i] = int32(v)
+			case float32:
+				vals[i] = float64(v)
+			default:
+				vals[i] = v
+			}
+		}
+		exports.Get(name).Invoke(vals...)
+	}
+	return simd.ByName{Memory: &jsMemory{mem: mem, top: 16}, Call: call}
+}
+
+func (m *jsMemory) alloc(n int) int {
+	m.top = (m.top + 15) &^ 15
+	a := m.top
+	m.top += n
+	if size := m.mem.Get("buffer").Get("byteLength").Int(); m.top > size {
+		m.mem.Call("grow", (m.top-size+65535)/65536)
+	}
+	return a
+}
+
+func (m *jsMemory) view(addr, n int) js.Value {
+	return js.Global().Get("Uint8Array").New(m.mem.Get("buffer"), addr, n)
+}
+
+func bytesOf(s []float32) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 4*len(s))
+}
+
+func (m *jsMemory) In(s []float32) uint32 {
+	a := m.alloc(4 * len(s))
+	js.CopyBytesToJS(m.view(a, 4*len(s)), bytesOf(s))
+	return uint32(a)
+}
+
+func (m *jsMemory) InI8(s []int8) uint32 {
+	a := m.alloc(len(s))
+	if len(s) > 0 {
+		js.CopyBytesToJS(m.view(a, len(s)), unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)))
+	}
+	return uint32(a)
+}
+
+func (m *jsMemory) InOut(s []float32) uint32 {
+	a := m.In(s)
+	m.backs = append(m.backs, func() { js.CopyBytesToGo(bytesOf(s), m.view(int(a), 4*len(s))) })
+	return uint32(a)
+}
+
+func (m *jsMemory) Scratch(n int) uint32 { return uint32(m.alloc(4 * n)) }
+
+func (m *jsMemory) Done() {
+	for _, b := range m.backs {
+		b()
+	}
+	m.backs, m.top = nil, 16
+}
+
+// Both kernel modules, in this browser, against the Go reference; and the load-time
+// self-test, warm-up included, passes on both.
+func TestModulesInBrowser(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		int8 bool
+	}{{"kernels.wasm", false}, {"kernels-relaxed.wasm", true}} {
+		t.Run(c.file, func(t *testing.T) {
+			k := &simd.Kernels{M: inBrowser(t, c.file), Int8: c.int8}
+			if err := simd.Check(k, testShapes); err != nil {
+				t.Error(err)
+			}
+			if err := simd.SelfTest(k); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

@@ -1,0 +1,75 @@
+//go:build !js
+
+package simd
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Assembling the module: native tools and tests only (the browser loads the .wasm
+// files tools/kernels writes into static/).
+
+//go:embed kernels.wat
+var Source string
+
+// madd matches a line "(local.set $acc (f32x4.add (local.get $acc) (f32x4.mul A B))) ;; madd".
+var madd = regexp.MustCompile(`\(f32x4\.add \(local\.get (\$[a-z0-9]+)\) \(f32x4\.mul (.*)\)\)\) ;; madd$`)
+
+// Relaxed rewrites the marked multiply-adds of src into f32x4.relaxed_madd and
+// uncomments the relaxed-only kernels (the block between "(;RELAXED" and "RELAXED;)").
+func Relaxed(src string) (string, int) {
+	src = strings.Replace(strings.Replace(src, "(;RELAXED", "", 1), "RELAXED;)", "", 1)
+	lines := strings.Split(src, "\n")
+	n := 0
+	for i, l := range lines {
+		if madd.MatchString(l) {
+			lines[i] = madd.ReplaceAllString(l, `(f32x4.relaxed_madd $2 (local.get $1))) ;; madd`)
+			n++
+		}
+	}
+	return strings.Join(lines, "\n"), n
+}
+
+// Assemble runs wat2wasm on src and returns the module.
+func Assemble(src string, relaxed bool) ([]byte, error) {
+	tool, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		return nil, fmt.Errorf("wat2wasm not found: install Debian's wabt (make deps does)")
+	}
+	dir, err := os.MkdirTemp("", "kernels")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	in, out := filepath.Join(dir, "k.wat"), filepath.Join(dir, "k.wasm")
+	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{in, "-o", out}
+	if relaxed {
+		args = append(args, "--enable-relaxed-simd")
+	}
+	if msg, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("wat2wasm: %v\n%s", err, msg)
+	}
+	return os.ReadFile(out)
+}
+
+// Modules assembles both modules: kernels.wasm as written and kernels-relaxed.wasm.
+func Modules() (plain, relaxed []byte, err error) {
+	if plain, err = Assemble(Source, false); err != nil {
+		return nil, nil, err
+	}
+	src, n := Relaxed(Source)
+	if n == 0 {
+		return nil, nil, fmt.Errorf("no multiply-add to fuse: the madd markers are gone")
+	}
+	relaxed, err = Assemble(src, true)
+	return plain, relaxed, err
+}

@@ -1,0 +1,67 @@
+//go:build js && wasm
+
+// Package backend makes the backends a browser worker runs models on: the WebAssembly
+// SIMD kernel module (relaxed SIMD where the browser has it, plain SIMD otherwise),
+// self-tested against the Go reference before it is trusted, else Go's own kernels.
+// static/worker.js compiles the kernel modules the browser can run; Go asks it to
+// instantiate the one chosen over Go's memory (self.gitvqa.useKernels).
+package backend
+
+import (
+	"fmt"
+
+	"github.com/hack-pad/safejs"
+
+	"gitvqa/model"
+	"gitvqa/model/kernels/simd"
+	"gitvqa/web/protocol"
+)
+
+// New is worker.Worker.NewBackend: the fastest kernel set at most as fast as kernels
+// asks (protocol.KernelsAuto or "": any) that this browser runs and that passes its
+// self-test. note says why a faster one is not used.
+func New(kernels string, exact bool) (b model.Backend, note string) {
+	order := []string{protocol.KernelsRelaxed, protocol.KernelsSIMD, protocol.KernelsGo}
+	for len(order) > 1 && kernels != "" && kernels != protocol.KernelsAuto && order[0] != kernels {
+		order = order[1:]
+	}
+	for _, name := range order {
+		if name == protocol.KernelsGo {
+			return model.GoBackend(), note
+		}
+		if err := use(name); err != nil {
+			note = join(note, err.Error())
+			continue
+		}
+		k := &simd.Kernels{M: simd.InGoMemory(), Int8: name == protocol.KernelsRelaxed && !exact}
+		if err := simd.SelfTest(k); err != nil {
+			note = join(note, fmt.Sprintf("the %s kernels failed their self-test: %v", name, err))
+			continue
+		}
+		return model.CPU(name, k, !k.Int8), note
+	}
+	return model.GoBackend(), note
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// use routes Go's kernel imports to the named module, instantiated over Go's memory.
+func use(name string) error {
+	boot, err := safejs.Global().Get("gitvqa")
+	if err != nil {
+		return err
+	}
+	v, err := boot.Call("useKernels", name)
+	if err != nil {
+		return fmt.Errorf("the %s kernels: %w", name, err)
+	}
+	if msg, _ := v.String(); v.Type() == safejs.TypeString && msg != "" {
+		return fmt.Errorf("the %s kernels: %s", name, msg)
+	}
+	return nil
+}

@@ -1,0 +1,393 @@
+//go:build js && wasm
+
+package protocol
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"unsafe"
+
+	"github.com/hack-pad/safejs"
+
+	"gitvqa/web/jsutil"
+)
+
+// The codec between Messages and the plain objects postMessage carries, both ways, from
+// the structs' json tags: numbers, strings, booleans, arrays and objects as themselves;
+// []byte as a Uint8Array and []float32 as a Float32Array (transferred when sent, copied
+// into Go when received); Port as a MessagePort.
+
+// Encode turns m into {v, type, ...fields} and the buffers and ports to transfer.
+func Encode(m Message) (obj safejs.Value, transfer []any, err error) {
+	e := &encoder{}
+	obj, err = e.value(reflect.ValueOf(m))
+	if err != nil {
+		return safejs.Undefined(), nil, fmt.Errorf("encoding %s: %w", m.Type(), err)
+	}
+	if err := obj.Set("v", Version); err != nil {
+		return safejs.Undefined(), nil, err
+	}
+	if err := obj.Set("type", m.Type()); err != nil {
+		return safejs.Undefined(), nil, err
+	}
+	return obj, e.transfer, nil
+}
+
+type encoder struct{ transfer []any }
+
+func global(name string) safejs.Value {
+	v, _ := safejs.Global().Get(name)
+	return v
+}
+
+func (e *encoder) value(v reflect.Value) (safejs.Value, error) {
+	if v.Type() == portType {
+		if v.IsNil() {
+			return safejs.Null(), nil
+		}
+		p, ok := v.Interface().(*jsPort)
+		if !ok {
+			return safejs.Undefined(), fmt.Errorf("a %T cannot travel to JavaScript", v.Interface())
+		}
+		e.transfer = append(e.transfer, p.port)
+		return p.port, nil
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return safejs.Null(), nil
+		}
+		return e.value(v.Elem())
+	case reflect.Struct:
+		obj, err := global("Object").New()
+		if err != nil {
+			return obj, err
+		}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			name, omit := jsonName(f)
+			if omit && v.Field(i).IsZero() {
+				continue
+			}
+			x, err := e.value(v.Field(i))
+			if err != nil {
+				return obj, fmt.Errorf("%s: %w", name, err)
+			}
+			if err := obj.Set(name, x); err != nil {
+				return obj, err
+			}
+		}
+		return obj, nil
+	case reflect.Map:
+		obj, err := global("Object").New()
+		if err != nil {
+			return obj, err
+		}
+		it := v.MapRange()
+		for it.Next() {
+			x, err := e.value(it.Value())
+			if err != nil {
+				return obj, err
+			}
+			if err := obj.Set(it.Key().String(), x); err != nil {
+				return obj, err
+			}
+		}
+		return obj, nil
+	case reflect.Slice:
+		switch v.Type().Elem().Kind() {
+		case reflect.Uint8:
+			u8, err := jsutil.Uint8Array(v.Bytes())
+			if err != nil {
+				return u8, err
+			}
+			buf, _ := u8.Get("buffer")
+			e.transfer = append(e.transfer, buf)
+			return u8, nil
+		case reflect.Float32:
+			f32, err := float32Array(v.Interface().([]float32))
+			if err != nil {
+				return f32, err
+			}
+			buf, _ := f32.Get("buffer")
+			e.transfer = append(e.transfer, buf)
+			return f32, nil
+		}
+		arr, err := global("Array").New(v.Len())
+		if err != nil {
+			return arr, err
+		}
+		for i := 0; i < v.Len(); i++ {
+			x, err := e.value(v.Index(i))
+			if err != nil {
+				return arr, err
+			}
+			if err := arr.SetIndex(i, x); err != nil {
+				return arr, err
+			}
+		}
+		return arr, nil
+	case reflect.String:
+		return safejs.ValueOf(v.String())
+	case reflect.Bool:
+		return safejs.ValueOf(v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return safejs.ValueOf(float64(v.Int()))
+	case reflect.Float32, reflect.Float64:
+		return safejs.ValueOf(v.Float())
+	}
+	return safejs.Undefined(), fmt.Errorf("cannot encode a %s", v.Type())
+}
+
+// float32Array copies x into a new Float32Array.
+func float32Array(x []float32) (safejs.Value, error) {
+	f32, err := global("Float32Array").New(len(x))
+	if err != nil || len(x) == 0 {
+		return f32, err
+	}
+	buf, _ := f32.Get("buffer")
+	u8, err := jsutil.Uint8ArrayOf(buf)
+	if err != nil {
+		return f32, err
+	}
+	_, err = safejs.CopyBytesToJS(u8, unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x)))
+	return f32, err
+}
+
+// Decoder turns received objects into Messages. With Reuse, every []float32 it decodes
+// shares one buffer: for a port whose messages take turns (a request, then its
+// answer), so that no 4 MB allocation per layer is left for the GC.
+type Decoder struct {
+	Reuse  bool
+	floats []float32
+}
+
+// Decode reads one message, checking its version and type.
+func (d *Decoder) Decode(v safejs.Value) (Message, error) {
+	if v.Type() != safejs.TypeObject {
+		return nil, fmt.Errorf("a message must be an object, not %s", v.Type())
+	}
+	ver, _ := v.Get("v")
+	if n, err := ver.Int(); err != nil || ver.Type() != safejs.TypeNumber || n != Version {
+		return nil, fmt.Errorf("protocol version %v, this worker speaks %d", describe(ver), Version)
+	}
+	t, _ := v.Get("type")
+	typ, _ := t.String()
+	m := New(typ)
+	if m == nil {
+		return nil, fmt.Errorf("unknown message type %q", typ)
+	}
+	if err := d.into(reflect.ValueOf(m).Elem(), v); err != nil {
+		return nil, fmt.Errorf("%s message: %w", typ, err)
+	}
+	return reflect.ValueOf(m).Elem().Interface().(Message), nil
+}
+
+func describe(v safejs.Value) string {
+	if v.IsUndefined() {
+		return "missing"
+	}
+	s, _ := global("String").Invoke(v)
+	str, _ := s.String()
+	return str
+}
+
+func (d *Decoder) into(dst reflect.Value, v safejs.Value) error {
+	if v.IsUndefined() || v.IsNull() {
+		return nil // absent: the zero value
+	}
+	if dst.Type() == portType {
+		dst.Set(reflect.ValueOf(Port(&jsPort{port: v})))
+		return nil
+	}
+	want := func(t safejs.Type) error {
+		if v.Type() != t {
+			return fmt.Errorf("want %s, got %s", article(t), article(v.Type()))
+		}
+		return nil
+	}
+	switch dst.Kind() {
+	case reflect.Pointer:
+		p := reflect.New(dst.Type().Elem())
+		if err := d.into(p.Elem(), v); err != nil {
+			return err
+		}
+		dst.Set(p)
+	case reflect.Struct:
+		if err := want(safejs.TypeObject); err != nil {
+			return err
+		}
+		for i := 0; i < dst.NumField(); i++ {
+			name, _ := jsonName(dst.Type().Field(i))
+			x, err := v.Get(name)
+			if err != nil {
+				return err
+			}
+			if err := d.into(dst.Field(i), x); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	case reflect.Map:
+		if err := want(safejs.TypeObject); err != nil {
+			return err
+		}
+		keys, err := global("Object").Call("keys", v)
+		if err != nil {
+			return err
+		}
+		n, _ := keys.Length()
+		m := reflect.MakeMapWithSize(dst.Type(), n)
+		for i := 0; i < n; i++ {
+			k, _ := keys.Index(i)
+			ks, _ := k.String()
+			x, _ := v.Get(ks)
+			e := reflect.New(dst.Type().Elem()).Elem()
+			if err := d.into(e, x); err != nil {
+				return fmt.Errorf("%s: %w", ks, err)
+			}
+			m.SetMapIndex(reflect.ValueOf(ks), e)
+		}
+		dst.Set(m)
+	case reflect.Slice:
+		switch dst.Type().Elem().Kind() {
+		case reflect.Uint8:
+			b, err := jsutil.Bytes(v)
+			if err != nil {
+				return err
+			}
+			if b == nil {
+				b = []byte{}
+			}
+			dst.SetBytes(b)
+			return nil
+		case reflect.Float32:
+			f, err := d.float32s(v)
+			if err != nil {
+				return err
+			}
+			dst.Set(reflect.ValueOf(f))
+			return nil
+		}
+		n, err := v.Length()
+		if err != nil {
+			return fmt.Errorf("want an array, got %s", article(v.Type()))
+		}
+		s := reflect.MakeSlice(dst.Type(), n, n)
+		for i := 0; i < n; i++ {
+			x, _ := v.Index(i)
+			if err := d.into(s.Index(i), x); err != nil {
+				return fmt.Errorf("[%d]: %w", i, err)
+			}
+		}
+		dst.Set(s)
+	case reflect.String:
+		if err := want(safejs.TypeString); err != nil {
+			return err
+		}
+		s, _ := v.String()
+		dst.SetString(s)
+	case reflect.Bool:
+		b, _ := v.Truthy()
+		dst.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if err := want(safejs.TypeNumber); err != nil {
+			return err
+		}
+		f, _ := v.Float()
+		if f != float64(int64(f)) {
+			return fmt.Errorf("want a whole number, got %g", f)
+		}
+		dst.SetInt(int64(f))
+	case reflect.Float32, reflect.Float64:
+		if err := want(safejs.TypeNumber); err != nil {
+			return err
+		}
+		f, _ := v.Float()
+		dst.SetFloat(f)
+	default:
+		return fmt.Errorf("cannot decode into a %s", dst.Type())
+	}
+	return nil
+}
+
+func article(t safejs.Type) string {
+	if s := t.String(); strings.IndexByte("aeiou", s[0]) >= 0 {
+		return "an " + s
+	}
+	return "a " + t.String()
+}
+
+// float32s copies a Float32Array into Go.
+func (d *Decoder) float32s(v safejs.Value) ([]float32, error) {
+	if ok, _ := v.InstanceOf(global("Float32Array")); !ok {
+		return nil, fmt.Errorf("want a Float32Array, got %s", article(v.Type()))
+	}
+	n, err := v.Length()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, n)
+	if d.Reuse {
+		if cap(d.floats) < n {
+			d.floats = make([]float32, n)
+		}
+		out = d.floats[:n]
+	}
+	if n == 0 {
+		return out, nil
+	}
+	buf, _ := v.Get("buffer")
+	off, _ := v.Get("byteOffset")
+	o, _ := off.Int()
+	view, err := global("Uint8Array").New(buf, o, 4*n)
+	if err != nil {
+		return nil, err
+	}
+	_, err = safejs.CopyBytesToGo(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*n), view)
+	return out, err
+}
+
+// jsPort is a Port over a MessagePort.
+type jsPort struct {
+	port   safejs.Value
+	listen safejs.Func
+}
+
+// PortOf wraps a MessagePort.
+func PortOf(v safejs.Value) Port { return &jsPort{port: v} }
+
+func (p *jsPort) Post(m Message) error {
+	obj, transfer, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	// The port itself is never among what a message on it transfers.
+	_, err = p.port.Call("postMessage", obj, transfer)
+	return err
+}
+
+func (p *jsPort) Listen(f func(Message)) {
+	d := &Decoder{Reuse: true}
+	h, err := safejs.FuncOf(func(_ safejs.Value, args []safejs.Value) any {
+		if len(args) == 0 {
+			return nil
+		}
+		data, err := args[0].Get("data")
+		if err != nil {
+			return nil
+		}
+		m, err := d.Decode(data)
+		if err != nil {
+			f(Error{Code: CodeBadMessage, Message: err.Error()})
+			return nil
+		}
+		f(m)
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	p.listen = h
+	p.port.Set("onmessage", h.Value())
+}

@@ -1,0 +1,101 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gitvqa/model"
+	"gitvqa/model/modelfile"
+	"gitvqa/web/download"
+	"gitvqa/web/protocol"
+)
+
+// fetched is a model read from its folder, with what the ready message says of it.
+type fetched struct {
+	model    *model.Model
+	manifest []byte
+	info     *modelfile.Manifest
+	cache    Cache // nil: not stored
+	offline  bool
+	warning  string
+}
+
+// fetch gets a model folder: from IndexedDB where it is cached, from the network
+// otherwise (storing what it downloads, when the browser lets it). progress: post
+// download progress messages.
+func (w *Worker) fetch(ctx context.Context, url string, progress bool) (*fetched, error) {
+	f := &fetched{}
+	var cache Cache
+	if w.OpenCache != nil {
+		c, err := w.OpenCache(ctx)
+		if err != nil {
+			f.warning = "Could not open the browser's storage (" + err.Error() + "): the model runs from memory and will be downloaded again next time."
+		} else {
+			cache = c
+		}
+	}
+	var cached []byte
+	var rec download.ModelRecord
+	var haveRec bool
+	if cache != nil {
+		var err error
+		if rec, haveRec, err = cache.Model(ctx, url); err == nil && haveRec {
+			cached = rec.Manifest
+		}
+	}
+	l := &download.Loader{ManifestURL: url, Client: w.Client}
+	if cache != nil {
+		l.Store = cache
+	}
+	m, raw, offline, err := l.Manifest(ctx, cached)
+	if err != nil {
+		return nil, err
+	}
+	f.info, f.manifest, f.offline = m, raw, offline
+	stored := haveRec && rec.Complete && string(rec.Manifest) == string(raw)
+	if cache != nil && w.FreeSpace != nil && !stored {
+		if free, err := w.FreeSpace(ctx); err == nil && free < m.TotalBytes {
+			f.warning = fmt.Sprintf("The browser offers %.0f MB of storage, the model needs %.0f MB: it runs from memory and will be downloaded again next time.", float64(free)/1e6, float64(m.TotalBytes)/1e6)
+			l.Store = nil
+		}
+	}
+	if l.Store != nil && !stored {
+		if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Updated: time.Now()}); err != nil {
+			f.warning = "Could not store the model (" + err.Error() + "): it runs from memory."
+			l.Store = nil
+		}
+	}
+	l.OnStoreError = func(err error) {
+		f.warning = "The browser refused to store more (" + err.Error() + "): the model runs from memory and will be downloaded again next time."
+	}
+	if progress {
+		l.OnProgress = func(p download.Progress) {
+			w.Post(protocol.LoadProgress{Phase: p.Phase, Loaded: p.Loaded, Total: p.Total, FromCache: p.FromCache})
+		}
+		w.Post(protocol.LoadProgress{Phase: protocol.PhaseDownload, Total: m.TotalBytes})
+	}
+	src := l.Source(ctx, m)
+	defer src.Close()
+	if f.model, err = model.FromFolder(ctx, m, src, nil); err != nil {
+		return nil, err
+	}
+	if l.StoreEnabled() {
+		f.cache = cache
+		if !stored {
+			if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Complete: true, Updated: time.Now()}); err != nil {
+				f.cache, f.warning = nil, "Could not record the model as cached ("+err.Error()+")."
+			}
+		}
+	}
+	return f, nil
+}
+
+// describe returns a stored manifest's description ("" when it cannot be read).
+func describe(manifest []byte) string {
+	m, err := modelfile.Parse(manifest)
+	if err != nil {
+		return ""
+	}
+	return m.Description
+}
