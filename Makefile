@@ -103,7 +103,7 @@ site: static/gitvqa.wasm static/wasm_exec.js static/kernels.wasm
 
 # A tiny test model with seeded random weights, made here: the demo works offline.
 static/models/tiny-random/manifest.json:
-	$(GO) run ./tools/convert -random tiny -seed 1 -out static/models/tiny-random -q
+	$(GO) run ./tools/convert -random testdata/tiny/config.json -vocab testdata/tiny/vocab.txt -seed 1 -out static/models/tiny-random -q
 
 # Serves the demo with the tiny test model at http://127.0.0.1:8080/
 demo: site static/models/tiny-random/manifest.json

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"gitvqa/model/fixture"
 )
 
 // A second question about the same picture skips the encoder and the image pass, and
@@ -164,5 +166,64 @@ func TestBadQuestions(t *testing.T) {
 	}
 	if _, err := s.Ask(context.Background(), px, "hi", model.Options{MaxTokens: -1}); err == nil {
 		t.Fatal("negative token budget accepted")
+	}
+}
+
+// A backend may take each stack of layers as one program (a device backend keeps the
+// activations in its own buffers that way): the answers and logits are those of one
+// program per layer, alone and with the encoder shared.
+func TestWholeStacksEqualOneLayerAtATime(t *testing.T) {
+	m := tiny(t)
+	perLayer, _ := m.NewSession(nil)
+	whole, err := m.NewSession(model.WithWholeStacks(model.GoBackend()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := m.NewVisionShard(1, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, _ := m.NewSession(model.WithWholeStacks(model.GoBackend()))
+	if err := shared.SetPeers(&localPeers{shards: []*model.VisionShard{sh}}); err != nil {
+		t.Fatal(err)
+	}
+	// One progress step per program run: embeddings, the layers' programs, projection.
+	encodeSteps := func(s *model.Session, c *fixture.Case) int {
+		n := 0
+		s.Ask(context.Background(), pixels(t, m, c), "steps?", model.Options{MaxTokens: 1, OnProgress: func(p model.Progress) {
+			if p.Phase == "encode" {
+				n++
+			}
+		}})
+		return n
+	}
+	c0 := cases(t)[6]
+	if layers := m.Config.Vision.NumHiddenLayers; encodeSteps(perLayer, &c0) != layers+2 || encodeSteps(whole, &c0) != 3 {
+		t.Fatalf("encode steps: %d one layer at a time, %d whole; %d layers", encodeSteps(perLayer, &c0), encodeSteps(whole, &c0), layers)
+	}
+	for _, c := range cases(t)[:3] {
+		px := pixels(t, m, &c)
+		ask := func(s *model.Session) (*model.Answer, []float32) {
+			var first []float32
+			ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnLogits: func(step int, l []float32) {
+				if step == 0 {
+					first = append([]float32(nil), l...)
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ans, first
+		}
+		want, wantLogits := ask(perLayer)
+		for name, s := range map[string]*model.Session{"whole stacks": whole, "whole stacks, shared": shared} {
+			got, logits := ask(s)
+			if !reflect.DeepEqual(got.GeneratedIDs, want.GeneratedIDs) {
+				t.Errorf("%s, %s: %v, want %v", name, c.Name, got.GeneratedIDs, want.GeneratedIDs)
+			}
+			if d := maxAbsDiff(t, logits, wantLogits); d > 1e-5 {
+				t.Errorf("%s, %s: logits %g off", name, c.Name, d)
+			}
+		}
 	}
 }

@@ -21,7 +21,6 @@ import (
 
 	"gitvqa/model"
 	"gitvqa/model/convert"
-	"gitvqa/model/fixture"
 	"gitvqa/model/modelfile"
 )
 
@@ -42,9 +41,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	dtype := fs.String("dtype", "int8", "int8, or f32 for an unquantized folder")
 	group := fs.Int("group", 0, "int8 scale group along the input (e.g. 64); 0: one scale per output channel")
 	chunkMiB := fs.Int("chunk-mib", modelfile.DefaultChunkBytes>>20, "chunk size in MiB")
-	random := fs.String("random", "", "write seeded random weights of this architecture instead: large (git-large-vqav2) or tiny (the fixture's)")
+	random := fs.String("random", "", "write seeded random weights of this architecture instead: large (git-large-vqav2) or a config.json (e.g. testdata/tiny/config.json)")
 	seed := fs.Uint64("seed", 42, "seed for -random")
-	vocab := fs.String("vocab", filepath.Join(fixture.TinyDir(), "vocab.txt"), "vocab.txt for -random")
+	vocab := fs.String("vocab", "", "vocab.txt for -random (e.g. testdata/tiny/vocab.txt, the real bert-base-uncased vocabulary)")
 	quiet := fs.Bool("q", false, "no progress")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *out == "" || (*in == "") == (*random == "") {
 		fs.Usage()
 		return errors.New("need -out and exactly one of -in and -random")
+	}
+	if *random != "" && *vocab == "" {
+		return errors.New("-random needs -vocab (testdata/tiny/vocab.txt will do)")
 	}
 	if *chunkMiB <= 0 || *chunkMiB > modelfile.MaxChunkBytes>>20 {
 		return fmt.Errorf("-chunk-mib %d is out of range", *chunkMiB)
@@ -76,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	o := convert.Options{DType: *dtype, Group: *group, ChunkBytes: *chunkMiB << 20}
 	if *random != "" {
-		o.Description = fmt.Sprintf("Test model: the %s architecture with seeded random weights (seed %d). Its answers are gibberish.", *random, *seed)
+		o.Description = fmt.Sprintf("Test model: the %s architecture with seeded random weights (seed %d). Its answers are gibberish.", strings.TrimSuffix(filepath.Base(*random), ".json"), *seed)
 	}
 	if f, ok := stderr.(*os.File); ok && !*quiet {
 		if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
@@ -124,17 +126,15 @@ func randomInputs(arch string, seed uint64, vocabPath string) (convert.Inputs, e
 	switch arch {
 	case "large":
 		cfg = model.LargeVQAv2Config()
-	case "tiny":
-		b, err := os.ReadFile(filepath.Join(fixture.TinyDir(), "config.json"))
+	default:
+		b, err := os.ReadFile(arch)
 		if err != nil {
-			return in, err
+			return in, fmt.Errorf("-random: large, or a config.json: %w", err)
 		}
 		if cfg, err = model.ParseConfig(b); err != nil {
 			return in, err
 		}
 		size = cfg.Vision.ImageSize
-	default:
-		return in, fmt.Errorf("-random %q: choose large or tiny", arch)
 	}
 	if in.Config, err = json.Marshal(cfg); err != nil {
 		return in, err

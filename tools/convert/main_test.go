@@ -68,7 +68,9 @@ func TestReconvertRemovesStaleChunks(t *testing.T) {
 func TestRandomTiny(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
-	if err := run([]string{"-random", "tiny", "-seed", "7", "-out", dir, "-dtype", "f32", "-q"}, &out, &errb); err != nil {
+	tiny := fixture.TinyDir()
+	args := []string{"-random", filepath.Join(tiny, "config.json"), "-vocab", filepath.Join(tiny, "vocab.txt"), "-seed", "7", "-out", dir, "-dtype", "f32", "-q"}
+	if err := run(args, &out, &errb); err != nil {
 		t.Fatalf("%v %s", err, errb.String())
 	}
 	if _, err := modelfile.ReadManifest(dir); err != nil {
@@ -84,7 +86,9 @@ func TestBadFlags(t *testing.T) {
 		{"-in", fixture.TinyDir(), "-out", t.TempDir(), "-dtype", "int4"},
 		{"-in", fixture.TinyDir(), "-out", t.TempDir(), "-chunk-mib", "0"},
 		{"-in", "/nonexistent", "-out", t.TempDir()},
-		{"-random", "huge", "-out", t.TempDir()},
+		{"-random", "huge", "-vocab", filepath.Join(fixture.TinyDir(), "vocab.txt"), "-out", t.TempDir()},
+		// Nothing defaults to a file of this checkout: a built binary has none.
+		{"-random", "large", "-out", t.TempDir()},
 	} {
 		var out, errb bytes.Buffer
 		if err := run(append(args, "-q"), &out, &errb); err == nil {

@@ -490,6 +490,22 @@ func TestPage(t *testing.T) {
 		}
 	})
 
+	step(t, "the plain SIMD module, forced, is named simd and answers exactly", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(st.url("/?model=models/e2e/&workers=1&kernels=simd"))); err != nil {
+			t.Fatal(err)
+		}
+		if text, ready := waitLoaded(t, ctx); !ready {
+			t.Fatalf("load: %s", text)
+		}
+		if k, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.kernels`)); k != "simd" {
+			t.Errorf("kernels %q, want simd", k)
+		}
+		c := cases[0]
+		if o := askUI(t, ctx, c.Path(c.Image), c.Question, c.MaxTokens, c.Question == ""); o.Answer != c.Answer {
+			t.Errorf("on the plain module: %+v, want %q", o, c.Answer)
+		}
+	})
+
 	step(t, "cancel stops a running question and the next one works", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(st.url("/?model=models/small/"))); err != nil {
 			t.Fatal(err)
@@ -522,6 +538,54 @@ func TestPage(t *testing.T) {
 			t.Fatalf("after cancel: %+v", o)
 		}
 		t.Logf("small model (%d bytes): %v", small.TotalBytes, o.timings())
+	})
+
+	step(t, "the cache lists models and deletes one, keeping the other's files", func(t *testing.T) {
+		type entry struct {
+			URL      string  `json:"url"`
+			Bytes    float64 `json:"bytes"`
+			Complete bool    `json:"complete"`
+			Updated  float64 `json:"updated"`
+		}
+		list := func() []entry {
+			l, err := chromedp.Run(ctx, chromedp.Evaluate[[]entry](`gitvqaDemo.cache.list().then(l => l.map(m => ({...m, updated: m.updated.getTime()})))`, chromedp.EvalAwaitPromise))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+		smallURL, e2eURL := st.url("/models/small/manifest.json"), st.url("/models/e2e/manifest.json")
+		got := map[string]entry{}
+		for _, e := range list() {
+			got[e.URL] = e
+		}
+		if len(got) != 2 || !got[smallURL].Complete || got[smallURL].Bytes != float64(small.TotalBytes) || got[e2eURL].Bytes != float64(man.TotalBytes) || got[e2eURL].Updated == 0 {
+			t.Fatalf("cached: %+v", got)
+		}
+		deleted, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`gitvqaDemo.cache.delete('models/small/')`, chromedp.EvalAwaitPromise))
+		if err != nil || !deleted {
+			t.Fatalf("delete: %v %v", deleted, err)
+		}
+		if l := list(); len(l) != 1 || l[0].URL != e2eURL {
+			t.Fatalf("after the delete: %+v", l)
+		}
+		if h := storedHash(t, ctx, small.Chunks[0].SHA256); h != "" {
+			t.Error("the deleted model's chunk is still stored")
+		}
+		if h := storedHash(t, ctx, man.Chunks[0].SHA256); h != man.Chunks[0].SHA256 {
+			t.Error("the other model's chunk went with it")
+		}
+		again, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`gitvqaDemo.cache.delete('models/small/')`, chromedp.EvalAwaitPromise))
+		if again {
+			t.Error("deleting a model that is not cached said it was")
+		}
+		// With no model loaded the call starts a worker of its own.
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`gitvqaDemo.state.vqa.close()`)); err != nil {
+			t.Fatal(err)
+		}
+		if l := list(); len(l) != 1 || l[0].URL != e2eURL {
+			t.Fatalf("listed with no model loaded: %+v", l)
+		}
 	})
 	_ = firstLoad
 }
