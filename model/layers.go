@@ -93,6 +93,7 @@ const (
 
 type visionLayerNodes struct {
 	index                *G.Node // which layer: the peers run the same one
+	heads                int     // this worker's share of the heads
 	norm1, norm2         ops.NormNodes
 	q, k, v, o, fc1, fc2 ops.LinearNodes
 }
@@ -105,7 +106,7 @@ func (n *net) declareVisionLayer(l *VisionLayer, name string) *visionLayerNodes 
 		return n.LinearWeights(name+part, &w.W, w.B != nil)
 	}
 	return &visionLayerNodes{
-		index: n.Int(name + "index"),
+		index: n.Int(name + "index"), heads: l.Q.W.Rows / (d / n.c.Vision.NumAttentionHeads),
 		norm1: n.NormWeights(name+"layer_norm1", d), norm2: n.NormWeights(name+"layer_norm2", d),
 		q: lin("q_proj", &l.Q), k: lin("k_proj", &l.K), v: lin("v_proj", &l.V), o: lin("out_proj", &l.O),
 		fc1: lin("fc1", &l.FC1), fc2: lin("fc2", &l.FC2),
@@ -125,8 +126,7 @@ func (n *net) visionLayer(x *G.Node, l *visionLayerNodes) *G.Node {
 // shares add up to the block.
 func (n *net) visionAttention(x *G.Node, l *visionLayerNodes) *G.Node {
 	h := n.LayerNorm(x, l.norm1, n.c.Vision.LayerNormEps)
-	heads := l.q.W.Shape()[0] / (n.c.Vision.HiddenSize / n.c.Vision.NumAttentionHeads)
-	a := n.Attention(n.Linear(h, l.q, ""), n.Linear(h, l.k, ""), n.Linear(h, l.v, ""), heads)
+	a := n.Attention(n.Linear(h, l.q, ""), n.Linear(h, l.k, ""), n.Linear(h, l.v, ""), l.heads)
 	return n.Linear(a, l.o, "")
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"gitvqa/model"
 	"math"
-	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
@@ -28,14 +27,7 @@ func tiny(t testing.TB) *model.Model {
 	return tinyModel
 }
 
-func cases(t testing.TB) []fixture.Case {
-	t.Helper()
-	cs, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
+func cases(t testing.TB) []fixture.Case { return fixture.TinyCases(t) }
 
 func pixels(t testing.TB, m *model.Model, c *fixture.Case) []float32 {
 	t.Helper()

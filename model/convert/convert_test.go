@@ -81,13 +81,7 @@ func ask(t *testing.T, m *model.Model, c *fixture.Case, force []int) run {
 	return r
 }
 
-func cases(t *testing.T) []fixture.Case {
-	cs, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
+func cases(t *testing.T) []fixture.Case { return fixture.TinyCases(t) }
 
 // A float32 folder answers exactly as the Hugging Face folder it came from.
 func TestF32FolderEqualsCheckpoint(t *testing.T) {

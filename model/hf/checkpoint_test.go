@@ -134,11 +134,7 @@ func TestPytorchBinCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := m.NewSession(nil)
-	cases, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases[:2] {
+	for _, c := range fixture.TinyCases(t)[:2] {
 		px, err := c.Pixels(&m.Preprocess)
 		if err != nil {
 			t.Fatal(err)

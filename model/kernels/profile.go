@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -9,23 +10,24 @@ import (
 // "layernorm", "activation", and whatever else its owner times: a worker waiting for
 // its peers, say). Off, it costs one branch a call.
 type Profile struct {
+	on atomic.Bool
 	mu sync.Mutex
-	on bool
 	by map[string]time.Duration
 }
 
 // Start clears the counters and starts counting.
 func (p *Profile) Start() {
 	p.mu.Lock()
-	p.on, p.by = true, map[string]time.Duration{}
+	p.by = map[string]time.Duration{}
 	p.mu.Unlock()
+	p.on.Store(true)
 }
 
 // Stop stops counting and returns milliseconds by kind.
 func (p *Profile) Stop() map[string]float64 {
+	p.on.Store(false)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.on = false
 	out := map[string]float64{}
 	for k, d := range p.by {
 		out[k] = float64(d.Microseconds()) / 1000
@@ -36,7 +38,7 @@ func (p *Profile) Stop() map[string]float64 {
 // Time returns a func that adds the time since now to kind, when counting. A nil
 // Profile counts nothing.
 func (p *Profile) Time(kind string) func() {
-	if p == nil || !p.on {
+	if p == nil || !p.on.Load() {
 		return func() {}
 	}
 	start := time.Now()
@@ -45,13 +47,11 @@ func (p *Profile) Time(kind string) func() {
 
 // Add adds d to kind (for time measured elsewhere, by a peer worker say).
 func (p *Profile) Add(kind string, d time.Duration) {
-	if p == nil {
+	if p == nil || !p.on.Load() {
 		return
 	}
 	p.mu.Lock()
-	if p.on {
-		p.by[kind] += d
-	}
+	p.by[kind] += d
 	p.mu.Unlock()
 }
 

@@ -117,8 +117,11 @@ func (w *Worker) setPeers(ports []protocol.Port) {
 		p := &peerSet{ports: ports, profile: s.Backend().Profile(), wait: map[int]chan partial{}}
 		for _, port := range ports {
 			port.Listen(func(m protocol.Message) {
-				if r, ok := m.(protocol.Partial); ok {
-					p.reply(r)
+				switch m := m.(type) {
+				case protocol.Partial:
+					p.reply(m)
+				case protocol.Error: // a partial that could not be decoded
+					p.failAll(errors.New(m.Message))
 				}
 			})
 		}
@@ -143,8 +146,8 @@ func (w *Worker) setPeers(ports []protocol.Port) {
 // loadShard loads the model and keeps only shard index of count of its vision encoder,
 // on the backend the message asks for, then answers blocks on its port.
 func (w *Worker) loadShard(r protocol.Shard) {
-	if r.Port == nil {
-		w.fail(0, protocol.CodeBadMessage, errors.New("a shard message needs its port"))
+	if r.Port == nil || !knownKernels[r.Kernels] {
+		w.fail(0, protocol.CodeBadMessage, fmt.Errorf("a shard message needs its port and a known kernel set (kernels %q)", r.Kernels))
 		return
 	}
 	go func() {

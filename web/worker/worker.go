@@ -151,9 +151,16 @@ func (w *Worker) loop() {
 
 // ---- load --------------------------------------------------------------------------
 
+// knownKernels are the kernel sets a load may ask for.
+var knownKernels = map[string]bool{"": true, protocol.KernelsAuto: true, protocol.KernelsRelaxed: true, protocol.KernelsSIMD: true, protocol.KernelsGo: true}
+
 func (w *Worker) load(r protocol.Load) {
 	if r.ManifestURL == "" {
 		w.fail(0, protocol.CodeBadMessage, errors.New("load needs a manifestURL"))
+		return
+	}
+	if !knownKernels[r.Kernels] {
+		w.fail(0, protocol.CodeBadMessage, fmt.Errorf("kernels %q: choose %s, %s, %s or %s", r.Kernels, protocol.KernelsAuto, protocol.KernelsRelaxed, protocol.KernelsSIMD, protocol.KernelsGo))
 		return
 	}
 	w.mu.Lock()

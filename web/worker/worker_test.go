@@ -125,19 +125,8 @@ func newHarness(net *fakenet.Network, cache Cache) *harness {
 
 // idOf is a reply's question (or cache request) id, 0 for none.
 func idOf(m protocol.Message) int {
-	switch m := m.(type) {
-	case protocol.Answer:
-		return m.ID
-	case protocol.Error:
-		return m.ID
-	case protocol.Token:
-		return m.ID
-	case protocol.Progress:
-		return m.ID
-	case protocol.CacheModels:
-		return m.ID
-	case protocol.CacheDone:
-		return m.ID
+	if f := reflect.ValueOf(m).FieldByName("ID"); f.IsValid() {
+		return int(f.Int())
 	}
 	return 0
 }
@@ -209,13 +198,7 @@ func imageOf(t *testing.T, c *fixture.Case) *protocol.Image {
 	return &protocol.Image{Bytes: imageBytes(t, c), Type: "image/png"}
 }
 
-func fixtureCases(t *testing.T) []fixture.Case {
-	cases, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cases
-}
+func fixtureCases(t *testing.T) []fixture.Case { return fixture.TinyCases(t) }
 
 func TestAnswersEveryFixtureCase(t *testing.T) {
 	h := newHarness(&fakenet.Network{Files: tinyFolder(t)}, newCache())
@@ -297,6 +280,10 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 		if code := h.code(t, r.ID); code != c.code {
 			t.Errorf("case %d: %q, want %s", i, code, c.code)
 		}
+	}
+	h.w.Handle(protocol.Load{ManifestURL: manifestURL + "?other", Kernels: "fastest"})
+	if e, ok := h.until(t, 0, "error").(protocol.Error); !ok || e.Code != protocol.CodeBadMessage || !strings.Contains(e.Message, `"fastest"`) {
+		t.Fatalf("an unknown kernel set: %+v", e)
 	}
 	h.w.Handle(protocol.Ready{})
 	if e, ok := h.until(t, 0, "error").(protocol.Error); !ok || e.Code != protocol.CodeBadMessage {

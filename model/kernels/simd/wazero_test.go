@@ -6,7 +6,6 @@ import (
 	"context"
 	"math"
 	"math/rand"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -79,10 +78,8 @@ type result struct {
 // fixtureModels loads the fixture's cases, its float32 model, and the same converted to int8.
 func fixtureModels(t *testing.T) (cases []fixture.Case, f32, q8 *model.Model) {
 	t.Helper()
-	cases, err := fixture.Load(filepath.Join(fixture.TinyDir(), "cases"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cases = fixture.TinyCases(t)
+	var err error
 	if f32, err = hf.LoadDir(fixture.TinyDir()); err != nil {
 		t.Fatal(err)
 	}
