@@ -5,7 +5,6 @@ package convert
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -35,8 +34,12 @@ type Inputs struct {
 // OpenFolder reads a Hugging Face GIT folder (config.json, preprocessor_config.json,
 // vocab.txt and the weights); close releases the weights' file.
 func OpenFolder(dir string) (in Inputs, close func(), err error) {
-	for name, dst := range map[string]*[]byte{"config.json": &in.Config, "preprocessor_config.json": &in.Preprocessor, "vocab.txt": &in.Vocab} {
-		if *dst, err = os.ReadFile(filepath.Join(dir, name)); err != nil {
+	for _, f := range []struct {
+		name  string
+		limit int64
+		dst   *[]byte
+	}{{"config.json", modelfile.MaxConfigBytes, &in.Config}, {"preprocessor_config.json", modelfile.MaxConfigBytes, &in.Preprocessor}, {"vocab.txt", modelfile.MaxVocabBytes, &in.Vocab}} {
+		if *f.dst, err = modelfile.ReadFile(filepath.Join(dir, f.name), f.limit); err != nil {
 			return Inputs{}, nil, err
 		}
 	}

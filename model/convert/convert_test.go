@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -192,3 +193,57 @@ func TestBadFoldersAreRefused(t *testing.T) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// A file that never ends (here a symlink to /dev/zero) is cut off at its kind's cap
+// and refused, costing a bounded amount of memory.
+func TestEndlessFilesAreRefused(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	folder := t.TempDir()
+	in, closeSrc, err := OpenFolder(fixture.TinyDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Convert(in, folder, Options{DType: "f32", ChunkBytes: 1 << 20})
+	closeSrc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dir, file, want string
+	}{
+		{"", "config.json", "goes on past the 1048576 bytes"},
+		{"", "preprocessor_config.json", "goes on past the 1048576 bytes"},
+		{"", "vocab.txt", "goes on past the 16777216 bytes"},
+		{"", "model.safetensors", "not a regular file"},
+		{folder, "manifest.json", "goes on past the 16777216 bytes"},
+		{folder, m.Chunks[0].File, "expected 1048576"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			from := c.dir
+			if from == "" {
+				from = fixture.TinyDir()
+			}
+			dir := t.TempDir() // the folder, its files linked
+			entries, _ := os.ReadDir(from)
+			for _, e := range entries {
+				os.Symlink(filepath.Join(from, e.Name()), filepath.Join(dir, e.Name()))
+			}
+			os.Remove(filepath.Join(dir, c.file))
+			if err := os.Symlink("/dev/zero", filepath.Join(dir, c.file)); err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := hf.LoadDir(dir)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 200<<20 {
+				t.Fatalf("allocated %d MB refusing an endless %s", grew>>20, c.file)
+			}
+		})
+	}
+}

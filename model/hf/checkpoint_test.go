@@ -236,3 +236,4 @@ func TestUnusedTensorsReported(t *testing.T) {
 		t.Fatalf("unused %v", m2.Weights.Unused)
 	}
 }
+

@@ -34,13 +34,14 @@ func LoadDir(dir string) (*model.Model, error) {
 	var tok *tokenize.Tokenizer
 	for _, f := range []struct {
 		name  string
+		limit int64
 		parse func([]byte) error
 	}{
-		{"config.json", func(b []byte) (err error) { cfg, err = model.ParseConfig(b); return }},
-		{"preprocessor_config.json", func(b []byte) (err error) { pre, err = imageproc.ParseConfig(b); return }},
-		{"vocab.txt", func(b []byte) (err error) { tok, err = tokenize.New(b); return }},
+		{"config.json", modelfile.MaxConfigBytes, func(b []byte) (err error) { cfg, err = model.ParseConfig(b); return }},
+		{"preprocessor_config.json", modelfile.MaxConfigBytes, func(b []byte) (err error) { pre, err = imageproc.ParseConfig(b); return }},
+		{"vocab.txt", modelfile.MaxVocabBytes, func(b []byte) (err error) { tok, err = tokenize.New(b); return }},
 	} {
-		b, err := os.ReadFile(filepath.Join(dir, f.name))
+		b, err := modelfile.ReadFile(filepath.Join(dir, f.name), f.limit)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", dir, err)
 		}

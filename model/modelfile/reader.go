@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -30,14 +31,20 @@ type Verifying interface {
 // DirSource reads a model folder on disk.
 type DirSource string
 
-// Fetch implements ChunkSource.
+// Fetch implements ChunkSource: at most the bytes the manifest gives the file, so a
+// file that never ends is cut off and then refused by its size.
 func (d DirSource) Fetch(_ context.Context, ref FileRef) ([]byte, error) {
-	return os.ReadFile(filepath.Join(string(d), filepath.Base(ref.File)))
+	f, err := os.Open(filepath.Join(string(d), filepath.Base(ref.File)))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max(ref.Bytes, 0)+1))
 }
 
 // ReadManifest reads dir/manifest.json.
 func ReadManifest(dir string) (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	b, err := ReadFile(filepath.Join(dir, "manifest.json"), MaxManifestBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,10 @@ func Open(path string) (*File, error) {
 		f.Close()
 		return nil, err
 	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("safetensors: %s is not a regular file", path)
+	}
 	sf, err := New(f, st.Size())
 	if err != nil {
 		f.Close()

@@ -1,6 +1,7 @@
-// Package torchbin reads PyTorch state-dict checkpoints (pytorch_model.bin: torch.save's
-// zip format, or the legacy tar/pickle format) through github.com/nlpodyssey/gopickle.
-// The whole file is loaded into memory, which is what torch.load does too; prefer
+// Package torchbin reads PyTorch state-dict checkpoints (pytorch_model.bin in torch.save's
+// zip format, PyTorch ≥ 1.6) through github.com/nlpodyssey/gopickle, after checking
+// that nothing in the file asks for more memory than the file holds (guard.go). The
+// whole file is loaded into memory, which is what torch.load does too; prefer
 // model.safetensors where a checkpoint ships both.
 package torchbin
 
@@ -31,6 +32,9 @@ func Open(path string) (f *File, err error) {
 	}()
 	if err := checkMagic(path); err != nil {
 		return nil, err
+	}
+	if err := guard(path); err != nil {
+		return nil, fmt.Errorf("torchbin: %s: %w", path, err)
 	}
 	obj, err := pytorch.Load(path)
 	if err != nil {
@@ -72,8 +76,10 @@ func Open(path string) (f *File, err error) {
 }
 
 // Torch files start with a zip header, or (before PyTorch 1.6) with the pickled magic
-// number 0x1950a86a20f9469cfc6c. gopickle loops forever on some other inputs (an empty
-// file among them), so anything else is refused up front.
+// number 0x1950a86a20f9469cfc6c. That legacy format is refused with a clear message: its
+// storages follow the pickles with sizes nothing bounds, and every GIT checkpoint on the
+// hub is newer. gopickle loops forever on some other inputs (an empty file among them),
+// so anything else is refused up front too.
 var (
 	zipMagic    = []byte("PK\x03\x04")
 	legacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19}
@@ -87,7 +93,10 @@ func checkMagic(path string) error {
 	defer f.Close()
 	head := make([]byte, len(legacyMagic))
 	n, _ := io.ReadFull(f, head)
-	if bytes.HasPrefix(head[:n], zipMagic) || bytes.Equal(head[:n], legacyMagic) {
+	if bytes.Equal(head[:n], legacyMagic) {
+		return fmt.Errorf("torchbin: %s is in the legacy (PyTorch < 1.6) format, which is not supported: use the checkpoint's model.safetensors, or re-save it with a newer torch.save", path)
+	}
+	if bytes.HasPrefix(head[:n], zipMagic) {
 		return nil
 	}
 	return fmt.Errorf("torchbin: %s is not a PyTorch checkpoint (%d bytes read)", path, n)
@@ -130,8 +139,8 @@ func (f *File) Float32(name string) ([]float32, error) {
 	}
 	n := 1
 	for _, d := range t.Size {
-		if d < 0 {
-			return nil, fmt.Errorf("torchbin: tensor %q has a bad shape %v", name, t.Size)
+		if d < 0 || (d > 0 && n > len(src)/d) {
+			return nil, fmt.Errorf("torchbin: tensor %q has shape %v, more than its storage of %d holds", name, t.Size, len(src))
 		}
 		n *= d
 	}

@@ -118,7 +118,7 @@ func describe(m *modelfile.Manifest) string {
 func randomInputs(arch string, seed uint64, vocabPath string) (convert.Inputs, error) {
 	var in convert.Inputs
 	var err error
-	if in.Vocab, err = os.ReadFile(vocabPath); err != nil {
+	if in.Vocab, err = modelfile.ReadFile(vocabPath, modelfile.MaxVocabBytes); err != nil {
 		return in, err
 	}
 	var cfg model.Config
@@ -127,7 +127,7 @@ func randomInputs(arch string, seed uint64, vocabPath string) (convert.Inputs, e
 	case "large":
 		cfg = model.LargeVQAv2Config()
 	default:
-		b, err := os.ReadFile(arch)
+		b, err := modelfile.ReadFile(arch, modelfile.MaxConfigBytes)
 		if err != nil {
 			return in, fmt.Errorf("-random: large, or a config.json: %w", err)
 		}

@@ -21,6 +21,7 @@ import (
 	"gitvqa/model"
 	"gitvqa/model/hf"
 	"gitvqa/model/imageproc"
+	"gitvqa/model/modelfile"
 	"gitvqa/model/npy"
 )
 
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *maxTokens <= 0 {
 		return fmt.Errorf("-max-tokens must be positive, not %d", *maxTokens)
 	}
-	data, err := os.ReadFile(*imagePath)
+	data, err := modelfile.ReadFile(*imagePath, modelfile.MaxImageBytes)
 	if err != nil {
 		return err
 	}

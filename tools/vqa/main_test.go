@@ -81,6 +81,7 @@ func TestCLIPlainAnswerAndErrors(t *testing.T) {
 		{"-model", "/nonexistent", "-image", c, "-question", "x"},
 		{"-model", fixture.TinyDir(), "-image", c, "-question", "x", "-max-tokens", "0"},
 		{"-model", fixture.TinyDir(), "-image", c, "-question", strings.Repeat("why? ", 2000)},
+		{"-model", fixture.TinyDir(), "-image", "/dev/zero", "-question", "x"}, // never ends: cut at 256 MiB
 	} {
 		out.Reset()
 		errb.Reset()
