@@ -24,23 +24,32 @@ type Model struct {
 
 // New assembles a model from its parts, checking that they fit together.
 func New(cfg Config, pre imageproc.Config, tok *tokenize.Tokenizer, src Source) (*Model, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := CheckParts(&cfg, &pre, tok); err != nil {
 		return nil, err
-	}
-	if h, w := pre.OutputSize(cfg.Vision.ImageSize, cfg.Vision.ImageSize); h != cfg.Vision.ImageSize || w != cfg.Vision.ImageSize {
-		return nil, fmt.Errorf("the preprocessor makes %d×%d images, the vision model takes %d×%d", w, h, cfg.Vision.ImageSize, cfg.Vision.ImageSize)
-	}
-	if !pre.DoCenterCrop && pre.ShortestEdge > 0 {
-		return nil, fmt.Errorf("a preprocessor without center crop gives pictures of varying size, which the vision model cannot take")
-	}
-	if tok.VocabSize() != cfg.VocabSize {
-		return nil, fmt.Errorf("vocab.txt has %d tokens, config.json says %d", tok.VocabSize(), cfg.VocabSize)
 	}
 	w, err := LoadWeights(&cfg, src)
 	if err != nil {
 		return nil, err
 	}
 	return &Model{Config: cfg, Preprocess: pre, Tokenizer: tok, Weights: w}, nil
+}
+
+// CheckParts checks that a config, a preprocessor and a vocabulary fit together, before
+// any weight is read.
+func CheckParts(cfg *Config, pre *imageproc.Config, tok *tokenize.Tokenizer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if h, w := pre.OutputSize(cfg.Vision.ImageSize, cfg.Vision.ImageSize); h != cfg.Vision.ImageSize || w != cfg.Vision.ImageSize {
+		return fmt.Errorf("the preprocessor makes %d×%d images, the vision model takes %d×%d", w, h, cfg.Vision.ImageSize, cfg.Vision.ImageSize)
+	}
+	if !pre.DoCenterCrop && pre.ShortestEdge > 0 {
+		return fmt.Errorf("a preprocessor without center crop gives pictures of varying size, which the vision model cannot take")
+	}
+	if tok.VocabSize() != cfg.VocabSize {
+		return fmt.Errorf("vocab.txt has %d tokens, config.json says %d", tok.VocabSize(), cfg.VocabSize)
+	}
+	return nil
 }
 
 // FromFolder loads a model folder through src (a directory, IndexedDB, the network),

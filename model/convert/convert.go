@@ -5,12 +5,15 @@ package convert
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"gitvqa/model"
+	"gitvqa/model/imageproc"
 	"gitvqa/model/hf"
 	"gitvqa/model/modelfile"
+	"gitvqa/model/tokenize"
 )
 
 // Options choose the folder's encoding.
@@ -55,12 +58,36 @@ func Quantized(name string, shape []int) bool {
 	return len(shape) >= 2 && strings.HasSuffix(name, ".weight") && !strings.Contains(name, "position_embedding")
 }
 
-// Convert writes the model folder into dir and returns its manifest.
+// Convert writes the model folder into dir and returns its manifest. Everything is
+// checked before the first byte is written (config, preprocessor and vocabulary
+// together, every tensor's name and shape as it is read), and the manifest is renamed
+// into place last: until then a model already in dir keeps loading, and chunks are
+// named by their contents, so the new ones cannot overwrite the old ones'. On failure
+// the files this conversion wrote are removed again.
 func Convert(in Inputs, dir string, o Options) (*modelfile.Manifest, error) {
 	cfg, err := model.ParseConfig(in.Config)
 	if err != nil {
 		return nil, err
 	}
+	pre, err := imageproc.ParseConfig(in.Preprocessor)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenize.New(in.Vocab)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.CheckParts(&cfg, &pre, tok); err != nil {
+		return nil, err
+	}
+	m, err := convert(in, &cfg, dir, o)
+	if err != nil {
+		removeUnlisted(dir) // what a failed run left: files no manifest in dir lists
+	}
+	return m, err
+}
+
+func convert(in Inputs, cfg *model.Config, dir string, o Options) (*modelfile.Manifest, error) {
 	if o.DType == "" {
 		o.DType = "int8"
 	}
@@ -78,7 +105,7 @@ func Convert(in Inputs, dir string, o Options) (*modelfile.Manifest, error) {
 		return nil, err
 	}
 	w.Description = o.Description
-	specs := model.ExpectedTensors(&cfg)
+	specs := model.ExpectedTensors(cfg)
 	for i, s := range specs {
 		shape, ok := in.Weights.Shape(s.Name)
 		if !ok {
@@ -109,3 +136,33 @@ func Convert(in Inputs, dir string, o Options) (*modelfile.Manifest, error) {
 	}
 	return w.Finish(in.Config, in.Preprocessor, in.Vocab, o.DType, group)
 }
+
+// removeUnlisted deletes the chunk-like files (named <sha256>.bin or .txt) and
+// temporary files in dir that its manifest, if any, does not list.
+func removeUnlisted(dir string) error {
+	keep := map[string]bool{}
+	if m, err := modelfile.ReadManifest(dir); err == nil {
+		keep[m.Tokenizer.File] = true
+		for _, c := range m.Chunks {
+			keep[c.File] = true
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		chunk := (strings.HasSuffix(n, ".bin") || strings.HasSuffix(n, ".txt")) && len(n) == 64+4
+		if (chunk && !keep[n]) || strings.HasPrefix(n, ".part-") {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RemoveStale deletes what an earlier conversion into dir left that its manifest no
+// longer lists.
+func RemoveStale(dir string) error { return removeUnlisted(dir) }

@@ -187,6 +187,7 @@ func TestBadCheckpointsGiveClearErrors(t *testing.T) {
 		}, "truncated"},
 		{"no weights", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "model.safetensors")) }, "neither model.safetensors nor pytorch_model.bin"},
 		{"no vocab", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "vocab.txt")) }, "vocab.txt"},
+		{"no config and no manifest", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "config.json")) }, "neither a model folder (it has no manifest.json) nor a Hugging Face folder"},
 		{"unknown activation", config(func(c map[string]any) { c["hidden_act"] = "swish" }), `hidden_act "swish" is not supported`},
 		{"unknown position embedding", config(func(c map[string]any) { c["position_embedding_type"] = "relative_key" }), "position_embedding_type"},
 		{"video GIT", config(func(c map[string]any) { c["num_image_with_embedding"] = 6 }), "num_image_with_embedding"},

@@ -7,6 +7,7 @@ package hf
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,6 +29,9 @@ func LoadDir(dir string) (*model.Model, error) {
 			return nil, fmt.Errorf("%s: %w", dir, err)
 		}
 		return model.FromFolder(context.Background(), m, modelfile.DirSource(dir), nil)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s is neither a model folder (it has no manifest.json) nor a Hugging Face folder (no config.json)", dir)
 	}
 	var cfg model.Config
 	var pre imageproc.Config

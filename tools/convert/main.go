@@ -72,10 +72,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if closeSrc != nil {
 		defer closeSrc()
 	}
-	// A half-replaced folder must not look valid: the old manifest goes first.
-	if err := os.Remove(filepath.Join(*out, "manifest.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
+	// A model already in -out keeps loading until the new manifest replaces it (see
+	// convert.Convert).
 	o := convert.Options{DType: *dtype, Group: *group, ChunkBytes: *chunkMiB << 20}
 	if *random != "" {
 		o.Description = fmt.Sprintf("Test model: the %s architecture with seeded random weights (seed %d). Its answers are gibberish.", strings.TrimSuffix(filepath.Base(*random), ".json"), *seed)
@@ -97,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := removeStale(*out, m); err != nil {
+	if err := convert.RemoveStale(*out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d chunks + vocab, %d bytes (%.3f GB), %s\n",
@@ -144,25 +142,4 @@ func randomInputs(arch string, seed uint64, vocabPath string) (convert.Inputs, e
 		`"do_normalize":true,"image_mean":[0.48145466,0.4578275,0.40821073],"image_std":[0.26862954,0.26130258,0.27577711],"do_convert_rgb":true}`, size, size, size))
 	in.Weights = model.NewRandomSource(&cfg, seed)
 	return in, nil
-}
-
-// removeStale deletes chunk files of an earlier conversion that m does not list.
-func removeStale(dir string, m *modelfile.Manifest) error {
-	keep := map[string]bool{m.Tokenizer.File: true}
-	for _, c := range m.Chunks {
-		keep[c.File] = true
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		n := e.Name()
-		if !keep[n] && (strings.HasSuffix(n, ".bin") || strings.HasSuffix(n, ".txt")) && len(n) == 64+4 {
-			if err := os.Remove(filepath.Join(dir, n)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

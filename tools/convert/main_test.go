@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"gitvqa/model/fixture"
+	"gitvqa/model/hf"
 	"gitvqa/model/modelfile"
+	"gitvqa/model/safetensors"
 )
 
 func convertTo(t *testing.T, dir string, args ...string) string {
@@ -94,5 +96,83 @@ func TestBadFlags(t *testing.T) {
 		if err := run(append(args, "-q"), &out, &errb); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+}
+
+// hfCopy links the tiny checkpoint's files into a new folder, writing over the ones
+// given (nil: leave the file out).
+func hfCopy(t *testing.T, over map[string][]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, _ := os.ReadDir(fixture.TinyDir())
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		if b, ok := over[e.Name()]; ok {
+			if b != nil {
+				os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+			}
+			continue
+		}
+		os.Symlink(filepath.Join(fixture.TinyDir(), e.Name()), filepath.Join(dir, e.Name()))
+	}
+	return dir
+}
+
+// A conversion that fails, for any reason, leaves the folder it was writing into as it
+// was: the model there keeps loading, and nothing of the failed run is left.
+func TestFailedConversionKeepsTheWorkingFolder(t *testing.T) {
+	dir := t.TempDir()
+	convertTo(t, dir, "-chunk-mib", "1")
+	before := files(t, dir)
+	vocab, _ := os.ReadFile(filepath.Join(fixture.TinyDir(), "vocab.txt"))
+	short := vocab[:bytes.LastIndex(vocab[:len(vocab)-1], []byte("\n"))+1] // one token fewer
+	st, _ := os.ReadFile(filepath.Join(fixture.TinyDir(), "model.safetensors"))
+	// A checkpoint without the last decoder layer's output LayerNorm: the conversion
+	// has written most chunks when it finds out.
+	f, err := safetensors.Open(filepath.Join(fixture.TinyDir(), "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []safetensors.Tensor
+	for _, n := range f.Names() {
+		if n != "git.encoder.layer.1.output.LayerNorm.weight" {
+			info, _ := f.Info(n)
+			raw, _ := f.Raw(n)
+			kept = append(kept, safetensors.Tensor{Name: n, DType: info.DType, Shape: info.Shape, Data: raw})
+		}
+	}
+	f.Close()
+	var missing bytes.Buffer
+	if err := safetensors.Write(&missing, kept, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		in   string
+		want string
+	}{
+		"a vocabulary shorter than the config's": {hfCopy(t, map[string][]byte{"vocab.txt": short}), "vocab.txt has 30521 tokens, config.json says 30522"},
+		"a truncated checkpoint":                 {hfCopy(t, map[string][]byte{"model.safetensors": st[:len(st)/2]}), "safetensors"},
+		"no weights at all":                      {hfCopy(t, map[string][]byte{"model.safetensors": nil}), "neither model.safetensors nor pytorch_model.bin"},
+		"a tensor missing halfway":               {hfCopy(t, map[string][]byte{"model.safetensors": missing.Bytes()}), `no tensor "git.encoder.layer.1.output.LayerNorm.weight"`},
+	} {
+		var out, errb bytes.Buffer
+		err := run([]string{"-in", c.in, "-out", dir, "-q", "-chunk-mib", "2"}, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", name, err, c.want)
+		}
+		after := files(t, dir)
+		if len(after) != len(before) {
+			t.Errorf("%s: %d files before, %d after", name, len(before), len(after))
+		}
+		for f, b := range before {
+			if !bytes.Equal(after[f], b) {
+				t.Errorf("%s: %s changed", name, f)
+			}
+		}
+	}
+	if _, err := hf.LoadDir(dir); err != nil {
+		t.Fatalf("the folder no longer loads: %v", err)
 	}
 }
