@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gitvqa/model/ops"
+	"gitvqa/model/tokenize"
 )
 
 // DefaultMaxTokens is the answer budget unless the caller asks otherwise.
@@ -355,6 +356,9 @@ func (s *Session) Ask(ctx context.Context, pixels []float32, question string, o 
 		return nil, fmt.Errorf("%w: %d", ErrBadMaxTokens, maxNew)
 	}
 	prompt, err := s.m.Tokenizer.Prompt(question)
+	if errors.Is(err, tokenize.ErrTooLong) {
+		return nil, fmt.Errorf("%w: %v", ErrQuestionTooLong, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -73,13 +73,18 @@ async function loadModel() {
   const modelURL = await chooseModel();
   try {
     const workers = params.get('workers') ? Number(params.get('workers')) : undefined;
+    $('retry-load').hidden = true;
+    $('load-status').className = '';
     state.vqa = await GitVQA.load({
       model: modelURL, onProgress: downloadProgress(), exact: params.get('exact') === '1', workers, kernels: params.get('kernels') || undefined,
+      stallMs: params.get('stallMs') ? Number(params.get('stallMs')) : undefined,
     });
     localStorage.setItem('gitvqa.model', modelURL);
   } catch (err) {
     $('load-status').textContent = `Could not load the model: ${err.message}`;
     $('load-status').className = 'error';
+    $('download-bar').hidden = true;
+    $('retry-load').hidden = false;
     return;
   }
   const info = state.vqa.info;
@@ -100,6 +105,11 @@ async function loadModel() {
     if (n > 1) $('load-status').textContent += ` ${n} workers share the image encoder.`;
   });
 }
+
+$('retry-load').addEventListener('click', () => {
+  $('load-status').textContent = 'Starting…';
+  loadModel();
+});
 
 // ---- the picture -------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ export const protocol = Object.freeze({
  * @property {string} manifestURL
  * @property {boolean} [exact] keep activations float32 (slower): no 7-bit activations
  * @property {string} [kernels] KernelsAuto (default), or a slower set to force: KernelsSIMD, KernelsGo
+ * @property {number} [stallMs] how long a download may go without a byte before it is retried (default 20000)
  */
 
 /**

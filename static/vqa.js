@@ -26,7 +26,7 @@ const here = new URL('.', import.meta.url);
 export class GitVQA {
   /**
    * Starts a worker and loads a model folder (its manifest.json and chunks).
-   * @param {{model?: string, onProgress?: Function, workerURL?: string|URL, exact?: boolean, workers?: number, kernels?: string}} options
+   * @param {{model?: string, onProgress?: Function, workerURL?: string|URL, exact?: boolean, workers?: number, kernels?: string, stallMs?: number}} options
    *   onProgress({phase, loaded, total, fromCache}) — bytes; phase is download|verify|load.
    *   workers: how many workers share the image encoder (default: one per core, at most
    *   4). The first answers as soon as it is ready; the others join in the background
@@ -36,9 +36,11 @@ export class GitVQA {
    *   Runtime's q8 models do).
    *   kernels: 'auto' (default: the fastest set that passes its self-test here), or a
    *   slower one to force: 'simd' (no relaxed SIMD) or 'go'.
+   *   stallMs: how long a download may go without a byte before it is retried (default
+   *   20000); after a few tries the load fails with a VQAError (code load_failed).
    * @returns {Promise<GitVQA>} resolved when the model is ready (see .info).
    */
-  static async load({ model = 'models/git-large-vqav2/', onProgress, workerURL, exact = false, workers, kernels = P.KernelsAuto } = {}) {
+  static async load({ model = 'models/git-large-vqav2/', onProgress, workerURL, exact = false, workers, kernels = P.KernelsAuto, stallMs } = {}) {
     const manifestURL = manifestOf(model);
     // Ask the browser to keep our storage (only a page can ask, not a worker).
     if (navigator.storage && navigator.storage.persist) {
@@ -47,10 +49,15 @@ export class GitVQA {
     const url = workerURL || new URL('worker.js', here);
     const vqa = new GitVQA(new Worker(url));
     const load = { manifestURL, exact, kernels };
-    vqa.info = await new Promise((resolve, reject) => {
-      vqa._loading = { resolve, reject, onProgress };
-      vqa._send({ type: P.Load, ...load });
-    });
+    try {
+      vqa.info = await new Promise((resolve, reject) => {
+        vqa._loading = { resolve, reject, onProgress };
+        vqa._send({ type: P.Load, ...load, stallMs });
+      });
+    } catch (err) {
+      vqa.close(); // a failed load leaves no worker behind
+      throw err;
+    }
     const want = Math.max(1, Math.min(workers ?? Math.min(navigator.hardwareConcurrency || 1, 4), vqa.info.model.maxWorkers || 1));
     /** Resolves to the number of workers sharing the image encoder, once they do. */
     vqa.sharing = want > 1 ? vqa._startShards(url, load, want) : Promise.resolve(1);

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"gitvqa/model"
-	"gitvqa/model/imageproc"
 	"gitvqa/model/hf"
+	"gitvqa/model/imageproc"
 	"gitvqa/model/modelfile"
 	"gitvqa/model/tokenize"
 )

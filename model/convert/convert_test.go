@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"gitvqa/model"
-	"gitvqa/model/hf"
 	"gitvqa/model/fixture"
+	"gitvqa/model/hf"
 	"gitvqa/model/modelfile"
 )
 
@@ -72,8 +72,8 @@ func ask(t *testing.T, m *model.Model, c *fixture.Case, force []int) run {
 	var r run
 	ans, err := s.Ask(context.Background(), px, c.Question, model.Options{
 		MaxTokens: c.MaxTokens,
-		Force:        force,
-		OnLogits:     func(_ int, l []float32) { r.logits = append(r.logits, append([]float32(nil), l...)) },
+		Force:     force,
+		OnLogits:  func(_ int, l []float32) { r.logits = append(r.logits, append([]float32(nil), l...)) },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"gitvqa/model"
-	"gitvqa/model/hf"
 	"gitvqa/model/fixture"
+	"gitvqa/model/hf"
 	"gitvqa/model/imageproc"
 	"gitvqa/model/tokenize"
 )

@@ -237,4 +237,3 @@ func TestUnusedTensorsReported(t *testing.T) {
 		t.Fatalf("unused %v", m2.Weights.Unused)
 	}
 }
-

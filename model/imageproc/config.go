@@ -7,6 +7,7 @@ package imageproc
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 )
 
 // Config mirrors preprocessor_config.json (CLIPImageProcessor, or the older
@@ -139,9 +140,17 @@ func (c *Config) Validate() error {
 	if c.DoCenterCrop && (c.CropH <= 0 || c.CropW <= 0) {
 		return fmt.Errorf("crop_size must be positive")
 	}
+	// Pixels are 0..255 times rescale_factor; a mean or std far outside what any model
+	// uses would turn them into infinities (or answers of nothing but [PAD]).
+	if c.DoRescale && !(c.RescaleFactor > 1e-6 && c.RescaleFactor <= 1) {
+		return fmt.Errorf("rescale_factor %g is out of range (0, 1]", c.RescaleFactor)
+	}
 	for i := 0; i < 3; i++ {
-		if c.DoNormalize && c.Std[i] == 0 {
-			return fmt.Errorf("image_std[%d] is zero", i)
+		if c.DoNormalize && !(math.Abs(float64(c.Std[i])) >= 1e-3 && math.Abs(float64(c.Std[i])) <= 1e3) {
+			return fmt.Errorf("image_std[%d] = %g is out of range (1e-3 to 1e3)", i, c.Std[i])
+		}
+		if c.DoNormalize && !(math.Abs(float64(c.Mean[i])) <= 1e3) {
+			return fmt.Errorf("image_mean[%d] = %g is out of range", i, c.Mean[i])
 		}
 	}
 	return nil

@@ -77,9 +77,20 @@ func Decode(data []byte) (img *RGB, err error) {
 	}
 	m, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
+		if format == "webp" && animatedWebP(data) {
+			return nil, fmt.Errorf("%w: an animated WebP (pass one frame, as a canvas or ImageBitmap, instead)", ErrUnsupported)
+		}
 		return nil, fmt.Errorf("corrupt %s image: %w", format, err)
 	}
 	return toRGB(m)
+}
+
+// ErrUnsupported is wrapped by the errors of valid pictures this decoder cannot read.
+var ErrUnsupported = errors.New("unsupported picture")
+
+// animatedWebP reports whether a WebP file's VP8X header has its animation flag set.
+func animatedWebP(b []byte) bool {
+	return len(b) >= 21 && string(b[0:4]) == "RIFF" && string(b[8:12]) == "WEBP" && string(b[12:16]) == "VP8X" && b[20]&0x02 != 0
 }
 
 func toRGB(m image.Image) (*RGB, error) {

@@ -150,8 +150,10 @@ func (m *Manifest) Validate() error {
 	if m.Version != Version {
 		return fmt.Errorf("format version %d is not supported by this build (it reads version %d)", m.Version, Version)
 	}
-	if len(m.Config) == 0 || len(m.Preprocessor) == 0 {
-		return fmt.Errorf("config or preprocessor settings missing")
+	for name, raw := range map[string]json.RawMessage{"config": m.Config, "preprocessor": m.Preprocessor} {
+		if t := strings.TrimSpace(string(raw)); !strings.HasPrefix(t, "{") {
+			return fmt.Errorf("%s is %s, not a JSON object", name, map[bool]string{true: "missing", false: t[:min(len(t), 20)]}[t == ""])
+		}
 	}
 	if m.DType != "int8" && m.DType != "f32" {
 		return fmt.Errorf("dtype %q is neither int8 nor f32", m.DType)

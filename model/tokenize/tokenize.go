@@ -8,6 +8,7 @@ package tokenize
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -31,6 +32,9 @@ const (
 
 var specialTokens = []string{PadToken, UnkToken, ClsToken, SepToken, MaskToken}
 
+// ErrTooLong is wrapped by the error for text over MaxQuestionBytes.
+var ErrTooLong = errors.New("question too long")
+
 // MaxQuestionBytes bounds what Encode reads; longer text gets an error rather than
 // minutes of tokenizing. Any question that fits a 1024-position model is far shorter.
 const MaxQuestionBytes = 64 << 10
@@ -40,6 +44,7 @@ type Tokenizer struct {
 	tk      *tokenizer.Tokenizer
 	vocab   []string // id → token
 	special map[int]bool
+	ids     model.Vocab // token → id
 	cls     int
 }
 
@@ -71,39 +76,36 @@ func New(vocabTxt []byte) (*Tokenizer, error) {
 		ContinuingSubwordPrefix("##").MaxInputCharsPerWord(100).Build()
 	t.tk = tokenizer.NewTokenizer(wp)
 	t.tk.WithPreTokenizer(pretokenizer.NewBertPreTokenizer())
-	// Special tokens typed in the question stay whole, as in transformers.
-	var added []tokenizer.AddedToken
-	for _, s := range specialTokens {
-		added = append(added, tokenizer.NewAddedToken(s, true))
-	}
-	t.tk.AddSpecialTokens(added)
+	t.ids = vocab
 	return t, nil
 }
 
-// normalize is BertTokenizer's basic clean-up, done here rather than by sugarme's
-// BertNormalizer, whose offset bookkeeping panics on text such as "é\u0301" and
-// which strips accents without decomposing first: drop NUL, U+FFFD and control
-// characters, turn whitespace into spaces, space out CJK ideographs, lower-case,
-// decompose (NFD) and drop combining marks. Special tokens spelled exactly are kept
-// as they are, as transformers does, and matched later by sugarme's added vocabulary.
-func normalize(text string, specials []string) string {
-	var b strings.Builder
-	for len(text) > 0 {
+// splitSpecial cuts text at the special tokens typed in it, spelled exactly (as
+// transformers' added-tokens trie matches them: case-sensitive, before lower-casing),
+// and strips the spaces around each, as its slow and fast BERT tokenizers do. Pieces
+// alternate: plain text (possibly empty), a special token, plain text, …
+func splitSpecial(text string) []string {
+	var out []string
+	for {
 		at, tok := len(text), ""
-		for _, s := range specials {
+		for _, s := range specialTokens {
 			if i := strings.Index(text, s); i >= 0 && i < at {
 				at, tok = i, s
 			}
 		}
-		b.WriteString(normalizePlain(text[:at]))
-		if tok != "" {
-			b.WriteString(" " + tok + " ")
+		if tok == "" {
+			return append(out, text)
 		}
-		text = text[at+len(tok):]
+		out = append(out, strings.TrimRightFunc(text[:at], unicode.IsSpace), tok)
+		text = strings.TrimLeftFunc(text[at+len(tok):], unicode.IsSpace)
 	}
-	return b.String()
 }
 
+// normalizePlain is BertTokenizer's basic clean-up, done here rather than by sugarme's
+// BertNormalizer, whose offset bookkeeping panics on text such as "é\u0301" and
+// which strips accents without decomposing first: drop NUL, U+FFFD and control
+// characters, turn whitespace into spaces, space out CJK ideographs, lower-case,
+// decompose (NFD) and drop combining marks.
 func normalizePlain(text string) string {
 	var b strings.Builder
 	for _, r := range text {
@@ -153,7 +155,7 @@ func (t *Tokenizer) VocabSize() int { return len(t.vocab) }
 // Tokenize returns the WordPiece tokens and ids of text, without special tokens.
 func (t *Tokenizer) Tokenize(text string) (tokens []string, ids []int, err error) {
 	if len(text) > MaxQuestionBytes {
-		return nil, nil, fmt.Errorf("question of %d bytes is too long (at most %d)", len(text), MaxQuestionBytes)
+		return nil, nil, fmt.Errorf("%w: %d bytes (at most %d)", ErrTooLong, len(text), MaxQuestionBytes)
 	}
 	// Browsers hand over UTF-16 that may hold lone surrogates; Python would see U+FFFD.
 	text = strings.ToValidUTF8(text, "\uFFFD")
@@ -162,11 +164,22 @@ func (t *Tokenizer) Tokenize(text string) (tokens []string, ids []int, err error
 			tokens, ids, err = nil, nil, fmt.Errorf("tokenizer failed on this text: %v", r)
 		}
 	}()
-	enc, err := t.tk.EncodeSingle(normalize(text, specialTokens), false)
-	if err != nil {
-		return nil, nil, fmt.Errorf("tokenizer: %w", err)
+	for i, piece := range splitSpecial(text) {
+		if i%2 == 1 { // a special token, whole
+			tokens, ids = append(tokens, piece), append(ids, t.ids[piece])
+			continue
+		}
+		plain := normalizePlain(piece)
+		if strings.TrimSpace(plain) == "" {
+			continue
+		}
+		enc, err := t.tk.EncodeSingle(plain, false)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tokenizer: %w", err)
+		}
+		tokens, ids = append(tokens, enc.Tokens...), append(ids, enc.Ids...)
 	}
-	return enc.Tokens, enc.Ids, nil
+	return tokens, ids, nil
 }
 
 // Prompt is GIT's VQA prompt: [CLS] followed by the question's tokens, no [SEP].

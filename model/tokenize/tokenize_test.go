@@ -91,6 +91,9 @@ func TestTokenizeRules(t *testing.T) {
 		{"What's THAT?", []string{"what", "'", "s", "that", "?"}},
 		{"is it [MASK]?", []string{"is", "it", "[MASK]", "?"}},         // special tokens stay whole
 		{"is it [mask]?", []string{"is", "it", "[", "mask", "]", "?"}}, // only the exact spelling is special
+		{"[SEP] [CLS]", []string{"[SEP]", "[CLS]"}},                    // one after another, first included
+		{"a[SEP]b  [PAD]", []string{"a", "[SEP]", "b", "[PAD]"}},       // spaces around them dropped
+		{"[UNK]", []string{"[UNK]"}},
 		{"Ünïcödé", []string{"unicode"}},
 		{"東京", []string{"東", "京"}},
 		{"a\u0000b\u200bc", []string{"abc"}}, // control and format characters are dropped

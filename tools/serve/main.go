@@ -28,6 +28,8 @@ func main() {
 	drop := flag.String("drop", "", "PATH:BYTES — cut the first response whose path contains PATH after BYTES")
 	corrupt := flag.String("corrupt", "", "PATH — corrupt the first response whose path contains PATH")
 	fail := flag.String("fail", "", "PATH — answer 503 to the first request whose path contains PATH")
+	stall := flag.String("stall", "", "PATH — send nothing more after the headers of the first response whose path contains PATH")
+	html := flag.String("html", "", "PATH — answer the first request whose path contains PATH with a web page")
 	delay := flag.Duration("delay", 0, "delay every response")
 	verbose := flag.Bool("v", false, "log requests")
 	flag.Parse()
@@ -39,7 +41,8 @@ func main() {
 	if *verbose {
 		s.Log = os.Stderr
 	}
-	f := server.Faults{Delay: *delay, DropAfter: map[string]int{}, DropTimes: map[string]int{}, Corrupt: map[string]int{}, Status: map[string]int{}}
+	f := server.Faults{Delay: *delay, DropAfter: map[string]int{}, DropTimes: map[string]int{}, Corrupt: map[string]int{}, Status: map[string]int{},
+		Stall: map[string]int{}, HTML: map[string]int{}}
 	if *drop != "" {
 		i := strings.LastIndex(*drop, ":")
 		n, err := strconv.Atoi((*drop)[i+1:])
@@ -53,6 +56,12 @@ func main() {
 	}
 	if *fail != "" {
 		f.Status[*fail] = 1
+	}
+	if *stall != "" {
+		f.Stall[*stall] = 1
+	}
+	if *html != "" {
+		f.HTML[*html] = 1
 	}
 	s.SetFaults(f)
 	ln, err := net.Listen("tcp", *addr)

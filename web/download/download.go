@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +61,10 @@ type Loader struct {
 	Parallel    int          // files in flight (default 3)
 	Retries     int          // further attempts per file (default 4)
 	Backoff     time.Duration
-	OnProgress  func(Progress)
+	// Stall is how long a request may go without a byte before it is abandoned and
+	// retried (default 20 s): a connection that stays open and sends nothing.
+	Stall      time.Duration
+	OnProgress func(Progress)
 	// OnStoreError hears once when storing fails (quota): loading goes on from memory.
 	OnStoreError func(error)
 
@@ -86,15 +90,22 @@ func (l *Loader) client() *http.Client {
 }
 
 // Manifest fetches and validates the manifest. When the network fails, cached (the
-// stored copy, passed by the caller) is used instead and offline is true.
+// stored copy, passed by the caller) is used instead, after one try, and offline is
+// true; without a cached copy the fetch is retried like a chunk's.
 func (l *Loader) Manifest(ctx context.Context, cached []byte) (m *modelfile.Manifest, raw []byte, offline bool, err error) {
 	if l.base, err = url.Parse(l.ManifestURL); err != nil {
 		return nil, nil, false, fmt.Errorf("model URL %q: %w", l.ManifestURL, err)
 	}
-	raw, netErr := l.get(ctx, l.ManifestURL, 16<<20)
+	retries := l.retries()
+	if cached != nil {
+		retries = 0
+	}
+	raw, netErr := l.retry(ctx, retries, func(int) ([]byte, error) {
+		return l.get(ctx, l.ManifestURL, modelfile.MaxManifestBytes, -1, nil)
+	})
 	if netErr != nil {
-		if cached == nil {
-			return nil, nil, false, fmt.Errorf("%w: %v", ErrOffline, netErr)
+		if cached == nil || errors.Is(netErr, ErrNotModel) {
+			return nil, nil, false, fmt.Errorf("%w: %w", ErrOffline, netErr)
 		}
 		raw, offline = cached, true
 	}
@@ -105,31 +116,124 @@ func (l *Loader) Manifest(ctx context.Context, cached []byte) (m *modelfile.Mani
 	return m, raw, offline, nil
 }
 
-func (l *Loader) get(ctx context.Context, u string, limit int64) ([]byte, error) {
-	body, err := l.open(ctx, u)
-	if err != nil {
-		return nil, err
+// ErrNotModel is wrapped when the server sends a web page where a model file belongs
+// (a static host's catch-all page for a missing file, say): retrying cannot help.
+var ErrNotModel = errors.New("the server sent a web page, not a model file")
+
+var errStalled = errors.New("stalled")
+
+func (l *Loader) stall() time.Duration {
+	if l.Stall > 0 {
+		return l.Stall
 	}
-	defer body.Close()
-	return io.ReadAll(io.LimitReader(body, limit))
+	return 20 * time.Second
 }
 
-// open starts a GET and returns its body, or an error naming the URL unless the
-// server answered 200.
-func (l *Loader) open(ctx context.Context, u string) (io.ReadCloser, error) {
+// get fetches u: at most limit bytes, exactly want unless want < 0. A request that
+// goes Stall without a byte (headers included) is abandoned. onBytes hears of the bytes
+// as they arrive; a failed get takes them back by calling it with the negative count.
+func (l *Loader) get(ctx context.Context, u string, limit, want int64, onBytes func(int64)) ([]byte, error) {
+	if onBytes == nil {
+		onBytes = func(int64) {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := l.stall()
+	watchdog := time.AfterFunc(stall, func() { cancel(errStalled) })
+	defer watchdog.Stop()
+	stalled := func(err error, got int) error {
+		if errors.Is(context.Cause(ctx), errStalled) {
+			return fmt.Errorf("%s: no data for %v after %d bytes (the connection stalled)", u, stall, got)
+		}
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := l.client().Do(req)
 	if err != nil {
-		return nil, err
+		return nil, stalled(err, 0)
 	}
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
 		return nil, fmt.Errorf("%s: %s", u, resp.Status)
 	}
-	return resp.Body, nil
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		return nil, fmt.Errorf("%s: %w (is the model folder at this address?)", u, ErrNotModel)
+	}
+	var data []byte
+	if want >= 0 {
+		data = make([]byte, 0, want)
+	}
+	buf := make([]byte, 256<<10)
+	fail := func(err error) ([]byte, error) {
+		onBytes(-int64(len(data)))
+		return nil, err
+	}
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			watchdog.Reset(stall)
+			if int64(len(data)+n) > limit {
+				return fail(fmt.Errorf("%s: more than the %d bytes expected", u, limit))
+			}
+			data = append(data, buf[:n]...)
+			onBytes(int64(n))
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(stalled(fmt.Errorf("%s: connection lost after %d bytes: %w", u, len(data), err), len(data)))
+		}
+	}
+	if want >= 0 && int64(len(data)) != want {
+		return fail(fmt.Errorf("%s: connection closed after %d of %d bytes", u, len(data), want))
+	}
+	return data, nil
+}
+
+func (l *Loader) retries() int {
+	if l.Retries == 0 {
+		return 4
+	}
+	return l.Retries
+}
+
+// retry runs f until it succeeds, at most 1+retries times, waiting longer before each
+// retry; a web page where a model file belongs is not retried.
+func (l *Loader) retry(ctx context.Context, retries int, f func(attempt int) ([]byte, error)) ([]byte, error) {
+	backoff := l.Backoff
+	if backoff == 0 {
+		backoff = 500 * time.Millisecond
+	}
+	var lastErr error
+	for attempt := 0; attempt <= retries; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			backoff = min(2*backoff, 10*time.Second)
+		}
+		data, err := f(attempt)
+		if err == nil {
+			return data, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, ErrNotModel) {
+			return nil, err
+		}
+		lastErr = err
+	}
+	if retries == 0 {
+		return nil, lastErr
+	}
+	return nil, fmt.Errorf("giving up after %d attempts: %w", retries+1, lastErr)
 }
 
 // StoreEnabled reports whether files are still being stored.
@@ -230,42 +334,21 @@ func (l *Loader) file(ctx context.Context, ref modelfile.FileRef) ([]byte, error
 		}
 		// Missing, unreadable or damaged in storage: fetch it again.
 	}
-	backoff := l.Backoff
-	if backoff == 0 {
-		backoff = 500 * time.Millisecond
-	}
-	retries := l.Retries
-	if retries == 0 {
-		retries = 4
-	}
-	var lastErr error
-	for attempt := 0; attempt <= retries; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			backoff = min(2*backoff, 10*time.Second)
-		}
+	data, err := l.retry(ctx, l.retries(), func(attempt int) ([]byte, error) {
 		data, err := l.fetchOnce(ctx, ref, attempt)
 		if err == nil {
-			err = modelfile.Verify(ref, data)
-			if err != nil {
+			if err = modelfile.Verify(ref, data); err != nil {
 				l.loaded.Add(-ref.Bytes) // its bytes were counted as they arrived
 			}
 		}
-		if err == nil {
-			l.put(ctx, ref, data)
-			l.report(true)
-			return data, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		lastErr = err
+		return data, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref.File, err)
 	}
-	return nil, fmt.Errorf("%s: giving up after %d attempts: %w", ref.File, retries+1, lastErr)
+	l.put(ctx, ref, data)
+	l.report(true)
+	return data, nil
 }
 
 func (l *Loader) fetchOnce(ctx context.Context, ref modelfile.FileRef, attempt int) ([]byte, error) {
@@ -276,38 +359,13 @@ func (l *Loader) fetchOnce(ctx context.Context, ref modelfile.FileRef, attempt i
 		rel.RawQuery = fmt.Sprintf("attempt=%d", attempt)
 	}
 	u := l.base.ResolveReference(rel).String()
-	body, err := l.open(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	defer body.Close()
 	l.downloaded.Store(true)
-	data := make([]byte, 0, ref.Bytes)
-	buf := make([]byte, 256<<10)
-	for {
-		n, err := body.Read(buf)
+	return l.get(ctx, u, ref.Bytes, ref.Bytes, func(n int64) {
+		l.loaded.Add(n)
 		if n > 0 {
-			if int64(len(data)+n) > ref.Bytes {
-				l.loaded.Add(-int64(len(data)))
-				return nil, fmt.Errorf("%s: more than the %d bytes expected", ref.File, ref.Bytes)
-			}
-			data = append(data, buf[:n]...)
-			l.loaded.Add(int64(n))
 			l.report(false)
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			l.loaded.Add(-int64(len(data)))
-			return nil, fmt.Errorf("%s: connection lost after %d bytes: %w", ref.File, len(data), err)
-		}
-	}
-	if int64(len(data)) != ref.Bytes {
-		l.loaded.Add(-int64(len(data)))
-		return nil, fmt.Errorf("%s: connection closed after %d of %d bytes", ref.File, len(data), ref.Bytes)
-	}
-	return data, nil
+	})
 }
 
 func (l *Loader) put(ctx context.Context, ref modelfile.FileRef, data []byte) {

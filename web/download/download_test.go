@@ -1,13 +1,17 @@
 package download
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gitvqa/model/modelfile"
 	"gitvqa/web/internal/fakenet"
@@ -70,7 +74,7 @@ func folder(t testing.TB) (*modelfile.Manifest, map[string][]byte) {
 		}
 		files[r.File] = b
 	}
-	raw, _ := modelfile.DirSource(dir).Fetch(context.Background(), modelfile.FileRef{File: "manifest.json"})
+	raw, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	files["manifest.json"] = raw
 	return m, files
 }
@@ -246,5 +250,54 @@ func TestBadManifest(t *testing.T) {
 	_, _, err = load(t, loader(&network{Files: map[string][]byte{}}, nil), nil)
 	if err == nil || !strings.Contains(fmt.Sprint(err), "404") {
 		t.Fatalf("missing manifest: %v", err)
+	}
+}
+
+// A connection that stays open and sends nothing is abandoned after Stall and retried;
+// if it stalls every time the load fails saying so.
+func TestStalledRequestsAreRetriedThenFail(t *testing.T) {
+	m, files := folder(t)
+	victim := m.Chunks[1].File
+	n := &network{Files: files, Stall: map[string]int{victim: 1, "manifest.json": 1}, StallAfter: 10}
+	l := loader(n, nil)
+	l.Stall = 50 * time.Millisecond
+	start := time.Now()
+	if _, _, err := load(t, l, nil); err != nil {
+		t.Fatalf("after one stall each: %v", err)
+	}
+	if n.Count(victim) != 2 || n.Count("manifest.json") != 2 || time.Since(start) > 5*time.Second {
+		t.Fatalf("chunk fetched %d times, manifest %d, in %v", n.Count(victim), n.Count("manifest.json"), time.Since(start))
+	}
+	for _, name := range []string{victim, "manifest.json"} {
+		n = &network{Files: files, Stall: map[string]int{name: -1}}
+		l = loader(n, nil)
+		l.Stall = 20 * time.Millisecond
+		_, _, err := load(t, l, nil)
+		if err == nil || !strings.Contains(err.Error(), "stalled") || !strings.Contains(err.Error(), name) || n.Count(name) != 1+l.Retries {
+			t.Fatalf("%s always stalls: %v (fetched %d times)", name, err, n.Count(name))
+		}
+	}
+}
+
+// A web page where a model file belongs (a static host's catch-all page) is named as
+// such, not retried, and not mistaken for a short download or bad JSON.
+func TestWebPagesInsteadOfModelFiles(t *testing.T) {
+	m, files := folder(t)
+	victim := m.Chunks[0].File
+	n := &network{Files: files, HTML: map[string]bool{victim: true}}
+	_, _, err := load(t, loader(n, nil), nil)
+	if err == nil || !errors.Is(err, ErrNotModel) || !strings.Contains(err.Error(), victim) || n.Count(victim) != 1 {
+		t.Fatalf("HTML chunk: %v, fetched %d times", err, n.Count(victim))
+	}
+	n = &network{Files: files, HTML: map[string]bool{"manifest.json": true}}
+	_, _, err = load(t, loader(n, nil), nil)
+	if err == nil || !errors.Is(err, ErrNotModel) || !strings.Contains(err.Error(), "manifest.json") {
+		t.Fatalf("HTML manifest: %v", err)
+	}
+	// A manifest over the limit is refused, not cut and then misparsed.
+	files["manifest.json"] = append(append([]byte(`{"description":"`), bytes.Repeat([]byte("x"), modelfile.MaxManifestBytes)...), `"}`...)
+	_, _, err = load(t, loader(&network{Files: files}, nil), nil)
+	if err == nil || !strings.Contains(err.Error(), "more than the 16777216 bytes") {
+		t.Fatalf("huge manifest: %v", err)
 	}
 }

@@ -30,9 +30,9 @@ import (
 	"gitvqa/model"
 	"gitvqa/model/convert"
 	"gitvqa/model/fixture"
+	"gitvqa/model/kernels/simd"
 	"gitvqa/model/modelfile"
 	"gitvqa/tools/serve/server"
-	"gitvqa/model/kernels/simd"
 )
 
 var passed, failed atomic.Int32

@@ -36,6 +36,7 @@ type Load struct {
 	ManifestURL string `json:"manifestURL"`
 	Exact       bool   `json:"exact,omitempty"`   // keep activations float32 (slower): no 7-bit activations
 	Kernels     string `json:"kernels,omitempty"` // KernelsAuto (default), or a slower set to force: KernelsSIMD, KernelsGo
+	StallMs     int    `json:"stallMs,omitempty"` // how long a download may go without a byte before it is retried (default 20000)
 }
 
 // Ask asks a question about a picture.

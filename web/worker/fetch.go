@@ -24,7 +24,7 @@ type fetched struct {
 // fetch gets a model folder: from IndexedDB where it is cached, from the network
 // otherwise (storing what it downloads, when the browser lets it). progress: post
 // download progress messages.
-func (w *Worker) fetch(ctx context.Context, url string, progress bool) (*fetched, error) {
+func (w *Worker) fetch(ctx context.Context, url string, stall time.Duration, progress bool) (*fetched, error) {
 	f := &fetched{}
 	var cache Cache
 	if w.OpenCache != nil {
@@ -44,7 +44,7 @@ func (w *Worker) fetch(ctx context.Context, url string, progress bool) (*fetched
 			cached = rec.Manifest
 		}
 	}
-	l := &download.Loader{ManifestURL: url, Client: w.Client}
+	l := &download.Loader{ManifestURL: url, Client: w.Client, Stall: stall}
 	if cache != nil {
 		l.Store = cache
 	}

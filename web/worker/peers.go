@@ -151,7 +151,7 @@ func (w *Worker) loadShard(r protocol.Shard) {
 		return
 	}
 	go func() {
-		f, err := w.fetch(context.Background(), r.ManifestURL, false)
+		f, err := w.fetch(context.Background(), r.ManifestURL, 0, false)
 		var shard *model.VisionShard
 		var b model.Backend
 		if err == nil {

@@ -196,7 +196,7 @@ func (w *Worker) load(r protocol.Load) {
 
 func (w *Worker) loadModel(r protocol.Load) (*protocol.Ready, error) {
 	start := time.Now()
-	f, err := w.fetch(context.Background(), r.ManifestURL, true)
+	f, err := w.fetch(context.Background(), r.ManifestURL, time.Duration(r.StallMs)*time.Millisecond, true)
 	if err != nil {
 		return nil, err
 	}

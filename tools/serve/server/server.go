@@ -1,8 +1,9 @@
 // Package server is the static file server of tools/serve, for development and tests:
 // correct MIME types (application/wasm), gzip or brotli for the big text-like files,
 // immutable caching for content-addressed chunks, optional cross-origin isolation
-// headers, and faults on demand (a dropped connection, a corrupted body, a delay, an
-// error status) so tests can see how the page copes.
+// headers, and faults on demand (a dropped connection, a stalled one, a corrupted body,
+// a web page instead of a file, a delay, an error status) so tests can see how the page
+// copes.
 package server
 
 import (
@@ -26,11 +27,14 @@ import (
 // Faults to inject, matched against request paths by substring. Each count is how many
 // requests suffer it (-1: all of them).
 type Faults struct {
-	DropAfter map[string]int // send this many body bytes, then cut the connection
-	DropTimes map[string]int
-	Corrupt   map[string]int // flip a byte in the body
-	Status    map[string]int // answer 503 instead
-	Delay     time.Duration  // before every response
+	DropAfter  map[string]int // send this many body bytes, then cut the connection
+	DropTimes  map[string]int
+	Corrupt    map[string]int // flip a byte in the body
+	Status     map[string]int // answer 503 instead
+	Stall      map[string]int // send StallAfter body bytes, then nothing, keeping the connection open
+	StallAfter int
+	HTML       map[string]int // answer 200 with a web page, as a static host's catch-all does
+	Delay      time.Duration  // before every response
 }
 
 // Server serves one folder.
@@ -122,6 +126,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, status := take(f.Status, p)
 	dropKey, drop := take(f.DropTimes, p)
 	_, corrupt := take(f.Corrupt, p)
+	_, stall := take(f.Stall, p)
+	_, html := take(f.HTML, p)
 	s.mu.Unlock()
 	if s.Log != nil {
 		fmt.Fprintf(s.Log, "%s %s\n", r.Method, r.URL.RequestURI())
@@ -136,6 +142,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if status {
 		http.Error(w, "injected failure", http.StatusServiceUnavailable)
+		return
+	}
+	if html {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><html><body><h1>Welcome!</h1>This site has no such page.</body></html>")
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -179,6 +190,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if corrupt && len(body) > 0 {
 		body = append([]byte(nil), body...)
 		body[len(body)/2] ^= 0x5a
+	}
+	if stall {
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(body[:min(len(body), f.StallAfter)])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		<-r.Context().Done() // until the client gives up
+		return
 	}
 	if drop {
 		// Promise the whole body, send part of it, then hang up.

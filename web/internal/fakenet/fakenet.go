@@ -15,13 +15,16 @@ import (
 
 // Network serves Files by base name.
 type Network struct {
-	mu       sync.Mutex
-	Files    map[string][]byte
-	Down     bool           // every request fails, as when offline
-	DropOnce map[string]int // cut the body after this many bytes, once
-	Corrupt  map[string]int // flip a byte, this many times
-	Status   map[string]int // answer this HTTP status instead
-	requests []string
+	mu         sync.Mutex
+	Files      map[string][]byte
+	Down       bool           // every request fails, as when offline
+	DropOnce   map[string]int // cut the body after this many bytes, once
+	Corrupt    map[string]int // flip a byte, this many times
+	Status     map[string]int // answer this HTTP status instead
+	Stall      map[string]int // send StallAfter body bytes, then nothing until the request is cancelled, this many times (-1: always)
+	StallAfter int
+	HTML       map[string]bool // answer 200 with a web page instead, as a static host's catch-all does
+	requests   []string
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -38,6 +41,10 @@ func (n *Network) RoundTrip(r *http.Request) (*http.Response, error) {
 	switch {
 	case n.Status[name] != 0:
 		rec.WriteHeader(n.Status[name])
+	case n.HTML[name]:
+		rec.Header().Set("Content-Type", "text/html; charset=utf-8")
+		rec.WriteString("<!doctype html><html><body>Not here.</body></html>")
+		data = nil
 	case !ok:
 		rec.WriteHeader(http.StatusNotFound)
 	default:
@@ -53,8 +60,25 @@ func (n *Network) RoundTrip(r *http.Request) (*http.Response, error) {
 		delete(n.DropOnce, name)
 		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(data[:k]), errReader{}))
 	}
+	if k := n.Stall[name]; k != 0 && len(data) > 0 {
+		if k > 0 {
+			n.Stall[name] = k - 1
+		}
+		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(data[:min(n.StallAfter, len(data))]), stallReader{r.Context().Done(), r.Context().Err}))
+	}
 	resp.Request = r
 	return resp, nil
+}
+
+// stallReader sends nothing until its request is cancelled.
+type stallReader struct {
+	done <-chan struct{}
+	err  func() error
+}
+
+func (s stallReader) Read([]byte) (int, error) {
+	<-s.done
+	return 0, s.err()
 }
 
 type errReader struct{}
