@@ -89,14 +89,27 @@ async function loadModel() {
   }
   const info = state.vqa.info;
   $('download-bar').hidden = true;
-  const where = info.storage === P.StorageIndexedDB ? 'cached for offline use' : 'running from memory';
-  $('load-status').textContent = `Model ready (${mb(info.bytes)}, ${where}${info.offline ? ', offline' : ''}) in ${(info.loadMs / 1000).toFixed(1)} s.`;
+  const ready = `Model ready in ${(info.loadMs / 1000).toFixed(1)} s`;
+  const status = (where) => {
+    $('load-status').textContent = `${ready} (${mb(info.bytes)}, ${where}${info.offline ? ', offline' : ''}).${info.warning ? ' ' + info.warning : ''}`;
+    $('load-status').dataset.offlineReady = where === 'cached for offline use' ? '1' : '0';
+  };
+  if (info.storage !== P.StorageIndexedDB) {
+    status('running from memory');
+  } else {
+    // Offline use needs the page's own files too (the service worker's cache), not just
+    // the model: say so only once both are stored.
+    status('model cached; checking that this page is stored for offline use');
+    shellStatus().then((s) => status(s === 'cached' ? 'cached for offline use'
+      : s === 'storing' ? 'model cached; this page is still being stored for offline use'
+        : 'model cached, but the browser would not store this page itself, so it will not open offline'));
+  }
   $('load-status').dataset.ready = '1';
+  $('load-status').dataset.offline = info.offline ? '1' : '0';
   $('load-status').dataset.loadMs = String(info.loadMs);
   $('load-status').dataset.kernels = info.kernels || '';
   $('load-status').dataset.exact = info.exact ? '1' : '0';
   if (info.kernelsNote) $('load-status').title = info.kernelsNote;
-  if (info.warning) $('load-status').textContent += ' ' + info.warning;
   if (info.model.description) show($('model-note'), info.model.description);
   updateButtons();
   refreshCache();
@@ -110,6 +123,27 @@ $('retry-load').addEventListener('click', () => {
   $('load-status').textContent = 'Starting…';
   loadModel();
 });
+
+// shellStatus says whether the service worker holds every file of the page: 'cached',
+// 'storing' (still installing: asked again when it is done) or 'no'.
+async function shellStatus() {
+  if (!('serviceWorker' in navigator)) return 'no';
+  const reg = await navigator.serviceWorker.getRegistration();
+  if (!reg) return 'no';
+  const sw = reg.active || reg.waiting || reg.installing;
+  if (!reg.active) {
+    if (!sw || sw.state === 'redundant') return 'no';
+    await new Promise((resolve) => sw.addEventListener('statechange', function done() {
+      if (sw.state === 'activated' || sw.state === 'redundant') { sw.removeEventListener('statechange', done); resolve(); }
+    }));
+    if (sw.state === 'redundant') return 'no';
+  }
+  const ch = new MessageChannel();
+  const answer = new Promise((resolve) => { ch.port1.onmessage = (e) => resolve(e.data); setTimeout(() => resolve(null), 5000); });
+  (reg.active || sw).postMessage({ type: 'shell-status' }, [ch.port2]);
+  const r = await answer;
+  return r && r.cached === r.total ? 'cached' : 'no';
+}
 
 // ---- the picture -------------------------------------------------------------------------
 

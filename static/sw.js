@@ -17,6 +17,17 @@ self.addEventListener('activate', (e) => {
   );
 });
 
+// The page asks whether every file of the shell is stored before it tells the user the
+// model works offline: with a tight quota the model may fit and the shell not.
+self.addEventListener('message', (e) => {
+  if (e.data?.type !== 'shell-status' || !e.ports[0]) return;
+  e.waitUntil(caches.open(CACHE).then(async (c) => {
+    let cached = 0;
+    for (const f of SHELL) if (await c.match(f)) cached++;
+    e.ports[0].postMessage({ cached, total: SHELL.length });
+  }));
+});
+
 self.addEventListener('fetch', (e) => {
   const url = new URL(e.request.url);
   if (e.request.method !== 'GET' || url.origin !== location.origin) return;

@@ -42,10 +42,6 @@ export class GitVQA {
    */
   static async load({ model = 'models/git-large-vqav2/', onProgress, workerURL, exact = false, workers, kernels = P.KernelsAuto, stallMs } = {}) {
     const manifestURL = manifestOf(model);
-    // Ask the browser to keep our storage (only a page can ask, not a worker).
-    if (navigator.storage && navigator.storage.persist) {
-      navigator.storage.persist().catch(() => {});
-    }
     const url = workerURL || new URL('worker.js', here);
     const vqa = new GitVQA(new Worker(url));
     const load = { manifestURL, exact, kernels };
@@ -58,6 +54,7 @@ export class GitVQA {
       vqa.close(); // a failed load leaves no worker behind
       throw err;
     }
+    askToPersist(vqa.info);
     const want = Math.max(1, Math.min(workers ?? Math.min(navigator.hardwareConcurrency || 1, 4), vqa.info.model.maxWorkers || 1));
     /** Resolves to the number of workers sharing the image encoder, once they do. */
     vqa.sharing = want > 1 ? vqa._startShards(url, load, want) : Promise.resolve(1);
@@ -231,6 +228,19 @@ export class GitVQA {
     this._worker.terminate();
     this._fail(new VQAError(P.CodeCancelled, 'closed'));
   }
+}
+
+// askToPersist asks the browser to keep the cache (only a page can ask, not a worker):
+// once, for a model large enough to matter, and not when it is kept already. Some
+// browsers (Firefox) show the user a prompt for it.
+async function askToPersist(info) {
+  try {
+    if (info.storage !== P.StorageIndexedDB || info.bytes < 100e6 || !navigator.storage?.persist) return;
+    if (await navigator.storage.persisted?.()) return;
+    if (localStorage.getItem('gitvqa.persistAsked')) return;
+    localStorage.setItem('gitvqa.persistAsked', String(Date.now()));
+    await navigator.storage.persist();
+  } catch { /* private mode, no localStorage: never mind */ }
 }
 
 // post sends a protocol message, stamped with the protocol's version.

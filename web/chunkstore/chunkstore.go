@@ -198,6 +198,33 @@ func (s *Store) Models(ctx context.Context) ([]ModelRecord, error) {
 	return out, mapErr(err)
 }
 
+// Missing returns those of shas the store holds no chunk for.
+func (s *Store) Missing(ctx context.Context, shas []string) ([]string, error) {
+	_, st, err := s.store(idb.TransactionReadOnly, Chunks)
+	if err != nil {
+		return nil, err
+	}
+	req, err := st.GetAllKeys()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	keys, err := req.Await(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	have := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		have[k.String()] = true
+	}
+	var out []string
+	for _, sha := range shas {
+		if !have[sha] {
+			out = append(out, sha)
+		}
+	}
+	return out, nil
+}
+
 // DeleteModel removes a model's record and the files no other cached model lists; ok
 // is false when the model was not cached.
 func (s *Store) DeleteModel(ctx context.Context, url string) (ok bool, err error) {

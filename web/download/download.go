@@ -139,13 +139,24 @@ func (l *Loader) get(ctx context.Context, u string, limit, want int64, onBytes f
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stall := l.stall()
-	watchdog := time.AfterFunc(stall, func() { cancel(errStalled) })
-	defer watchdog.Stop()
-	stalled := func(err error, got int) error {
-		if errors.Is(context.Cause(ctx), errStalled) {
-			return fmt.Errorf("%s: no data for %v after %d bytes (the connection stalled)", u, stall, got)
+	var body atomic.Pointer[io.ReadCloser]
+	watchdog := time.AfterFunc(stall, func() {
+		cancel(errStalled)
+		// Cancelling the request does not stop a body being read in the browser (Go's
+		// fetch transport watches the context only until the headers arrive): closing the
+		// body does.
+		if b := body.Load(); b != nil {
+			(*b).Close()
 		}
-		return err
+	})
+	defer watchdog.Stop()
+	var data []byte
+	fail := func(err error) ([]byte, error) {
+		onBytes(-int64(len(data)))
+		if errors.Is(context.Cause(ctx), errStalled) {
+			err = fmt.Errorf("%s: no data for %v after %d bytes (the connection stalled)", u, stall, len(data))
+		}
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -153,24 +164,20 @@ func (l *Loader) get(ctx context.Context, u string, limit, want int64, onBytes f
 	}
 	resp, err := l.client().Do(req)
 	if err != nil {
-		return nil, stalled(err, 0)
+		return fail(err)
 	}
+	body.Store(&resp.Body)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", u, resp.Status)
+		return fail(fmt.Errorf("%s: %s", u, resp.Status))
 	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		return nil, fmt.Errorf("%s: %w (is the model folder at this address?)", u, ErrNotModel)
+		return fail(fmt.Errorf("%s: %w (is the model folder at this address?)", u, ErrNotModel))
 	}
-	var data []byte
 	if want >= 0 {
 		data = make([]byte, 0, want)
 	}
 	buf := make([]byte, 256<<10)
-	fail := func(err error) ([]byte, error) {
-		onBytes(-int64(len(data)))
-		return nil, err
-	}
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
@@ -185,8 +192,11 @@ func (l *Loader) get(ctx context.Context, u string, limit, want int64, onBytes f
 			break
 		}
 		if err != nil {
-			return fail(stalled(fmt.Errorf("%s: connection lost after %d bytes: %w", u, len(data), err), len(data)))
+			return fail(fmt.Errorf("%s: connection lost after %d bytes: %w", u, len(data), err))
 		}
+	}
+	if want < 0 && errors.Is(context.Cause(ctx), errStalled) {
+		return fail(nil) // the body was closed under the read: its end is not the file's
 	}
 	if want >= 0 && int64(len(data)) != want {
 		return fail(fmt.Errorf("%s: connection closed after %d of %d bytes", u, len(data), want))

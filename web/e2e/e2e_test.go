@@ -375,15 +375,15 @@ func TestPage(t *testing.T) {
 	})
 
 	step(t, "reload answers offline from IndexedDB", func(t *testing.T) {
-		// The service worker must hold the page's files before the server goes away.
-		waitTrue(t, ctx, `navigator.serviceWorker.ready.then(() => caches.open('gitvqa-shell-v1')).then(c => c.match('gitvqa.wasm')).then(r => !!r)`, 60*time.Second)
+		// The page says it works offline once the service worker holds its files too.
+		waitTrue(t, ctx, `document.getElementById('load-status').dataset.offlineReady === '1'`, 60*time.Second)
 		st.stop()
 		defer st.start(t)
 		if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 			t.Fatal(err)
 		}
 		text, ready := waitLoaded(t, ctx)
-		if !ready || !strings.Contains(text, "offline") {
+		if off, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.offline`)); !ready || off != "1" {
 			t.Fatalf("offline reload: %s", text)
 		}
 		o := askUI(t, ctx, last.Path(last.Image), last.Question, last.MaxTokens, last.Question == "")
@@ -467,6 +467,115 @@ func TestPage(t *testing.T) {
 		chromedp.Do(ctx, chromedp.Reload())
 		if _, ready := waitLoaded(t, ctx); !ready {
 			t.Fatal("recovery load failed")
+		}
+	})
+
+	stallPage := page + "&stallMs=400"
+	step(t, "a stalled chunk is abandoned and fetched again", func(t *testing.T) {
+		st.s.SetFaults(server.Faults{Stall: map[string]int{man.Chunks[victim].File: 1}, StallAfter: 300 << 10})
+		st.s.ResetCounts()
+		clearCacheAndReload(t, ctx, stallPage)
+		if text, ready := waitLoaded(t, ctx); !ready {
+			t.Fatalf("load with a stalled chunk: %s", text)
+		}
+		if n := st.s.Count("/models/e2e/" + man.Chunks[victim].File); n != 2 {
+			t.Errorf("the stalled chunk was fetched %d times, want 2", n)
+		}
+	})
+
+	step(t, "a manifest that always stalls ends in a clear error, and Try again recovers", func(t *testing.T) {
+		st.s.SetFaults(server.Faults{Stall: map[string]int{"/models/e2e/manifest.json": -1}})
+		clearCacheAndReload(t, ctx, stallPage)
+		text, ready := waitLoaded(t, ctx)
+		if ready || !strings.Contains(text, "stalled") || !strings.Contains(text, "manifest.json") {
+			t.Fatalf("an always-stalled manifest: %s", text)
+		}
+		st.s.SetFaults(server.Faults{})
+		if err := chromedp.Do(ctx, click("retry-load")); err != nil {
+			t.Fatal(err)
+		}
+		if text, ready := waitLoaded(t, ctx); !ready {
+			t.Fatalf("after Try again: %s", text)
+		}
+	})
+
+	step(t, "web pages where model files belong are named as such", func(t *testing.T) {
+		for _, file := range []string{"manifest.json", man.Chunks[victim].File} {
+			st.s.SetFaults(server.Faults{HTML: map[string]int{"/models/e2e/" + file: -1}})
+			clearCacheAndReload(t, ctx, page)
+			if text, ready := waitLoaded(t, ctx); ready || !strings.Contains(text, "web page") || !strings.Contains(text, file) {
+				t.Errorf("HTML for %s: %s", file, text)
+			}
+		}
+		st.s.SetFaults(server.Faults{})
+	})
+
+	step(t, "a cache cleared during the download is not called offline-ready, and the offline visit says why it fails", func(t *testing.T) {
+		// One worker: a shard worker would fetch the missing chunks again and so repair
+		// the copy before the offline visit.
+		st.s.SetFaults(server.Faults{Delay: 250 * time.Millisecond})
+		st.s.ResetCounts()
+		clearCacheAndReload(t, ctx, st.url("/?model=models/e2e/&workers=1"))
+		// Clear once about half the chunks are stored.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			got := 0
+			for _, n := range serverCounts(st.s, man, "e2e") {
+				got += n
+			}
+			if got >= len(man.Chunks)/2 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`gitvqaDemo.cache.clear()`, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatal(err)
+		}
+		text, ready := waitLoaded(t, ctx)
+		st.s.SetFaults(server.Faults{})
+		if off, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.offlineReady`)); !ready || off == "1" || !strings.Contains(text, "cleared") {
+			t.Fatalf("after the clear: %s (offline-ready %q)", text, off)
+		}
+		st.stop()
+		chromedp.Do(ctx, chromedp.Reload())
+		text, ready = waitLoaded(t, ctx)
+		st.start(t)
+		if ready || !strings.Contains(text, "incomplete") || !strings.Contains(text, "connect once") {
+			t.Fatalf("offline with holes: %s", text)
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+			t.Fatal(err)
+		}
+		if text, ready := waitLoaded(t, ctx); !ready {
+			t.Fatalf("online again: %s", text)
+		}
+		waitTrue(t, ctx, `document.getElementById('load-status').dataset.offlineReady === '1'`, 60*time.Second)
+	})
+
+	step(t, "asks always settle: abort in the same tick, ask after close, close during an ask", func(t *testing.T) {
+		waitTrue(t, ctx, `document.getElementById('load-status').dataset.workers !== undefined`, 2*time.Minute)
+		res, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`(async () => {
+			const { GitVQA } = await import('./vqa.js');
+			const canvas = Object.assign(document.createElement('canvas'), { width: 8, height: 8 });
+			const settle = (p) => Promise.race([p.then(() => 'answered', (e) => e.code || String(e)), new Promise((r) => setTimeout(() => r('never settled'), 20000))]);
+			const out = {};
+			const vqa = gitvqaDemo.state.vqa;
+			const c = new AbortController();
+			const p = vqa.ask(canvas, 'what is this?', { signal: c.signal, maxTokens: 20 });
+			c.abort();
+			out.abortSameTick = await settle(p);
+			const other = await GitVQA.load({ model: 'models/e2e/', workers: 1 });
+			const during = other.ask(canvas, 'what is this?');
+			other.close();
+			out.closeDuringAsk = await settle(during);
+			out.askAfterClose = await settle(other.ask(canvas, 'what is this?'));
+			out.afterwards = await settle(vqa.ask(canvas, 'what is this?', { maxTokens: 2 }));
+			return out;
+		})()`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"abortSameTick": "cancelled", "closeDuringAsk": "cancelled", "askAfterClose": "cancelled", "afterwards": "answered"}
+		if !reflect.DeepEqual(res, want) {
+			t.Fatalf("got %v, want %v", res, want)
 		}
 	})
 

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,9 +23,10 @@ type fetched struct {
 }
 
 // fetch gets a model folder: from IndexedDB where it is cached, from the network
-// otherwise (storing what it downloads, when the browser lets it). progress: post
-// download progress messages.
-func (w *Worker) fetch(ctx context.Context, url string, stall time.Duration, progress bool) (*fetched, error) {
+// otherwise (storing what it downloads, when the browser lets it). main: this is the
+// page's main worker, which posts progress and keeps the cache's record of the model;
+// a shard worker only reads (and stores a chunk it had to download).
+func (w *Worker) fetch(ctx context.Context, url string, stall time.Duration, main bool) (*fetched, error) {
 	f := &fetched{}
 	var cache Cache
 	if w.OpenCache != nil {
@@ -60,7 +62,7 @@ func (w *Worker) fetch(ctx context.Context, url string, stall time.Duration, pro
 			l.Store = nil
 		}
 	}
-	if l.Store != nil && !stored {
+	if l.Store != nil && !stored && main {
 		if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Updated: time.Now()}); err != nil {
 			f.warning = "Could not store the model (" + err.Error() + "): it runs from memory."
 			l.Store = nil
@@ -69,27 +71,55 @@ func (w *Worker) fetch(ctx context.Context, url string, stall time.Duration, pro
 	l.OnStoreError = func(err error) {
 		f.warning = "The browser refused to store more (" + err.Error() + "): the model runs from memory and will be downloaded again next time."
 	}
-	if progress {
+	if main {
 		l.OnProgress = func(p download.Progress) {
 			w.Post(protocol.LoadProgress{Phase: p.Phase, Loaded: p.Loaded, Total: p.Total, FromCache: p.FromCache})
 		}
 		w.Post(protocol.LoadProgress{Phase: protocol.PhaseDownload, Total: m.TotalBytes})
+	}
+	files := []string{m.Tokenizer.SHA256}
+	for _, c := range m.Chunks {
+		files = append(files, c.SHA256)
+	}
+	if offline && main {
+		// Offline, only what is stored can load: refuse a copy with holes at once, and
+		// say how to repair it, rather than failing on the first missing chunk.
+		if missing, err := cache.Missing(ctx, files); err == nil && len(missing) > 0 {
+			cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Updated: time.Now()})
+			return nil, fmt.Errorf("%w: %d of its %d files are missing (the cache was cleared, or the browser evicted them), and the network is not reachable: connect once to repair it", ErrIncomplete, len(missing), len(files))
+		}
 	}
 	src := l.Source(ctx, m)
 	defer src.Close()
 	if f.model, err = model.FromFolder(ctx, m, src, nil); err != nil {
 		return nil, err
 	}
-	if l.StoreEnabled() {
-		f.cache = cache
-		if !stored {
-			if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Complete: true, Updated: time.Now()}); err != nil {
-				f.cache, f.warning = nil, "Could not record the model as cached ("+err.Error()+")."
-			}
+	if !l.StoreEnabled() || !main {
+		return f, nil
+	}
+	// Complete only when every file is stored: the cache may have been cleared (by this
+	// page or another tab) while the download ran.
+	missing, err := cache.Missing(ctx, files)
+	switch {
+	case err != nil:
+		f.warning = "Could not check the stored model (" + err.Error() + "): it runs from memory."
+	case len(missing) > 0:
+		cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Updated: time.Now()})
+		f.warning = fmt.Sprintf("The cache was cleared while the model loaded (%d of %d files are not stored): it runs from memory, and the next visit online completes the copy.", len(missing), len(files))
+	case !stored:
+		if err := cache.PutModel(ctx, download.ModelRecord{URL: url, Manifest: raw, Bytes: m.TotalBytes, Complete: true, Updated: time.Now()}); err != nil {
+			f.warning = "Could not record the model as cached (" + err.Error() + ")."
+		} else {
+			f.cache = cache
 		}
+	default:
+		f.cache = cache
 	}
 	return f, nil
 }
+
+// ErrIncomplete is wrapped when a model's cached copy has holes and cannot be repaired.
+var ErrIncomplete = errors.New("the model's cached copy is incomplete")
 
 // describe returns a stored manifest's description ("" when it cannot be read).
 func describe(manifest []byte) string {

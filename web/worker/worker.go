@@ -24,6 +24,8 @@ import (
 // (web/chunkstore), the schema's one owner.
 type Cache interface {
 	download.Cache
+	// Missing returns those of the files (by sha256) the cache does not hold.
+	Missing(ctx context.Context, shas []string) ([]string, error)
 	Models(ctx context.Context) ([]download.ModelRecord, error)
 	DeleteModel(ctx context.Context, url string) (bool, error)
 	Clear(ctx context.Context) error

@@ -45,11 +45,14 @@ func tinyFolder(t *testing.T) map[string][]byte {
 	return files
 }
 
-// memCache is a download.Cache in memory.
+// memCache is a Cache in memory.
 type memCache struct {
 	mu     sync.Mutex
 	chunks map[string][]byte
 	models map[string]download.ModelRecord
+	// clearAt, when set, clears everything as the chunk of this many puts is stored, as
+	// another tab's "clear cache" would in the middle of a download.
+	clearAt, puts int
 }
 
 func (c *memCache) Chunk(_ context.Context, sha string) ([]byte, bool, error) {
@@ -62,6 +65,9 @@ func (c *memCache) PutChunk(_ context.Context, sha string, d []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.chunks[sha] = d
+	if c.puts++; c.puts == c.clearAt {
+		c.models, c.chunks = map[string]download.ModelRecord{}, map[string][]byte{}
+	}
 	return nil
 }
 func (c *memCache) Model(_ context.Context, url string) (download.ModelRecord, bool, error) {
@@ -98,6 +104,18 @@ func (c *memCache) Clear(context.Context) error {
 	defer c.mu.Unlock()
 	c.models, c.chunks = map[string]download.ModelRecord{}, map[string][]byte{}
 	return nil
+}
+
+func (c *memCache) Missing(_ context.Context, shas []string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, s := range shas {
+		if _, ok := c.chunks[s]; !ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 func newCache() *memCache {
@@ -463,5 +481,38 @@ func TestExactWithShardWorkers(t *testing.T) {
 	}
 	if d := fixture.MaxAbsDiff(fast, one); d < 1e-3 {
 		t.Errorf("the fast path is only %g off exact: the test cannot tell them apart", d)
+	}
+}
+
+// A cache cleared while the model downloads is not called complete: the page hears it
+// runs from memory, the next visit offline is refused with a way out, and the next
+// visit online completes the copy.
+func TestCacheClearedDuringDownloadIsHonest(t *testing.T) {
+	files := tinyFolder(t)
+	m, _ := modelfile.Parse(files["manifest.json"])
+	net := &fakenet.Network{Files: files}
+	cache := newCache()
+	cache.clearAt = len(m.Chunks) / 2
+	ready := newHarness(net, cache).load(t, protocol.Load{})
+	if ready.Storage != protocol.StorageMemory || !strings.Contains(ready.Warning, "cleared") {
+		t.Fatalf("ready after the clear: %+v", ready)
+	}
+	if r := cache.models[manifestURL]; r.Complete {
+		t.Fatal("a copy with holes was recorded complete")
+	}
+	net.SetDown(true)
+	h := newHarness(net, cache)
+	h.w.Handle(protocol.Load{ManifestURL: manifestURL})
+	e, ok := h.until(t, 0, "ready", "error").(protocol.Error)
+	if !ok || e.Code != protocol.CodeLoadFailed || !strings.Contains(e.Message, "incomplete") || !strings.Contains(e.Message, "connect once") {
+		t.Fatalf("offline with holes: %+v", e)
+	}
+	net.SetDown(false)
+	if ready := newHarness(net, cache).load(t, protocol.Load{}); ready.Storage != protocol.StorageIndexedDB || ready.Warning != "" {
+		t.Fatalf("online again: %+v", ready)
+	}
+	net.SetDown(true)
+	if ready := newHarness(net, cache).load(t, protocol.Load{}); !ready.Offline || ready.Storage != protocol.StorageIndexedDB {
+		t.Fatalf("offline once repaired: %+v", ready)
 	}
 }
