@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 
 	"gitvqa/model"
@@ -577,6 +579,27 @@ func TestPage(t *testing.T) {
 		if !reflect.DeepEqual(res, want) {
 			t.Fatalf("got %v, want %v", res, want)
 		}
+	})
+
+	step(t, "with a quota too small for the page itself, the page does not claim to work offline", func(t *testing.T) {
+		tight := browser(t) // a fresh profile
+		if err := chromedp.Do(tight, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			q := float64(30 << 20) // the model (17 MB) fits, the page's 38 MB wasm does not
+			_, err := cdp.Call(ctx, tg, storage.OverrideQuotaForOrigin, storage.OverrideQuotaForOriginParams{Origin: "http://" + st.addr, QuotaSize: &q})
+			return err
+		}), chromedp.Navigate(st.url("/?model=models/e2e/&workers=1"))); err != nil {
+			t.Fatal(err)
+		}
+		if text, ready := waitLoaded(t, tight); !ready {
+			t.Fatalf("load: %s", text)
+		}
+		waitTrue(t, tight, `!document.getElementById('load-status').textContent.includes('checking')`, 60*time.Second)
+		text, _ := chromedp.Run(tight, chromedp.Evaluate[string](`document.getElementById('load-status').textContent`))
+		off, _ := chromedp.Run(tight, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.offlineReady`))
+		if off == "1" || strings.Contains(text, "cached for offline use") {
+			t.Fatalf("claims offline use with the page not stored: %s", text)
+		}
+		t.Logf("status with a 30 MB quota: %s", text)
 	})
 
 	step(t, "bad input gets clear errors and the page keeps working", func(t *testing.T) {
