@@ -16,8 +16,9 @@ import (
 // DefaultMaxTokens is the answer budget unless the caller asks otherwise.
 const DefaultMaxTokens = 20
 
-// ErrQuestionTooLong is returned when the prompt does not fit the model's positions.
-var ErrQuestionTooLong = errors.New("question too long")
+// ErrQuestionTooLong is returned when the prompt does not fit the model's positions,
+// or the text is longer than the tokenizer reads.
+var ErrQuestionTooLong = tokenize.ErrTooLong
 
 // ErrBadMaxTokens is returned for a negative token budget.
 var ErrBadMaxTokens = errors.New("max tokens is negative")
@@ -356,9 +357,6 @@ func (s *Session) Ask(ctx context.Context, pixels []float32, question string, o 
 		return nil, fmt.Errorf("%w: %d", ErrBadMaxTokens, maxNew)
 	}
 	prompt, err := s.m.Tokenizer.Prompt(question)
-	if errors.Is(err, tokenize.ErrTooLong) {
-		return nil, fmt.Errorf("%w: %v", ErrQuestionTooLong, err)
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ export const protocol = Object.freeze({
   KernelsSIMD: "simd",
   Load: "load",
   LoadProgress: "load-progress",
+  MaxPixels: 67108864,
   Partial: "partial",
   Peers: "peers",
   PeersReady: "peers-ready",

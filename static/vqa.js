@@ -214,7 +214,12 @@ export class GitVQA {
 
   async _ask(image, question, caption, { onToken, onProgress, signal, maxTokens = 20, profile = false, logits = false } = {}) {
     if (signal?.aborted) throw new VQAError(P.CodeCancelled, 'cancelled');
-    const { payload, transfer } = await imagePayload(image);
+    let payload, transfer;
+    try {
+      ({ payload, transfer } = await imagePayload(image));
+    } catch (err) {
+      throw err instanceof VQAError ? err : new VQAError(P.CodeBadImage, `could not read the picture: ${err.message || err}`);
+    }
     if (signal?.aborted) throw new VQAError(P.CodeCancelled, 'cancelled');
     return this._call({ type: P.Ask, image: payload, question: String(question ?? ''), maxTokens, caption, profile, logits },
       { onToken, onProgress, signal }, transfer);
@@ -281,6 +286,12 @@ async function imagePayload(image) {
     data = pixelsOf(image, image.videoWidth, image.videoHeight);
   } else if (typeof HTMLImageElement !== 'undefined' && image instanceof HTMLImageElement) {
     await image.decode?.().catch(() => {});
+    if (!image.naturalWidth || !image.naturalHeight) {
+      throw new VQAError(P.CodeBadImage, `the <img> has no picture (${image.currentSrc || image.src || 'no src'} did not load or is not an image)`);
+    }
+    if (image.naturalWidth * image.naturalHeight > P.MaxPixels) {
+      throw new VQAError(P.CodeBadImage, `picture of ${image.naturalWidth}×${image.naturalHeight} pixels is too large (at most ${P.MaxPixels / 2 ** 20} megapixels)`);
+    }
     const bitmap = await createImageBitmap(image, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
     data = pixelsOf(bitmap, bitmap.width, bitmap.height);
     bitmap.close();
@@ -300,6 +311,10 @@ function isCanvas(x) {
 
 function pixelsOf(source, width, height) {
   if (!width || !height) return { width: width || 0, height: height || 0, data: new Uint8ClampedArray(0) };
+  if (width * height > P.MaxPixels) {
+    // Refused before its pixels are copied (a 9000×9000 canvas is 324 MB).
+    throw new VQAError(P.CodeBadImage, `picture of ${width}×${height} pixels is too large (at most ${P.MaxPixels / 2 ** 20} megapixels)`);
+  }
   if (isCanvas(source) && source.getContext) {
     const ctx = source.getContext('2d');
     if (ctx) return ctx.getImageData(0, 0, width, height);

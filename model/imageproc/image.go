@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	_ "image/gif" // registered decoders: what a browser hands over as a file
 	_ "image/jpeg"
 	_ "image/png"
@@ -75,14 +74,29 @@ func Decode(data []byte) (img *RGB, err error) {
 	if err := checkSize(cfg.Width, cfg.Height); err != nil {
 		return nil, err
 	}
-	m, _, err := image.Decode(bytes.NewReader(data))
+	m, err := decodeWhole(data, format)
+	if err != nil {
+		return nil, err
+	}
+	return toRGB(m)
+}
+
+// decodeWhole decodes a picture whose header was read (size checked) with the
+// registered decoder.
+func decodeWhole(data []byte, format string) (m image.Image, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("image decoder failed: %v", r)
+		}
+	}()
+	m, _, err = image.Decode(bytes.NewReader(data))
 	if err != nil {
 		if format == "webp" && animatedWebP(data) {
 			return nil, fmt.Errorf("%w: an animated WebP (pass one frame, as a canvas or ImageBitmap, instead)", ErrUnsupported)
 		}
 		return nil, fmt.Errorf("corrupt %s image: %w", format, err)
 	}
-	return toRGB(m)
+	return m, nil
 }
 
 // ErrUnsupported is wrapped by the errors of valid pictures this decoder cannot read.
@@ -93,6 +107,7 @@ func animatedWebP(b []byte) bool {
 	return len(b) >= 21 && string(b[0:4]) == "RIFF" && string(b[8:12]) == "WEBP" && string(b[12:16]) == "VP8X" && b[20]&0x02 != 0
 }
 
+// toRGB converts a whole decoded picture (see rowConverter).
 func toRGB(m image.Image) (*RGB, error) {
 	b := m.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -100,62 +115,7 @@ func toRGB(m image.Image) (*RGB, error) {
 		return nil, err
 	}
 	out := &RGB{W: w, H: h, Pix: make([]uint8, 3*w*h)}
-	put := func(i int, r, g, bl uint8) { out.Pix[3*i], out.Pix[3*i+1], out.Pix[3*i+2] = r, g, bl }
-	switch s := m.(type) {
-	case *image.Gray:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				v := s.Pix[y*s.Stride+x]
-				put(y*w+x, v, v, v)
-			}
-		}
-	case *image.NRGBA:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				p := s.Pix[y*s.Stride+4*x:]
-				put(y*w+x, p[0], p[1], p[2])
-			}
-		}
-	case *image.RGBA:
-		// Go decodes opaque PNGs to RGBA; its colours are only premultiplied where
-		// alpha < 255, which NRGBA undoes as well as it can.
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				p := s.Pix[y*s.Stride+4*x:]
-				if p[3] == 255 {
-					put(y*w+x, p[0], p[1], p[2])
-				} else {
-					c := color.NRGBAModel.Convert(color.RGBA{p[0], p[1], p[2], p[3]}).(color.NRGBA)
-					put(y*w+x, c.R, c.G, c.B)
-				}
-			}
-		}
-	case *image.Paletted:
-		pal := make([][3]uint8, len(s.Palette))
-		for i, c := range s.Palette {
-			n := color.NRGBAModel.Convert(c).(color.NRGBA)
-			if rc, ok := c.(color.RGBA); ok && rc.A == 255 {
-				n = color.NRGBA{rc.R, rc.G, rc.B, 255}
-			}
-			pal[i] = [3]uint8{n.R, n.G, n.B}
-		}
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				idx := int(s.Pix[y*s.Stride+x])
-				if idx >= len(pal) {
-					return nil, fmt.Errorf("palette index %d outside a palette of %d colours", idx, len(pal))
-				}
-				p := pal[idx]
-				put(y*w+x, p[0], p[1], p[2])
-			}
-		}
-	default:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				c := color.NRGBA64Model.Convert(m.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
-				put(y*w+x, uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8))
-			}
-		}
-	}
-	return out, nil
+	var conv rowConverter
+	err := conv.rows(m, func(y int, rgb []uint8) { copy(out.Pix[3*w*y:], rgb) })
+	return out, err
 }

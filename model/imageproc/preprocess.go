@@ -19,29 +19,14 @@ func (c *Config) Preprocess(img *RGB) (*Result, error) {
 	if len(img.Pix) != 3*img.W*img.H {
 		return nil, fmt.Errorf("RGB buffer holds %d bytes, %d×%d needs %d", len(img.Pix), img.W, img.H, 3*img.W*img.H)
 	}
-	w, h := img.W, img.H
-	if c.DoResize {
-		w, h = c.resizedSize(img.W, img.H)
-		if w <= 0 || h <= 0 {
-			return nil, fmt.Errorf("image of %d×%d resizes to nothing", img.W, img.H)
-		}
+	s, err := c.newStream(img.W, img.H)
+	if err != nil {
+		return nil, err
 	}
-	// The crop window in resized coordinates, and where it lands in the output
-	// (transformers pads with zeros when the image is smaller than the crop).
-	outH, outW := h, w
-	if c.DoCenterCrop {
-		outH, outW = c.CropH, c.CropW
+	for y := 0; y < img.H; y++ {
+		s.row(y, img.Pix[3*img.W*y:3*img.W*(y+1)])
 	}
-	top, left := floorDiv(h-outH, 2), floorDiv(w-outW, 2)
-	y0, y1 := max(0, top), min(h, top+outH)
-	x0, x1 := max(0, left), min(w, left+outW)
-	win := resizeWindow(img.Pix, img.W, img.H, w, h, x0, y0, x1-x0, y1-y0, filters[c.Resample])
-	cropped := &RGB{W: outW, H: outH, Pix: make([]uint8, 3*outW*outH)}
-	for y := y0; y < y1; y++ {
-		dst := cropped.Pix[((y-top)*outW+(x0-left))*3:]
-		copy(dst[:(x1-x0)*3], win[(y-y0)*(x1-x0)*3:(y-y0+1)*(x1-x0)*3])
-	}
-	return &Result{Cropped: cropped, Pixels: c.normalize(cropped)}, nil
+	return s.finish()
 }
 
 func floorDiv(a, b int) int {

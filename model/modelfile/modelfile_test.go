@@ -178,13 +178,15 @@ func TestManifestValidation(t *testing.T) {
 			m.Tensors[3].Chunk = len(m.Chunks) - 1
 			m.Tensors[3].Offset = m.Chunks[len(m.Chunks)-1].Bytes - 1
 		}, "run past the end"},
-		"no such chunk": {func(m *Manifest) { m.Tensors[0].Chunk = 99 }, "does not exist"},
-		"wrong size":    {func(m *Manifest) { m.Tensors[0].Shape = []int{8} }, "needs 32"},
-		"dtype":         {func(m *Manifest) { m.Tensors[0].DType = "f16" }, "unknown dtype"},
-		"scheme":        {func(m *Manifest) { m.Tensors[1].Quant.Scheme = "nf4" }, "quantization scheme"},
-		"group":         {func(m *Manifest) { m.Tensors[3].Quant.Group = 0 }, "group"},
-		"duplicate":     {func(m *Manifest) { m.Tensors[1].Name = m.Tensors[0].Name }, "repeated"},
-		"no chunks":     {func(m *Manifest) { m.Chunks = nil }, "no chunks"},
+		"no such chunk":   {func(m *Manifest) { m.Tensors[0].Chunk = 99 }, "does not exist"},
+		"wrong size":      {func(m *Manifest) { m.Tensors[0].Shape = []int{8} }, "needs 32"},
+		"dtype":           {func(m *Manifest) { m.Tensors[0].DType = "f16" }, "unknown dtype"},
+		"scheme":          {func(m *Manifest) { m.Tensors[1].Quant.Scheme = "nf4" }, "quantization scheme"},
+		"group":           {func(m *Manifest) { m.Tensors[3].Quant.Group = 0 }, "group"},
+		"duplicate":       {func(m *Manifest) { m.Tensors[1].Name = m.Tensors[0].Name }, "repeated"},
+		"no chunks":       {func(m *Manifest) { m.Chunks = nil }, "no chunks"},
+		"config null":     {func(m *Manifest) { m.Config = json.RawMessage("null") }, "config is null, not a JSON object"},
+		"no preprocessor": {func(m *Manifest) { m.Preprocessor = nil }, "preprocessor is"},
 	} {
 		var mm Manifest
 		json.Unmarshal(good, &mm)

@@ -79,10 +79,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	img, err := imageproc.Decode(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *imagePath, err)
-	}
 	start := nowSeconds()
 	m, err := hf.LoadDir(*modelDir)
 	if err != nil {
@@ -92,9 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "vqa: warning: the checkpoint's tensor %s is not used\n", name)
 	}
 	loadTime := nowSeconds() - start
-	pre, err := m.Preprocess.Preprocess(img)
+	pre, err := m.Preprocess.PreprocessFile(data)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", *imagePath, err)
 	}
 	s, err := m.NewSession(nil)
 	if err != nil {

@@ -617,6 +617,24 @@ func TestPage(t *testing.T) {
 		if o := askUI(t, ctx, c.Path(c.Image), "   ", 5, false); o.Code != "empty_question" {
 			t.Errorf("an empty question: %+v", o)
 		}
+		if o := askUI(t, ctx, "", strings.Repeat("why ", 20000), 5, false); o.Code != "question_too_long" {
+			t.Errorf("an 80 KB question: %+v", o)
+		}
+		// (The page's own field refuses -1: through the API.)
+		if code, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`gitvqaDemo.state.vqa.ask(Object.assign(document.createElement('canvas'), {width: 4, height: 4}), 'q', {maxTokens: -1}).then(() => 'answered', (e) => e.code)`, chromedp.EvalAwaitPromise)); code != "bad_message" {
+			t.Errorf("maxTokens -1: %q", code)
+		}
+		for js, want := range map[string]string{
+			`Object.assign(new Image(), {src: 'nope.png'})`:                                "has no picture",
+			`Object.assign(document.createElement('canvas'), {width: 9000, height: 9000})`: "too large",
+		} {
+			if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`gitvqaDemo.ask(`+js+`, 'what is this?')`, chromedp.EvalAwaitPromise)); err != nil {
+				t.Fatal(err)
+			}
+			if o := waitOutcome(t, ctx); o.Code != "bad_image" || !strings.Contains(o.Error, want) {
+				t.Errorf("%s: %+v", js, o)
+			}
+		}
 		if o := askUI(t, ctx, "", c.Question, c.MaxTokens, false); o.Answer != c.Answer {
 			t.Errorf("after the errors: %+v, want %q", o, c.Answer)
 		}

@@ -263,6 +263,10 @@ const (
 	CodeInternal        = "internal"
 )
 
+// MaxPixels is the largest picture a worker takes (imageproc.MaxPixels): the page
+// refuses larger ones before copying their pixels.
+const MaxPixels = 64 << 20
+
 // Storage modes reported in Ready.
 const (
 	StorageIndexedDB = "indexeddb" // chunks cached: the next visit starts offline
@@ -328,6 +332,7 @@ var portType = reflect.TypeOf((*Port)(nil)).Elem()
 // Constants lists the constants static/protocol.js exports, by name.
 var Constants = map[string]any{
 	"Version":       Version,
+	"MaxPixels":     MaxPixels,
 	"PhaseDownload": PhaseDownload, "PhaseVerify": PhaseVerify, "PhaseLoad": PhaseLoad,
 	"PhaseEncode": PhaseEncode, "PhasePrefill": PhasePrefill, "PhaseDecode": PhaseDecode,
 	"CodeBadMessage": CodeBadMessage, "CodeNotLoaded": CodeNotLoaded, "CodeLoadFailed": CodeLoadFailed,

@@ -7,6 +7,8 @@ import (
 	"os"
 	"reflect"
 	"testing"
+
+	"gitvqa/model/imageproc"
 )
 
 // static/protocol.js must be what go generate makes from this package.
@@ -42,5 +44,12 @@ func TestKindsAreUnique(t *testing.T) {
 	}
 	if New("dance") != nil {
 		t.Fatal("an unknown type made a message")
+	}
+}
+
+// The page refuses what the worker would: the same pixel limit.
+func TestMaxPixelsIsTheWorkers(t *testing.T) {
+	if MaxPixels != imageproc.MaxPixels {
+		t.Fatalf("protocol.MaxPixels %d, imageproc.MaxPixels %d", MaxPixels, imageproc.MaxPixels)
 	}
 }

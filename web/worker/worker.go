@@ -256,18 +256,13 @@ func (w *Worker) answer(j job) {
 	if r.Caption {
 		r.Question = ""
 	}
-	img, err := decode(r.Image)
+	pre, err := preprocess(&s.Model().Preprocess, r.Image)
 	if err != nil {
 		code := protocol.CodeBadImage
 		if errors.Is(err, imageproc.ErrEmptyImage) {
 			code = protocol.CodeEmptyImage
 		}
 		w.fail(r.ID, code, err)
-		return
-	}
-	pre, err := s.Model().Preprocess.Preprocess(img)
-	if err != nil {
-		w.fail(r.ID, protocol.CodeBadImage, err)
 		return
 	}
 	start := time.Now()
@@ -327,14 +322,16 @@ func (w *Worker) answer(j job) {
 	})
 }
 
-func decode(im *protocol.Image) (*imageproc.RGB, error) {
+// preprocess turns an ask's picture into pixel values, a row at a time: the decoded
+// picture is never held whole (a PNG is not decoded whole at all).
+func preprocess(c *imageproc.Config, im *protocol.Image) (*imageproc.Result, error) {
 	switch {
 	case im == nil:
 		return nil, errors.New("no image")
 	case im.Bytes != nil:
-		return imageproc.Decode(im.Bytes)
+		return c.PreprocessFile(im.Bytes)
 	default:
-		return imageproc.FromRGBA(im.Width, im.Height, im.RGBA)
+		return c.PreprocessRGBA(im.Width, im.Height, im.RGBA)
 	}
 }
 

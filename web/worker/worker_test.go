@@ -289,6 +289,7 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 		{protocol.Ask{Image: px(0, 0), Question: "what?"}, protocol.CodeEmptyImage},
 		{protocol.Ask{Image: px(2, 2), Question: "  "}, protocol.CodeEmptyQuestion},
 		{protocol.Ask{Image: px(2, 2), Question: string(make([]byte, 5000)) + strings.Repeat("why ", 1200)}, protocol.CodeQuestionTooLong},
+		{protocol.Ask{Image: px(2, 2), Question: strings.Repeat("a", 70<<10)}, protocol.CodeQuestionTooLong}, // over the tokenizer's 64 KiB
 		{protocol.Ask{Image: px(2, 2), Question: "x", MaxTokens: -1}, protocol.CodeBadMessage},
 		{protocol.Ask{Image: nil, Question: "x"}, protocol.CodeBadImage},
 	} {
