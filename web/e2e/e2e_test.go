@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 
@@ -585,7 +586,12 @@ func TestPage(t *testing.T) {
 		tight := browser(t) // a fresh profile
 		if err := chromedp.Do(tight, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			q := float64(30 << 20) // the model (17 MB) fits, the page's 38 MB wasm does not
-			_, err := cdp.Call(ctx, tg, storage.OverrideQuotaForOrigin, storage.OverrideQuotaForOriginParams{Origin: "http://" + st.addr, QuotaSize: &q})
+			if _, err := cdp.Call(ctx, tg, storage.OverrideQuotaForOrigin, storage.OverrideQuotaForOriginParams{Origin: "http://" + st.addr, QuotaSize: &q}); err != nil {
+				return err
+			}
+			// Count the page's requests for persistent storage (Firefox prompts for each).
+			_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `
+				if (navigator.storage) { window.persistCalls = 0; navigator.storage.persist = async () => { window.persistCalls++; return false; }; navigator.storage.persisted = async () => false; }`})
 			return err
 		}), chromedp.Navigate(st.url("/?model=models/e2e/&workers=1"))); err != nil {
 			t.Fatal(err)
@@ -600,6 +606,14 @@ func TestPage(t *testing.T) {
 			t.Fatalf("claims offline use with the page not stored: %s", text)
 		}
 		t.Logf("status with a 30 MB quota: %s", text)
+		// A 17 MB model is not worth a prompt for persistent storage, on any visit.
+		for visit := 0; visit < 2; visit++ {
+			if n, _ := chromedp.Run(tight, chromedp.Evaluate[int](`window.persistCalls`)); n != 0 {
+				t.Errorf("visit %d: persistent storage asked for %d times for a small model", visit+1, n)
+			}
+			chromedp.Do(tight, chromedp.Reload())
+			waitLoaded(t, tight)
+		}
 	})
 
 	step(t, "bad input gets clear errors and the page keeps working", func(t *testing.T) {
