@@ -8,6 +8,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"gitvqa/model/imageproc"
 	"gitvqa/model/modelfile"
@@ -20,6 +21,14 @@ type Model struct {
 	Preprocess imageproc.Config
 	Tokenizer  *tokenize.Tokenizer
 	Weights    *Weights
+	// Loaded says where a model folder's load went (FromFolder only).
+	Loaded LoadTimes
+}
+
+// LoadTimes splits FromFolder's time: getting the files (and cutting the tensors out
+// of them as they come, Decode), then building the weights.
+type LoadTimes struct {
+	Files, Decode, Weights time.Duration
 }
 
 // New assembles a model from its parts, checking that they fit together.
@@ -63,13 +72,22 @@ func FromFolder(ctx context.Context, m *modelfile.Manifest, src modelfile.ChunkS
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	store, err := modelfile.Load(ctx, m, src, progress)
 	if err != nil {
 		return nil, err
 	}
+	lt := LoadTimes{Files: time.Since(start), Decode: store.Decode}
+	start = time.Now()
 	tok, err := tokenize.New(store.Vocab)
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, pre, tok, store)
+	md, err := New(cfg, pre, tok, store)
+	if err != nil {
+		return nil, err
+	}
+	lt.Weights = time.Since(start)
+	md.Loaded = lt
+	return md, nil
 }

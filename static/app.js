@@ -109,11 +109,13 @@ async function loadModel() {
   $('load-status').dataset.loadMs = String(info.loadMs);
   $('load-status').dataset.kernels = info.kernels || '';
   $('load-status').dataset.exact = info.exact ? '1' : '0';
+  $('load-status').dataset.phases = JSON.stringify(info.phases || []);
   if (info.kernelsNote) $('load-status').title = info.kernelsNote;
   if (info.model.description) show($('model-note'), info.model.description);
   updateButtons();
   refreshCache();
   state.vqa.sharing.then((n) => {
+    $('load-status').dataset.shards = JSON.stringify(state.vqa.shardInfo);
     $('load-status').dataset.workers = String(n);
     if (n > 1) $('load-status').textContent += ` ${n} workers share the image encoder.`;
   });

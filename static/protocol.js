@@ -150,6 +150,7 @@ export const protocol = Object.freeze({
  * @property {string} kernels what runs: KernelsRelaxed, KernelsSIMD, KernelsGo
  * @property {string} [kernelsNote] why not a faster set, when not
  * @property {boolean} exact activations stay float32
+ * @property {Phase[]} phases where the load's time went
  */
 
 /**
@@ -160,6 +161,9 @@ export const protocol = Object.freeze({
  * @property {number} count
  * @property {string} kernels
  * @property {boolean} exact
+ * @property {Phase[]} phases
+ * @property {number} loadMs
+ * @property {number} memoryBytes the worker's wasm memory once loaded
  */
 
 /**
@@ -246,6 +250,7 @@ export const protocol = Object.freeze({
  * @property {Float32Array} [x]
  * @property {string} [error]
  * @property {number} ms how long the shard computed
+ * @property {number} memoryBytes the shard worker's wasm memory
  */
 
 /**
@@ -270,6 +275,12 @@ export const protocol = Object.freeze({
  */
 
 /**
+ * @typedef {object} Phase
+ * @property {string} name
+ * @property {number} ms
+ */
+
+/**
  * @typedef {object} Timings
  * @property {number} encodeMs
  * @property {number} imagePrefillMs
@@ -279,6 +290,7 @@ export const protocol = Object.freeze({
  * @property {boolean} imageCached
  * @property {number} tokens
  * @property {number} memoryBytes the worker's wasm memory after the answer
+ * @property {number[]} [shardMemoryBytes]
  */
 
 /**

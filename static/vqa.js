@@ -76,7 +76,10 @@ export class GitVQA {
       started.push(new Promise((resolve, reject) => {
         shard.onmessage = (e) => {
           const m = e.data;
-          if (m?.type === P.ShardReady) resolve();
+          if (m?.type === P.ShardReady) {
+            this.shardInfo.push(m);
+            resolve();
+          }
           if (m?.type === P.Error) reject(new VQAError(m.code, m.message));
           if (m?.bootError) reject(new VQAError(P.CodeLoadFailed, m.bootError));
         };
@@ -110,6 +113,8 @@ export class GitVQA {
     this._shards = [];
     /** How many workers share the image encoder now. */
     this.workers = 1;
+    /** The shard workers' ready messages: {index, kernels, phases, loadMs, memoryBytes}. */
+    this.shardInfo = [];
     this._nextId = 1;
     this._pending = new Map(); // asks and cache calls by id
     this._closed = false;

@@ -24,6 +24,7 @@ async function compile(name) {
 }
 
 async function boot() {
+  const t0 = performance.now();
   const go = new Go();
   const goModule = compile('gitvqa.wasm');
   // The kernel modules, by the names web/backend asks for. A module using an
@@ -37,13 +38,17 @@ async function boot() {
   // it imports Go's memory. Go calls only kernels the module in use has.
   let kernels = {};
   const module = await goModule;
+  const compiled = performance.now();
   go.importObject.gitvqa = {};
   for (const imp of WebAssembly.Module.imports(module)) {
     if (imp.module === 'gitvqa') go.importObject.gitvqa[imp.name] = (...args) => kernels[imp.name](...args);
   }
   const instance = await WebAssembly.instantiate(module, go.importObject);
   await Promise.all(compiling);
+  const instantiated = performance.now();
   self.gitvqa = {
+    // How the start went, for the ready message: ms since the worker began.
+    boot: { compileMs: compiled - t0, instantiateMs: instantiated - compiled, startedAt: instantiated },
     // Called by Go once it listens.
     started(handle) {
       self.onmessage = (e) => handle(e.data);

@@ -37,6 +37,7 @@ func main() {
 		FreeSpace:   chunkstore.FreeSpace,
 		NewBackend:  backend.New,
 		MemoryBytes: func() int64 { return memoryBytes(boot) },
+		BootPhases:  func() []protocol.Phase { return bootPhases(boot) },
 	}
 	decoder := &protocol.Decoder{}
 	handle, err := safejs.FuncOf(func(_ safejs.Value, args []safejs.Value) any {
@@ -81,4 +82,19 @@ func memoryBytes(boot safejs.Value) int64 {
 	}
 	f, _ := v.Float()
 	return int64(f)
+}
+
+// bootPhases reads how worker.js started the runtime.
+func bootPhases(boot safejs.Value) []protocol.Phase {
+	b, err := boot.Get("boot")
+	if err != nil || b.Type() != safejs.TypeObject {
+		return nil
+	}
+	var out []protocol.Phase
+	for _, p := range [][2]string{{"compile", "compileMs"}, {"instantiate", "instantiateMs"}} {
+		v, _ := b.Get(p[1])
+		f, _ := v.Float()
+		out = append(out, protocol.Phase{Name: p[0], Ms: f})
+	}
+	return out
 }

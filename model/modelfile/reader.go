@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"gitvqa/model/kernels"
 )
@@ -68,6 +69,8 @@ func Verify(ref FileRef, data []byte) error {
 type Store struct {
 	Manifest *Manifest
 	Vocab    []byte
+	// Decode is how long cutting the tensors out of the chunks took.
+	Decode time.Duration
 	tensors  map[string]*stored
 	names    []string
 }
@@ -163,6 +166,7 @@ func Load(ctx context.Context, m *Manifest, src ChunkSource, progress Progress) 
 		}
 		window = append(window, data...)
 		winEnd := winStart + int64(len(window))
+		decodeStart := time.Now()
 		for next < len(pieces) && pieces[next].end <= winEnd {
 			p := pieces[next]
 			p.take(window[p.start-winStart : p.end-winStart])
@@ -175,6 +179,7 @@ func Load(ctx context.Context, m *Manifest, src ChunkSource, progress Progress) 
 		}
 		window = append([]byte(nil), window[keep-winStart:]...)
 		winStart = keep
+		s.Decode += time.Since(decodeStart)
 	}
 	if next != len(pieces) {
 		return nil, fmt.Errorf("%d tensors lie beyond the chunks", len(pieces)-next)

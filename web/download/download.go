@@ -68,6 +68,10 @@ type Loader struct {
 	// OnStoreError hears once when storing fails (quota): loading goes on from memory.
 	OnStoreError func(error)
 
+	// Busy adds up the time spent in each activity ("read storage", "verify",
+	// "network", "store"), concurrent ones each counted in full.
+	Busy Busy
+
 	base       *url.URL
 	storeOff   atomic.Bool
 	storeErr   sync.Once
@@ -76,6 +80,32 @@ type Loader struct {
 	downloaded atomic.Bool
 	total      int64
 	lastReport atomic.Int64
+}
+
+// Busy is time spent by activity.
+type Busy struct {
+	mu sync.Mutex
+	by map[string]time.Duration
+}
+
+// Add adds d to what.
+func (b *Busy) Add(what string, d time.Duration) {
+	b.mu.Lock()
+	if b.by == nil {
+		b.by = map[string]time.Duration{}
+	}
+	b.by[what] += d
+	b.mu.Unlock()
+}
+
+// Since adds the time since start to what.
+func (b *Busy) Since(what string, start time.Time) { b.Add(what, time.Since(start)) }
+
+// Get returns what's total.
+func (b *Busy) Get(what string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.by[what]
 }
 
 // ErrOffline is wrapped by Manifest errors when neither the network nor the store
@@ -335,8 +365,10 @@ func (s *Source) Close() { s.cancel() }
 // the network (storing it once verified).
 func (l *Loader) file(ctx context.Context, ref modelfile.FileRef) ([]byte, error) {
 	if l.Store != nil {
+		start := time.Now()
 		data, ok, err := l.Store.Chunk(ctx, ref.SHA256)
-		if err == nil && ok && modelfile.Verify(ref, data) == nil {
+		l.Busy.Since("read storage", start)
+		if err == nil && ok && l.verify(ref, data) == nil {
 			l.fromCache.Add(ref.Bytes)
 			l.loaded.Add(ref.Bytes)
 			l.report(true)
@@ -345,9 +377,11 @@ func (l *Loader) file(ctx context.Context, ref modelfile.FileRef) ([]byte, error
 		// Missing, unreadable or damaged in storage: fetch it again.
 	}
 	data, err := l.retry(ctx, l.retries(), func(attempt int) ([]byte, error) {
+		start := time.Now()
 		data, err := l.fetchOnce(ctx, ref, attempt)
+		l.Busy.Since("network", start)
 		if err == nil {
-			if err = modelfile.Verify(ref, data); err != nil {
+			if err = l.verify(ref, data); err != nil {
 				l.loaded.Add(-ref.Bytes) // its bytes were counted as they arrived
 			}
 		}
@@ -378,7 +412,13 @@ func (l *Loader) fetchOnce(ctx context.Context, ref modelfile.FileRef, attempt i
 	})
 }
 
+func (l *Loader) verify(ref modelfile.FileRef, data []byte) error {
+	defer l.Busy.Since("verify", time.Now())
+	return modelfile.Verify(ref, data)
+}
+
 func (l *Loader) put(ctx context.Context, ref modelfile.FileRef, data []byte) {
+	defer l.Busy.Since("store", time.Now())
 	if !l.StoreEnabled() {
 		return
 	}

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -53,8 +54,75 @@ type benchRow struct {
 	EncodeS, ImagePassS, TokenMs float64
 	SecondQuestionS, FirstLoadS  float64
 	LoadFromCacheS, PeakMemoryMB float64
+	ShardMemoryMB                []float64
 	Kernels                      string
 	Tokens                       int
+	FirstPhases, CachedPhases    [][]phase // per worker: the main one, then the shards
+}
+
+type phase struct {
+	Name string  `json:"name"`
+	Ms   float64 `json:"ms"`
+}
+
+// loadPhases reads where the page's workers spent their load: the main worker's ready
+// message, then each shard worker's.
+func loadPhases(b *testing.B, ctx context.Context) [][]phase {
+	var main []phase
+	js, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.phases || '[]'`))
+	json.Unmarshal([]byte(js), &main)
+	var shards []struct {
+		Phases []phase `json:"phases"`
+		LoadMs float64 `json:"loadMs"`
+	}
+	js, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.shards || '[]'`))
+	json.Unmarshal([]byte(js), &shards)
+	out := [][]phase{main}
+	for _, s := range shards {
+		out = append(out, append(s.Phases, phase{"total", s.LoadMs}))
+	}
+	return out
+}
+
+// printPhases prints one table: a row per phase, a column per worker.
+func printPhases(title string, rows []benchRow, get func(benchRow) [][]phase) {
+	fmt.Printf("\n%s (ms; parts that overlap each count in full)\n", title)
+	var cols []string
+	var tables [][]phase
+	for _, r := range rows {
+		for i, ps := range get(r) {
+			name := fmt.Sprintf("%d workers: main", r.Workers)
+			if i > 0 {
+				name = fmt.Sprintf("%d workers: shard %d", r.Workers, i)
+			}
+			cols = append(cols, name)
+			tables = append(tables, ps)
+		}
+	}
+	fmt.Printf("| phase | %s |\n|---|%s\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+	var names []string
+	seen := map[string]bool{}
+	for _, t := range tables {
+		for _, p := range t {
+			if !seen[p.Name] {
+				seen[p.Name] = true
+				names = append(names, p.Name)
+			}
+		}
+	}
+	for _, n := range names {
+		fmt.Printf("| %s |", n)
+		for _, t := range tables {
+			cell := ""
+			for _, p := range t {
+				if p.Name == n {
+					cell = fmt.Sprintf(" %.0f", p.Ms)
+				}
+			}
+			fmt.Printf("%s |", cell)
+		}
+		fmt.Println()
+	}
 }
 
 // BenchmarkBrowser runs the full-size model (random int8 weights) through the real
@@ -92,6 +160,9 @@ func BenchmarkBrowser(b *testing.B) {
 			b.Fatal(text)
 		}
 		row.FirstLoadS = time.Since(start).Seconds()
+		waitTrue(b, ctx, fmt.Sprintf(`document.getElementById('load-status').dataset.workers === '%d'`, n), 10*time.Minute)
+		row.FirstPhases = loadPhases(b, ctx)
+		row.FirstPhases[0] = append(row.FirstPhases[0], phase{"navigation to ready", row.FirstLoadS * 1000})
 		// Second visit: from IndexedDB to ready, as the page sees it.
 		must(b, chromedp.Do(ctx, chromedp.Navigate(page)))
 		if text, ok := waitLoaded(b, ctx, 30*time.Minute); !ok {
@@ -101,6 +172,8 @@ func BenchmarkBrowser(b *testing.B) {
 		must(b, err)
 		row.LoadFromCacheS = ready / 1000
 		waitTrue(b, ctx, fmt.Sprintf(`document.getElementById('load-status').dataset.workers === '%d'`, n), 10*time.Minute)
+		row.CachedPhases = loadPhases(b, ctx)
+		row.CachedPhases[0] = append(row.CachedPhases[0], phase{"navigation to ready", row.LoadFromCacheS * 1000})
 		row.Kernels, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.kernels`))
 
 		// Three pictures, each new to the worker: the medians are reported.
@@ -126,15 +199,27 @@ func BenchmarkBrowser(b *testing.B) {
 		o2 := askUI(b, ctx, "", "what color is the grass?", 20, false)
 		row.SecondQuestionS = num(o2.timings()["totalMs"]) / 1000
 		row.PeakMemoryMB = num(o2.timings()["memoryBytes"]) / (1 << 20)
+		if sm, ok := o2.timings()["shardMemoryBytes"].([]any); ok {
+			for _, v := range sm {
+				row.ShardMemoryMB = append(row.ShardMemoryMB, num(v)/(1<<20))
+			}
+		}
 		rows = append(rows, row)
 	}
 	fmt.Printf("\nfull-size git-large-vqav2 architecture, random int8 weights, headless Chromium (%d cores)\n", runtime.NumCPU())
-	fmt.Printf("| workers | kernels | image encoder | image-token pass | per token | second question | load from IndexedDB | first load | peak wasm memory |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| workers | kernels | image encoder | image-token pass | per token | second question | load from IndexedDB | first load | wasm memory, all workers (each) |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Printf("| %d | %s | %.2f s (%.1f GFLOP/s) | %.2f s (%.1f GFLOP/s) | %.0f ms | %.2f s | %.1f s | %.1f s | %.0f MB |\n",
+		total, each := r.PeakMemoryMB, []string{fmt.Sprintf("%.0f", r.PeakMemoryMB)}
+		for _, m := range r.ShardMemoryMB {
+			total += m
+			each = append(each, fmt.Sprintf("%.0f", m))
+		}
+		fmt.Printf("| %d | %s | %.2f s (%.1f GFLOP/s) | %.2f s (%.1f GFLOP/s) | %.0f ms | %.2f s | %.2f s | %.2f s | %.0f MB (%s) |\n",
 			r.Workers, r.Kernels, r.EncodeS, flops.Encoder/r.EncodeS/1e9, r.ImagePassS, flops.ImagePrefill/r.ImagePassS/1e9,
-			r.TokenMs, r.SecondQuestionS, r.LoadFromCacheS, r.FirstLoadS, r.PeakMemoryMB)
+			r.TokenMs, r.SecondQuestionS, r.LoadFromCacheS, r.FirstLoadS, total, strings.Join(each, " + "))
 	}
+	printPhases("Load phases, first visit over loopback", rows, func(r benchRow) [][]phase { return r.FirstPhases })
+	printPhases("Load phases, revisit from IndexedDB", rows, func(r benchRow) [][]phase { return r.CachedPhases })
 	js, _ := json.Marshal(rows)
 	fmt.Printf("bench-json: %s\n", js)
 	if out := os.Getenv("GITVQA_BENCH_OUT"); out != "" {

@@ -122,6 +122,14 @@ type Ready struct {
 	Kernels     string    `json:"kernels"`               // what runs: KernelsRelaxed, KernelsSIMD, KernelsGo
 	KernelsNote string    `json:"kernelsNote,omitempty"` // why not a faster set, when not
 	Exact       bool      `json:"exact"`                 // activations stay float32
+	Phases      []Phase   `json:"phases"`                // where the load's time went
+}
+
+// Phase is a part of a load and its time. Concurrent parts (reading storage while
+// verifying) each count in full.
+type Phase struct {
+	Name string  `json:"name"`
+	Ms   float64 `json:"ms"`
 }
 
 // ModelInfo describes a loaded model.
@@ -138,10 +146,13 @@ type ModelInfo struct {
 
 // ShardReady says a shard worker holds its share.
 type ShardReady struct {
-	Index   int    `json:"index"`
-	Count   int    `json:"count"`
-	Kernels string `json:"kernels"`
-	Exact   bool   `json:"exact"`
+	Index       int     `json:"index"`
+	Count       int     `json:"count"`
+	Kernels     string  `json:"kernels"`
+	Exact       bool    `json:"exact"`
+	Phases      []Phase `json:"phases"`
+	LoadMs      float64 `json:"loadMs"`
+	MemoryBytes int64   `json:"memoryBytes"` // the worker's wasm memory once loaded
 }
 
 // PeersReady says how many workers now share the image encoder.
@@ -187,6 +198,8 @@ type Timings struct {
 	ImageCached    bool    `json:"imageCached"`
 	Tokens         int     `json:"tokens"`
 	MemoryBytes    int64   `json:"memoryBytes"` // the worker's wasm memory after the answer
+	// ShardMemoryBytes are the shard workers' wasm memory, as their last partials said.
+	ShardMemoryBytes []int64 `json:"shardMemoryBytes,omitempty"`
 }
 
 // Error reports a failure; ID is the question's, 0 for a load.
@@ -231,10 +244,11 @@ type Block struct {
 
 // Partial is a shard worker's answer to Block.
 type Partial struct {
-	Seq   int       `json:"seq"`
-	X     []float32 `json:"x,omitempty"`
-	Error string    `json:"error,omitempty"`
-	Ms    float64   `json:"ms"` // how long the shard computed
+	Seq         int       `json:"seq"`
+	X           []float32 `json:"x,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	Ms          float64   `json:"ms"`          // how long the shard computed
+	MemoryBytes int64     `json:"memoryBytes"` // the shard worker's wasm memory
 }
 
 // ---- constants -------------------------------------------------------------------------

@@ -14,12 +14,14 @@ import (
 
 // fetched is a model read from its folder, with what the ready message says of it.
 type fetched struct {
-	model    *model.Model
-	manifest []byte
-	info     *modelfile.Manifest
-	cache    Cache // nil: not stored
-	offline  bool
-	warning  string
+	loader     *download.Loader
+	manifestMs float64
+	model      *model.Model
+	manifest   []byte
+	info       *modelfile.Manifest
+	cache      Cache // nil: not stored
+	offline    bool
+	warning    string
 }
 
 // fetch gets a model folder: from IndexedDB where it is cached, from the network
@@ -47,10 +49,13 @@ func (w *Worker) fetch(ctx context.Context, url string, stall time.Duration, mai
 		}
 	}
 	l := &download.Loader{ManifestURL: url, Client: w.Client, Stall: stall}
+	f.loader = l
 	if cache != nil {
 		l.Store = cache
 	}
+	manifestStart := time.Now()
 	m, raw, offline, err := l.Manifest(ctx, cached)
+	f.manifestMs = ms(time.Since(manifestStart))
 	if err != nil {
 		return nil, err
 	}
@@ -128,4 +133,28 @@ func describe(manifest []byte) string {
 		return ""
 	}
 	return m.Description
+}
+
+// phases is where a load's time went, for the ready messages.
+func (w *Worker) phases(f *fetched, backendMs, sessionMs float64) []protocol.Phase {
+	var out []protocol.Phase
+	if w.BootPhases != nil {
+		out = append(out, w.BootPhases()...)
+	}
+	lt := f.model.Loaded
+	out = append(out,
+		protocol.Phase{Name: "manifest", Ms: f.manifestMs},
+		protocol.Phase{Name: "files", Ms: ms(lt.Files)},
+		protocol.Phase{Name: "read storage", Ms: ms(f.loader.Busy.Get("read storage"))},
+		protocol.Phase{Name: "verify", Ms: ms(f.loader.Busy.Get("verify"))},
+		protocol.Phase{Name: "network", Ms: ms(f.loader.Busy.Get("network"))},
+		protocol.Phase{Name: "store", Ms: ms(f.loader.Busy.Get("store"))},
+		protocol.Phase{Name: "cut tensors", Ms: ms(lt.Decode)},
+		protocol.Phase{Name: "build weights", Ms: ms(lt.Weights)},
+		protocol.Phase{Name: "self-test and warm-up", Ms: backendMs},
+	)
+	if sessionMs >= 0 {
+		out = append(out, protocol.Phase{Name: "compile graphs", Ms: sessionMs})
+	}
+	return out
 }

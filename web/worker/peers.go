@@ -19,6 +19,7 @@ var PeerTimeout = 2 * time.Minute
 // peerSet is model.Peers over the ports to the shard workers.
 type peerSet struct {
 	ports   []protocol.Port
+	memory  []int64          // each peer's memory, as its last partial said
 	profile *kernels.Profile // where the peers' compute time is counted
 	mu      sync.Mutex
 	seq     int
@@ -114,11 +115,14 @@ func (w *Worker) setPeers(ports []protocol.Port) {
 			w.fail(0, protocol.CodeNotLoaded, errors.New("peers before the model"))
 			return
 		}
-		p := &peerSet{ports: ports, profile: s.Backend().Profile(), wait: map[int]chan partial{}}
-		for _, port := range ports {
+		p := &peerSet{ports: ports, profile: s.Backend().Profile(), wait: map[int]chan partial{}, memory: make([]int64, len(ports))}
+		for i, port := range ports {
 			port.Listen(func(m protocol.Message) {
 				switch m := m.(type) {
 				case protocol.Partial:
+					p.mu.Lock()
+					p.memory[i] = m.MemoryBytes
+					p.mu.Unlock()
 					p.reply(m)
 				case protocol.Error: // a partial that could not be decoded
 					p.failAll(errors.New(m.Message))
@@ -151,11 +155,15 @@ func (w *Worker) loadShard(r protocol.Shard) {
 		return
 	}
 	go func() {
+		start := time.Now()
 		f, err := w.fetch(context.Background(), r.ManifestURL, 0, false)
 		var shard *model.VisionShard
 		var b model.Backend
+		var backendMs float64
 		if err == nil {
+			backendStart := time.Now()
 			b, _ = w.backend(r.Kernels, r.Exact)
+			backendMs = ms(time.Since(backendStart))
 			shard, err = f.model.NewVisionShard(r.Index, r.Count, b)
 		}
 		if err != nil {
@@ -170,7 +178,8 @@ func (w *Worker) loadShard(r protocol.Shard) {
 				w.block(b, r.Port)
 			}
 		})
-		w.Post(protocol.ShardReady{Index: r.Index, Count: r.Count, Kernels: b.Name(), Exact: b.Exact()})
+		w.Post(protocol.ShardReady{Index: r.Index, Count: r.Count, Kernels: b.Name(), Exact: b.Exact(),
+			Phases: w.phases(f, backendMs, -1), LoadMs: ms(time.Since(start)), MemoryBytes: w.memoryBytes()})
 	}()
 }
 
@@ -190,6 +199,10 @@ func (w *Worker) block(r protocol.Block, reply protocol.Port) {
 			reply.Post(protocol.Partial{Seq: r.Seq, Error: err.Error()})
 			return
 		}
-		reply.Post(protocol.Partial{Seq: r.Seq, X: x, Ms: ms(time.Since(start))})
+		var mem int64
+		if w.MemoryBytes != nil {
+			mem = w.MemoryBytes()
+		}
+		reply.Post(protocol.Partial{Seq: r.Seq, X: x, Ms: ms(time.Since(start)), MemoryBytes: mem})
 	}}
 }

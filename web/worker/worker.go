@@ -45,6 +45,9 @@ type Worker struct {
 	// the fastest set that works here, or a slower one to force; exact keeps activations
 	// float32. note says why a faster set is not used, if it is not. nil: the Go kernels.
 	NewBackend func(kernels string, exact bool) (b model.Backend, note string)
+	// BootPhases, when set, says how the worker started (compiling the wasm, say), for
+	// the ready messages.
+	BootPhases func() []protocol.Phase
 
 	mu      sync.Mutex
 	url     string          // model loaded or loading
@@ -71,6 +74,13 @@ func (w *Worker) start() {
 		w.cancels = map[int]context.CancelFunc{}
 		go w.loop()
 	})
+}
+
+func (w *Worker) memoryBytes() int64 {
+	if w.MemoryBytes == nil {
+		return 0
+	}
+	return w.MemoryBytes()
 }
 
 func (w *Worker) fail(id int, code string, err error) {
@@ -204,11 +214,15 @@ func (w *Worker) loadModel(r protocol.Load) (*protocol.Ready, error) {
 	}
 	m := f.info
 	w.Post(protocol.LoadProgress{Phase: protocol.PhaseLoad, Loaded: m.TotalBytes, Total: m.TotalBytes})
+	backendStart := time.Now()
 	b, note := w.backend(r.Kernels, r.Exact)
+	backendMs := ms(time.Since(backendStart))
+	sessionStart := time.Now()
 	s, err := f.model.NewSession(b)
 	if err != nil {
 		return nil, err
 	}
+	sessionMs := ms(time.Since(sessionStart))
 	s.Yield = func() {
 		if w.Yield != nil {
 			w.Yield()
@@ -229,6 +243,7 @@ func (w *Worker) loadModel(r protocol.Load) (*protocol.Ready, error) {
 		Bytes: m.TotalBytes, Storage: storage, Warning: f.warning, Offline: f.offline,
 		LoadMs:  ms(time.Since(start)),
 		Kernels: b.Name(), KernelsNote: note, Exact: b.Exact(),
+		Phases: w.phases(f, backendMs, sessionMs),
 	}, nil
 }
 
@@ -308,16 +323,21 @@ func (w *Worker) answer(j job) {
 		return
 	}
 	t := ans.Timings
-	var memBytes int64
-	if w.MemoryBytes != nil {
-		memBytes = w.MemoryBytes()
+	var shardMem []int64
+	w.mu.Lock()
+	if p := w.peers; p != nil && s.Workers() > 1 {
+		p.mu.Lock()
+		shardMem = append(shardMem, p.memory...)
+		p.mu.Unlock()
 	}
+	w.mu.Unlock()
 	w.Post(protocol.Answer{
 		ID: r.ID, Text: ans.Text, IDs: ans.GeneratedIDs, InputIDs: ans.InputIDs, StoppedBy: ans.StoppedBy,
 		Profile: profile, Logits: logits,
 		Timings: protocol.Timings{
 			EncodeMs: ms(t.Encode), ImagePrefillMs: ms(t.ImagePrefill), PromptMs: ms(t.Prompt), DecodeMs: ms(t.Decode),
-			TotalMs: ms(time.Since(start)), ImageCached: t.ImageCached, Tokens: len(ans.GeneratedIDs), MemoryBytes: memBytes,
+			TotalMs: ms(time.Since(start)), ImageCached: t.ImageCached, Tokens: len(ans.GeneratedIDs), MemoryBytes: w.memoryBytes(),
+			ShardMemoryBytes: shardMem,
 		},
 	})
 }
