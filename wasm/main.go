@@ -24,6 +24,10 @@ func main() {
 	// Wasm memory never shrinks and Go's GC lets the heap reach twice the live data:
 	// a soft limit keeps a full-size model (≈0.4 GB of weights) well inside a tab.
 	debug.SetMemoryLimit(1536 << 20)
+	// The weights are most of the heap and live for good: collecting at 1.25× the live
+	// heap instead of 2× keeps the memory near the model's size, for little work (they
+	// hold no pointers to scan).
+	debug.SetGCPercent(25)
 
 	self := safejs.Global()
 	boot, err := self.Get("gitvqa")
@@ -35,6 +39,7 @@ func main() {
 		Yield:       yield,
 		OpenCache:   func(ctx context.Context) (worker.Cache, error) { return chunkstore.Open(ctx) },
 		FreeSpace:   chunkstore.FreeSpace,
+		Hash:        chunkstore.Hash,
 		NewBackend:  backend.New,
 		MemoryBytes: func() int64 { return memoryBytes(boot) },
 		BootPhases:  func() []protocol.Phase { return bootPhases(boot) },

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+	"unsafe"
 
 	"gitvqa/model/kernels"
 )
@@ -55,9 +56,16 @@ func ReadManifest(dir string) (*Manifest, error) {
 // Verify checks a file's size and sha256 against its reference.
 func Verify(ref FileRef, data []byte) error {
 	if int64(len(data)) != ref.Bytes {
-		return fmt.Errorf("%s: %d bytes, expected %d (truncated or wrong file)", ref.File, len(data), ref.Bytes)
+		return VerifySum(ref, len(data), [32]byte{})
 	}
-	sum := sha256.Sum256(data)
+	return VerifySum(ref, len(data), sha256.Sum256(data))
+}
+
+// VerifySum checks a file's size and a sha256 computed elsewhere against its reference.
+func VerifySum(ref FileRef, size int, sum [32]byte) error {
+	if int64(size) != ref.Bytes {
+		return fmt.Errorf("%s: %d bytes, expected %d (truncated or wrong file)", ref.File, size, ref.Bytes)
+	}
 	if hex.EncodeToString(sum[:]) != ref.SHA256 {
 		return fmt.Errorf("%s: sha256 mismatch (corrupt or altered)", ref.File)
 	}
@@ -123,7 +131,10 @@ func Load(ctx context.Context, m *Manifest, src ChunkSource, progress Progress) 
 	}
 	s := &Store{Manifest: m, Vocab: vocab, tensors: map[string]*stored{}}
 
-	// Every byte range to cut out of the stream, in stream order.
+	// Every byte range to cut out of the stream, in stream order. A tensor inside one
+	// chunk is a view of the chunk's bytes (int8 as they are, float32 where aligned): the
+	// chunks are the weights, with no second copy; only a tensor that spans two chunks
+	// is assembled.
 	offs, _ := m.ChunkOffsets()
 	type piece struct {
 		start, end int64
@@ -138,53 +149,74 @@ func Load(ctx context.Context, m *Manifest, src ChunkSource, progress Progress) 
 		start := offs[t.Chunk] + t.Offset
 		switch t.DType {
 		case "f32":
-			pieces = append(pieces, piece{start, start + t.Bytes, func(b []byte) { st.f32 = decodeF32(b) }})
+			pieces = append(pieces, piece{start, start + t.Bytes, func(b []byte) { st.f32 = viewF32(b) }})
 		case "int8":
-			pieces = append(pieces, piece{start, start + t.Bytes, func(b []byte) {
-				st.q8 = make([]int8, len(b))
-				for i, x := range b {
-					st.q8[i] = int8(x)
-				}
-			}})
+			pieces = append(pieces, piece{start, start + t.Bytes, func(b []byte) { st.q8 = viewInt8(b) }})
 			sp := t.Quant.Scales
 			ss := offs[sp.Chunk] + sp.Offset
-			pieces = append(pieces, piece{ss, ss + sp.Bytes, func(b []byte) { st.scales = decodeF32(b) }})
+			pieces = append(pieces, piece{ss, ss + sp.Bytes, func(b []byte) { st.scales = viewF32(b) }})
 		}
 	}
 	sort.SliceStable(pieces, func(i, j int) bool { return pieces[i].start < pieces[j].start })
 
-	var window []byte // stream bytes [winStart, winStart+len(window))
-	var winStart int64
+	var carry []byte // the bytes so far of a piece that runs on into the next chunk
 	next := 0
 	for ci, ref := range m.Chunks {
 		data, err := fetch(ref)
 		if err != nil {
 			return nil, err
 		}
-		if len(window) == 0 {
-			winStart = offs[ci]
-		}
-		window = append(window, data...)
-		winEnd := winStart + int64(len(window))
+		cStart, cEnd := offs[ci], offs[ci]+int64(len(data))
 		decodeStart := time.Now()
-		for next < len(pieces) && pieces[next].end <= winEnd {
+		for next < len(pieces) && pieces[next].start < cEnd {
 			p := pieces[next]
-			p.take(window[p.start-winStart : p.end-winStart])
-			next++
+			switch {
+			case p.end > cEnd: // runs on: keep what this chunk has of it
+				if p.start >= cStart {
+					carry = append([]byte(nil), data[p.start-cStart:]...)
+				} else {
+					carry = append(carry, data...)
+				}
+			case p.start >= cStart:
+				p.take(data[p.start-cStart : p.end-cStart])
+				next++
+				continue
+			default: // started in an earlier chunk, ends in this one
+				p.take(append(carry, data[:p.end-cStart]...))
+				carry = nil
+				next++
+				continue
+			}
+			break
 		}
-		// Drop what no remaining piece needs.
-		keep := winEnd
-		if next < len(pieces) {
-			keep = min(keep, pieces[next].start)
-		}
-		window = append([]byte(nil), window[keep-winStart:]...)
-		winStart = keep
 		s.Decode += time.Since(decodeStart)
 	}
 	if next != len(pieces) {
 		return nil, fmt.Errorf("%d tensors lie beyond the chunks", len(pieces)-next)
 	}
 	return s, nil
+}
+
+// littleEndian says whether float32s can be read in place (wasm, amd64 and arm64 are).
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// viewInt8 is b as int8 values, without a copy.
+func viewInt8(b []byte) []int8 {
+	if len(b) == 0 {
+		return []int8{}
+	}
+	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
+}
+
+// viewF32 is b as little-endian float32 values: in place where b is aligned, else a copy.
+func viewF32(b []byte) []float32 {
+	if len(b) >= 4 && littleEndian && uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
+		return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
+	}
+	return decodeF32(b)
 }
 
 func decodeF32(b []byte) []float32 {

@@ -9,12 +9,17 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"syscall/js"
 	"testing"
 	"time"
+
+	"github.com/hack-pad/go-indexeddb/idb"
+	"github.com/hack-pad/safejs"
 
 	"gitvqa/model/modelfile"
 	"gitvqa/web/download"
 	"gitvqa/web/internal/fakenet"
+	"gitvqa/web/jsutil"
 )
 
 func open(t *testing.T) *Store {
@@ -36,18 +41,47 @@ func TestChunksAndModels(t *testing.T) {
 	data := bytes.Repeat([]byte{1, 2, 3}, 100000)
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
-	if _, ok, _ := s.Chunk(ctx, sha); ok {
+	ref := modelfile.FileRef{File: sha + ".bin", Bytes: int64(len(data)), SHA256: sha}
+	if _, ok, _ := s.Chunk(ctx, ref); ok {
 		t.Fatal("a cleared store has the chunk")
 	}
-	if err := s.PutChunk(ctx, sha, data); err != nil {
+	if err := s.PutChunk(ctx, ref, data); err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err := s.Chunk(ctx, sha)
+	got, ok, err := s.Chunk(ctx, ref)
 	if err != nil || !ok || !bytes.Equal(got, data) {
 		t.Fatalf("read back: ok=%v err=%v equal=%v", ok, err, bytes.Equal(got, data))
 	}
-	if _, ok, err := s.Chunk(ctx, "00"); ok || err != nil {
+	if _, ok, err := s.Chunk(ctx, modelfile.FileRef{SHA256: "00", Bytes: 1}); ok || err != nil {
 		t.Fatalf("missing chunk: %v %v", ok, err)
+	}
+	// A copy damaged in storage, or one that is not the size its manifest says, is not
+	// handed over; one stored the old way (a Uint8Array) still is.
+	put := func(v any) {
+		txn, st, err := s.store(idb.TransactionReadWrite, Chunks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.PutKey(js.ValueOf(sha), js.ValueOf(v)); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.Await(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flipped := append([]byte(nil), data...)
+	flipped[12345] ^= 1
+	for name, v := range map[string][]byte{"a flipped bit": flipped, "a short copy": data[:1000]} {
+		u8, _ := jsutil.Uint8Array(v)
+		put(safejs.Unsafe(u8))
+		if _, ok, err := s.Chunk(ctx, ref); ok || err != nil {
+			t.Errorf("%s was handed over (err %v)", name, err)
+		}
+	}
+	u8, _ := jsutil.Uint8Array(data)
+	put(safejs.Unsafe(u8))
+	if got, ok, err := s.Chunk(ctx, ref); !ok || err != nil || !bytes.Equal(got, data) {
+		t.Errorf("a chunk stored as a Uint8Array: ok=%v err=%v", ok, err)
 	}
 	rec := download.ModelRecord{URL: "https://x.test/m/manifest.json", Manifest: []byte(`{"a":1}`), Bytes: 300000, Complete: true, Updated: time.UnixMilli(1700000000000)}
 	if err := s.PutModel(ctx, rec); err != nil {
@@ -149,7 +183,7 @@ func TestDeleteModelKeepsSharedFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range append([]modelfile.FileRef{m.Tokenizer}, m.Chunks...) {
-			if err := s.PutChunk(ctx, r.SHA256, []byte(r.File)); err != nil {
+			if err := s.PutChunk(ctx, r, []byte(r.File)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -162,8 +196,8 @@ func TestDeleteModelKeepsSharedFiles(t *testing.T) {
 		t.Fatalf("delete: %v %v", ok, err)
 	}
 	has := func(sha string) bool {
-		_, ok, _ := s.Chunk(ctx, sha)
-		return ok
+		missing, _ := s.Missing(ctx, []string{sha})
+		return len(missing) == 0
 	}
 	if has(ma.Chunks[0].SHA256) || !has(mb.Chunks[0].SHA256) || !has(ma.Tokenizer.SHA256) {
 		t.Fatalf("after deleting a: a's chunk %v, b's chunk %v, shared vocab %v", has(ma.Chunks[0].SHA256), has(mb.Chunks[0].SHA256), has(ma.Tokenizer.SHA256))

@@ -27,14 +27,15 @@ type memStore struct {
 	puts   int
 }
 
-func (s *memStore) Chunk(_ context.Context, sha string) ([]byte, bool, error) {
+func (s *memStore) Chunk(_ context.Context, ref modelfile.FileRef) ([]byte, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.chunks[sha]
-	return b, ok, nil
+	b, ok := s.chunks[ref.SHA256]
+	return b, ok && modelfile.Verify(ref, b) == nil, nil
 }
 
-func (s *memStore) PutChunk(_ context.Context, sha string, data []byte) error {
+func (s *memStore) PutChunk(_ context.Context, ref modelfile.FileRef, data []byte) error {
+	sha := ref.SHA256
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.quota > 0 && s.puts >= s.quota {

@@ -143,3 +143,41 @@ func Uint8Array(b []byte) (safejs.Value, error) {
 	}
 	return u8, nil
 }
+
+// SHA256 digests a buffer (an ArrayBuffer or a view of one) with the browser's
+// WebCrypto, off Go's thread and many times faster than Go's own in wasm.
+func SHA256(ctx context.Context, buf safejs.Value) ([32]byte, error) {
+	var sum [32]byte
+	crypto, err := safejs.Global().Get("crypto")
+	if err != nil {
+		return sum, err
+	}
+	subtle, err := crypto.Get("subtle")
+	if err != nil || subtle.IsUndefined() {
+		return sum, fmt.Errorf("WebCrypto is not available")
+	}
+	p, err := subtle.Call("digest", "SHA-256", buf)
+	if err != nil {
+		return sum, err
+	}
+	d, err := Await(ctx, p)
+	if err != nil {
+		return sum, err
+	}
+	b, err := Bytes(d)
+	if err != nil {
+		return sum, err
+	}
+	copy(sum[:], b)
+	return sum, nil
+}
+
+// SHA256Of digests Go bytes with WebCrypto (they are copied into a JavaScript buffer
+// first: at ≈1.4 GB/s, cheaper than hashing in Go).
+func SHA256Of(ctx context.Context, data []byte) ([32]byte, error) {
+	u8, err := Uint8Array(data)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return SHA256(ctx, u8)
+}

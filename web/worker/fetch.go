@@ -48,7 +48,7 @@ func (w *Worker) fetch(ctx context.Context, url string, stall time.Duration, mai
 			cached = rec.Manifest
 		}
 	}
-	l := &download.Loader{ManifestURL: url, Client: w.Client, Stall: stall}
+	l := &download.Loader{ManifestURL: url, Client: w.Client, Stall: stall, Hash: w.Hash}
 	f.loader = l
 	if cache != nil {
 		l.Store = cache

@@ -37,6 +37,8 @@ type Worker struct {
 	Yield     func()                                   // return to the event loop between layers
 	Client    *http.Client                             // nil: http.DefaultClient
 	OpenCache func(ctx context.Context) (Cache, error) // nil: memory only
+	// Hash, when set, is the downloads' SHA-256 (download.Loader.Hash).
+	Hash func(ctx context.Context, data []byte) ([32]byte, error)
 	// FreeSpace, when set, says how many bytes the browser will still store.
 	FreeSpace func(ctx context.Context) (int64, error)
 	// MemoryBytes, when set, reports the worker's memory size (for the answer's timings).

@@ -55,13 +55,14 @@ type memCache struct {
 	clearAt, puts int
 }
 
-func (c *memCache) Chunk(_ context.Context, sha string) ([]byte, bool, error) {
+func (c *memCache) Chunk(_ context.Context, ref modelfile.FileRef) ([]byte, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, ok := c.chunks[sha]
-	return b, ok, nil
+	b, ok := c.chunks[ref.SHA256]
+	return b, ok && modelfile.Verify(ref, b) == nil, nil
 }
-func (c *memCache) PutChunk(_ context.Context, sha string, d []byte) error {
+func (c *memCache) PutChunk(_ context.Context, ref modelfile.FileRef, d []byte) error {
+	sha := ref.SHA256
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.chunks[sha] = d
