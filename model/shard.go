@@ -37,10 +37,10 @@ func (c *Config) ShardBounds(index, count int) (h0, h1, i0, i1 int) {
 	return
 }
 
-// shardLayers copies shard index of count out of every vision layer (one shard of one
-// is the layers themselves). The copies are independent of m's weights, so a worker
-// that keeps only its shard can let the model go. The output projection's and second
-// MLP layer's biases go to shard 0 only: the shards' partial sums add up to the block.
+// shardLayers cuts shard index of count out of every vision layer (one shard of one is
+// the layers themselves): row slices are views of the layers' weights, column slices
+// copies. The output projection's and second MLP layer's biases go to shard 0 only: the
+// shards' partial sums add up to the block.
 func (m *Model) shardLayers(index, count int) ([]VisionLayer, error) {
 	c, w := &m.Config, m.Weights
 	v := c.Vision
@@ -53,19 +53,17 @@ func (m *Model) shardLayers(index, count int) ([]VisionLayer, error) {
 	dh := v.HiddenSize / v.NumAttentionHeads
 	h0, h1, i0, i1 := c.ShardBounds(index, count)
 	r0, r1 := h0*dh, h1*dh
-	rows := func(l *Linear, a, b int) Linear {
-		return Linear{W: *l.W.Slice(a, b, 0, l.W.Cols), B: append([]float32(nil), l.B[a:b]...)}
+	rows := func(l *Linear, a, b int) Linear { // views of the whole layer's rows
+		return Linear{W: *l.W.Slice(a, b, 0, l.W.Cols), B: l.B[a:b:b]}
 	}
-	cols := func(l *Linear, a, b int) Linear {
+	cols := func(l *Linear, a, b int) Linear { // copies
 		out := Linear{W: *l.W.Slice(0, l.W.Rows, a, b)}
 		if index == 0 {
-			out.B = append([]float32(nil), l.B...)
+			out.B = l.B
 		}
 		return out
 	}
-	norm := func(n *Norm) Norm {
-		return Norm{Gamma: append([]float32(nil), n.Gamma...), Beta: append([]float32(nil), n.Beta...)}
-	}
+	norm := func(n *Norm) Norm { return *n }
 	out := make([]VisionLayer, len(w.Vision))
 	for i := range w.Vision {
 		l := &w.Vision[i]
@@ -95,15 +93,30 @@ type shardBlock struct {
 
 // NewVisionShard makes shard index of count, its blocks running on b (nil: GoBackend()).
 func (m *Model) NewVisionShard(index, count int, b Backend) (*VisionShard, error) {
-	if b == nil {
-		b = GoBackend()
-	}
 	shares, err := m.shardLayers(index, count)
 	if err != nil {
 		return nil, err
 	}
+	return NewVisionShardOf(&m.Config, index, count, shares, b)
+}
+
+// ShardLayers is shard index of count of every vision layer, for another worker
+// (EncodeShardLayer).
+func (m *Model) ShardLayers(index, count int) ([]VisionLayer, error) {
+	return m.shardLayers(index, count)
+}
+
+// NewVisionShardOf makes shard index of count of a model of config c from its share of
+// the layers (as another worker sent them), its blocks running on b (nil: GoBackend()).
+func NewVisionShardOf(c *Config, index, count int, shares []VisionLayer, b Backend) (*VisionShard, error) {
+	if b == nil {
+		b = GoBackend()
+	}
+	if len(shares) != c.Vision.NumHiddenLayers {
+		return nil, fmt.Errorf("vision shard: %d layers, the config has %d", len(shares), c.Vision.NumHiddenLayers)
+	}
 	s := &VisionShard{Index: index, Count: count, shares: shares}
-	c := &m.Config
+	var err error
 	block := func(f func(n *net, x *G.Node, l *visionLayerNodes) *G.Node) (*shardBlock, error) {
 		n := newNet(c, b, nil)
 		sb := &shardBlock{x: n.Matrix("hidden", c.NumImageTokens(), c.Vision.HiddenSize)}

@@ -112,3 +112,39 @@ func TestFailingPeerFallsBack(t *testing.T) {
 		t.Fatalf("%d workers after a peer failed", s.Workers())
 	}
 }
+
+// A shard sent to another worker as bytes (EncodeShardLayer, DecodeShardLayer) computes
+// what the shard made in place does: the same answers, features within rounding.
+func TestShardSentAsBytes(t *testing.T) {
+	m := tiny(t)
+	layers, err := m.ShardLayers(1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []model.VisionLayer
+	for i := range layers {
+		b := model.EncodeShardLayer(nil, &layers[i])
+		l, err := model.DecodeShardLayer(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, l)
+		if _, err := model.DecodeShardLayer(b[:len(b)-4]); err == nil {
+			t.Fatal("a truncated layer decoded")
+		}
+	}
+	sent, err := model.NewVisionShardOf(&m.Config, 1, 2, got, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := m.NewSession(nil)
+	if err := s.SetPeers(&localPeers{shards: []*model.VisionShard{sent}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases(t)[:3] {
+		ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{MaxTokens: c.MaxTokens})
+		if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+			t.Errorf("%s with the shard sent as bytes: %v %v", c.Name, err, ans)
+		}
+	}
+}

@@ -42,6 +42,8 @@ export const protocol = Object.freeze({
   Progress: "progress",
   Ready: "ready",
   Shard: "shard",
+  ShardLayer: "shard-layer",
+  ShardModel: "shard-model",
   ShardReady: "shard-ready",
   Started: "started",
   StorageIndexedDB: "indexeddb",
@@ -84,7 +86,6 @@ export const protocol = Object.freeze({
  * @typedef {object} Shard
  * @property {2} v
  * @property {'shard'} type
- * @property {string} manifestURL
  * @property {boolean} [exact]
  * @property {string} [kernels]
  * @property {number} index
@@ -230,6 +231,22 @@ export const protocol = Object.freeze({
  * @property {'cache-done'} type
  * @property {number} id
  * @property {boolean} deleted CacheDelete: the model was cached
+ */
+
+/**
+ * @typedef {object} ShardModel
+ * @property {2} v
+ * @property {'shard-model'} type
+ * @property {ArrayBuffer|Uint8Array} config
+ * @property {number} layers
+ */
+
+/**
+ * @typedef {object} ShardLayer
+ * @property {2} v
+ * @property {'shard-layer'} type
+ * @property {number} layer
+ * @property {ArrayBuffer|Uint8Array} data
  */
 
 /**

@@ -61,42 +61,32 @@ export class GitVQA {
     return vqa;
   }
 
-  // _startShards starts count-1 shard workers, each loading its share of the image
-  // encoder (from IndexedDB: the first worker stored the model), and connects them to
-  // the main worker by MessageChannels. If any fails, the main worker goes on alone.
+  // _startShards starts count-1 shard workers and connects them to the main worker by
+  // MessageChannels; the main worker sends each its share of the image encoder (they read
+  // nothing themselves) and says when they all hold it. If any fails, the main worker
+  // goes on alone.
   async _startShards(url, load, count) {
     this.workers = 1;
     const ports = [];
-    const started = [];
     for (let index = 1; index < count; index++) {
       const shard = new Worker(url);
       this._shards.push(shard);
       const channel = new MessageChannel();
       ports.push(channel.port1);
-      started.push(new Promise((resolve, reject) => {
-        shard.onmessage = (e) => {
-          const m = e.data;
-          if (m?.type === P.ShardReady) {
-            this.shardInfo.push(m);
-            resolve();
-          }
-          if (m?.type === P.Error) reject(new VQAError(m.code, m.message));
-          if (m?.bootError) reject(new VQAError(P.CodeLoadFailed, m.bootError));
-        };
-        shard.onerror = (e) => reject(new VQAError(P.CodeInternal, e.message || 'a shard worker failed'));
-      }));
-      post(shard, { type: P.Shard, ...load, index, count, port: channel.port2 }, [channel.port2]);
+      shard.onmessage = (e) => {
+        const m = e.data;
+        if (m?.type === P.ShardReady) this.shardInfo.push(m);
+        if (m?.type === P.Error || m?.bootError) this._dropShards();
+      };
+      shard.onerror = () => this._dropShards();
+      post(shard, { type: P.Shard, exact: load.exact, kernels: load.kernels, index, count, port: channel.port2 }, [channel.port2]);
     }
-    try {
-      await Promise.all(started);
-    } catch (err) {
-      this._dropShards();
-      return 1;
-    }
-    // A shard that dies later: the main worker stops waiting for it and goes on alone.
-    for (const shard of this._shards) shard.onerror = () => this._dropShards();
     return new Promise((resolve) => {
-      this._peersReady = (n) => { this.workers = n; resolve(n); };
+      this._peersReady = (n) => {
+        if (n === 1 && this._shards.length) this._dropShards();
+        this.workers = n;
+        resolve(n);
+      };
       this._send({ type: P.Peers, ports }, ports);
     });
   }

@@ -184,10 +184,21 @@ func Attention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, caus
 	}
 }
 
-// Slice returns a copy of rows [r0, r1) and columns [c0, c1) of w. For int8 weights
-// with groups, c0 and c1 must fall on group boundaries (or span the whole row).
+// Slice returns rows [r0, r1) and columns [c0, c1) of w: a view of w when it takes
+// whole rows, a copy otherwise. For int8 weights with groups, c0 and c1 must fall on
+// group boundaries (or span the whole row).
 func (w *Matrix) Slice(r0, r1, c0, c1 int) *Matrix {
 	out := &Matrix{Rows: r1 - r0, Cols: c1 - c0, Group: w.Group}
+	if c0 == 0 && c1 == w.Cols { // whole rows: a view, no copy
+		groups := (w.Cols + w.Group - 1) / max(w.Group, 1)
+		if !w.Quantized() {
+			out.F32 = w.F32[r0*w.Cols : r1*w.Cols : r1*w.Cols]
+		} else {
+			out.Q8 = w.Q8[r0*w.Cols : r1*w.Cols : r1*w.Cols]
+			out.Scales = w.Scales[r0*groups : r1*groups : r1*groups]
+		}
+		return out
+	}
 	if !w.Quantized() {
 		out.F32 = make([]float32, out.Rows*out.Cols)
 		for r := r0; r < r1; r++ {

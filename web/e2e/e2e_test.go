@@ -473,6 +473,47 @@ func TestPage(t *testing.T) {
 		}
 	})
 
+	step(t, "a chunk damaged in IndexedDB is caught, fetched again and never run", func(t *testing.T) {
+		waitTrue(t, ctx, `document.getElementById('load-status').dataset.workers !== undefined`, 2*time.Minute)
+		bad := man.Chunks[victim]
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`new Promise((resolve, reject) => {
+			const req = indexedDB.open('gitvqa');
+			req.onerror = () => reject(req.error);
+			req.onsuccess = () => {
+				const db = req.result;
+				const st = db.transaction('chunks', 'readwrite').objectStore('chunks');
+				const get = st.get(%q);
+				get.onsuccess = async () => {
+					const v = get.result;
+					const b = new Uint8Array(v instanceof Blob ? await v.arrayBuffer() : v);
+					b[b.length >> 1] ^= 1; // one flipped bit
+					const tx = db.transaction('chunks', 'readwrite');
+					tx.objectStore('chunks').put(new Blob([b]), %q);
+					tx.oncomplete = () => { db.close(); resolve(true); };
+					tx.onerror = () => reject(tx.error);
+				};
+				get.onerror = () => reject(get.error);
+			};
+		})`, bad.SHA256, bad.SHA256), chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatal(err)
+		}
+		st.s.ResetCounts()
+		chromedp.Do(ctx, chromedp.Reload())
+		if text, ready := waitLoaded(t, ctx); !ready {
+			t.Fatalf("reload with a damaged chunk: %s", text)
+		}
+		if n := st.s.Count("/models/e2e/" + bad.File); n != 1 {
+			t.Errorf("the damaged chunk was fetched %d times, want 1", n)
+		}
+		if h := storedHash(t, ctx, bad.SHA256); h != bad.SHA256 {
+			t.Errorf("the stored copy now hashes to %q", h)
+		}
+		c := cases[0]
+		if o := askUI(t, ctx, c.Path(c.Image), c.Question, c.MaxTokens, c.Question == ""); o.Answer != c.Answer {
+			t.Errorf("after the repair: %+v, want %q", o, c.Answer)
+		}
+	})
+
 	stallPage := page + "&stallMs=400"
 	step(t, "a stalled chunk is abandoned and fetched again", func(t *testing.T) {
 		st.s.SetFaults(server.Faults{Stall: map[string]int{man.Chunks[victim].File: 1}, StallAfter: 300 << 10})
@@ -787,9 +828,12 @@ func storedHash(t testing.TB, ctx context.Context, sha string) string {
 			const get = db.transaction('chunks').objectStore('chunks').get(%q);
 			get.onsuccess = async () => {
 				db.close();
-				if (!get.result) return resolve('');
-				const d = await crypto.subtle.digest('SHA-256', get.result);
-				resolve([...new Uint8Array(d)].map(b => b.toString(16).padStart(2, '0')).join(''));
+				try {
+					const v = get.result;
+					if (!v) return resolve('');
+					const d = await crypto.subtle.digest('SHA-256', v instanceof Blob ? await v.arrayBuffer() : v);
+					resolve([...new Uint8Array(d)].map(b => b.toString(16).padStart(2, '0')).join(''));
+				} catch (e) { reject(e); }
 			};
 			get.onerror = () => reject(get.error);
 		};

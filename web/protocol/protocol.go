@@ -66,14 +66,14 @@ type Cancel struct {
 }
 
 // Shard makes a worker hold one share of the image encoder for the main worker, which
-// talks to it over Port.
+// talks to it over Port: it sends the share (ShardModel, then a ShardLayer per layer),
+// the shard worker answers ShardReady, then Blocks.
 type Shard struct {
-	ManifestURL string `json:"manifestURL"`
-	Exact       bool   `json:"exact,omitempty"`
-	Kernels     string `json:"kernels,omitempty"`
-	Index       int    `json:"index"`
-	Count       int    `json:"count"`
-	Port        Port   `json:"port"`
+	Exact   bool   `json:"exact,omitempty"`
+	Kernels string `json:"kernels,omitempty"`
+	Index   int    `json:"index"`
+	Count   int    `json:"count"`
+	Port    Port   `json:"port"`
 }
 
 // Peers gives the main worker one port per shard worker (none: it goes on alone).
@@ -234,6 +234,18 @@ type CacheDone struct {
 
 // ---- between workers, over the MessagePorts ------------------------------------------
 
+// ShardModel starts a share: the model's config.json, and how many layers follow.
+type ShardModel struct {
+	Config []byte `json:"config"`
+	Layers int    `json:"layers"`
+}
+
+// ShardLayer is the share of one vision layer (model.EncodeShardLayer).
+type ShardLayer struct {
+	Layer int    `json:"layer"`
+	Data  []byte `json:"data"`
+}
+
 // Block asks a shard worker for its partial sum of a vision layer's block.
 type Block struct {
 	Seq   int       `json:"seq"`
@@ -299,7 +311,7 @@ const (
 var Messages = []Message{
 	Load{}, Ask{}, Cancel{}, Shard{}, Peers{}, CacheList{}, CacheDelete{}, CacheClear{},
 	Started{}, LoadProgress{}, Ready{}, ShardReady{}, PeersReady{}, Progress{}, Token{}, Answer{}, Error{}, CacheModels{}, CacheDone{},
-	Block{}, Partial{},
+	ShardModel{}, ShardLayer{}, Block{}, Partial{},
 }
 
 func (Load) Type() string         { return "load" }
@@ -321,6 +333,8 @@ func (Answer) Type() string       { return "answer" }
 func (Error) Type() string        { return "error" }
 func (CacheModels) Type() string  { return "cache-models" }
 func (CacheDone) Type() string    { return "cache-done" }
+func (ShardModel) Type() string   { return "shard-model" }
+func (ShardLayer) Type() string   { return "shard-layer" }
 func (Block) Type() string        { return "block" }
 func (Partial) Type() string      { return "partial" }
 

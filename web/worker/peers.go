@@ -1,7 +1,7 @@
 package worker
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -19,6 +19,8 @@ var PeerTimeout = 2 * time.Minute
 // peerSet is model.Peers over the ports to the shard workers.
 type peerSet struct {
 	ports   []protocol.Port
+	dead    chan struct{} // closed when the set is replaced or fails
+	once    sync.Once
 	memory  []int64          // each peer's memory, as its last partial said
 	profile *kernels.Profile // where the peers' compute time is counted
 	mu      sync.Mutex
@@ -76,6 +78,9 @@ func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) err
 
 // failAll ends every wait with err (a shard worker died).
 func (p *peerSet) failAll(err error) {
+	if p.dead != nil {
+		p.once.Do(func() { close(p.dead) })
+	}
 	p.mu.Lock()
 	waits := p.wait
 	p.wait = map[int]chan partial{}
@@ -103,7 +108,13 @@ func (p *peerSet) reply(m protocol.Partial) {
 
 // ---- the main worker's side ----------------------------------------------------------
 
-// setPeers installs the ports to the shard workers on the session, between questions.
+// ShardTimeout bounds how long the main worker waits for a shard worker to take its
+// share.
+var ShardTimeout = time.Minute
+
+// setPeers gives each shard worker its share of the vision layers over its port, waits
+// until each holds it, and installs the ports on the session: between questions. If a
+// shard worker fails, the main worker goes on alone (and says so: workers 1).
 func (w *Worker) setPeers(ports []protocol.Port) {
 	done := make(chan struct{})
 	w.jobs <- job{run: func() {
@@ -115,7 +126,12 @@ func (w *Worker) setPeers(ports []protocol.Port) {
 			w.fail(0, protocol.CodeNotLoaded, errors.New("peers before the model"))
 			return
 		}
-		p := &peerSet{ports: ports, profile: s.Backend().Profile(), wait: map[int]chan partial{}, memory: make([]int64, len(ports))}
+		p := &peerSet{ports: ports, profile: s.Backend().Profile(), wait: map[int]chan partial{}, memory: make([]int64, len(ports)),
+			dead: make(chan struct{})}
+		w.mu.Lock()
+		w.peers = p
+		w.mu.Unlock()
+		ready := make(chan error, len(ports))
 		for i, port := range ports {
 			port.Listen(func(m protocol.Message) {
 				switch m := m.(type) {
@@ -124,63 +140,141 @@ func (w *Worker) setPeers(ports []protocol.Port) {
 					p.memory[i] = m.MemoryBytes
 					p.mu.Unlock()
 					p.reply(m)
-				case protocol.Error: // a partial that could not be decoded
+				case protocol.ShardReady:
+					p.mu.Lock()
+					p.memory[i] = m.MemoryBytes
+					p.mu.Unlock()
+					ready <- nil
+				case protocol.Error: // the shard failed, or sent what could not be decoded
+					ready <- errors.New(m.Message)
 					p.failAll(errors.New(m.Message))
 				}
 			})
 		}
-		var peers model.Peers
+		var err error
 		if len(ports) > 0 {
+			err = w.sendShares(s.Model(), ports)
+		}
+		timeout := time.After(ShardTimeout)
+		for range ports {
+			if err != nil {
+				break
+			}
+			select {
+			case err = <-ready:
+			case <-p.dead:
+				err = errors.New("the shard workers were replaced")
+			case <-timeout:
+				err = errors.New("a shard worker did not take its share in time")
+			}
+		}
+		var peers model.Peers
+		if len(ports) > 0 && err == nil {
 			peers = p
 		}
 		if err := s.SetPeers(peers); err != nil {
 			w.fail(0, protocol.CodeInternal, err)
 			return
 		}
-		w.mu.Lock()
-		w.peers = p
-		w.mu.Unlock()
 		w.Post(protocol.PeersReady{Workers: s.Workers()})
 	}}
 	<-done
 }
 
+// sendShares sends shard i+1 of 1+len(ports) to each port: the config, then a layer
+// at a time (one layer's bytes in Go memory at once).
+func (w *Worker) sendShares(m *model.Model, ports []protocol.Port) error {
+	cfg, err := json.Marshal(m.Config)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for i, port := range ports {
+		layers, err := m.ShardLayers(i+1, 1+len(ports))
+		if err != nil {
+			return err
+		}
+		if err := port.Post(protocol.ShardModel{Config: cfg, Layers: len(layers)}); err != nil {
+			return err
+		}
+		for l := range layers {
+			buf = model.EncodeShardLayer(buf[:0], &layers[l])
+			if err := port.Post(protocol.ShardLayer{Layer: l, Data: buf}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // ---- the shard worker's side ---------------------------------------------------------
 
-// loadShard loads the model and keeps only shard index of count of its vision encoder,
-// on the backend the message asks for, then answers blocks on its port.
+// loadShard waits on its port for its share of the vision encoder from the main worker,
+// builds it on the backend the message asks for, says so (on the port and to the page),
+// then answers blocks.
 func (w *Worker) loadShard(r protocol.Shard) {
 	if r.Port == nil || !knownKernels[r.Kernels] {
 		w.fail(0, protocol.CodeBadMessage, fmt.Errorf("a shard message needs its port and a known kernel set (kernels %q)", r.Kernels))
 		return
 	}
-	go func() {
-		start := time.Now()
-		f, err := w.fetch(context.Background(), r.ManifestURL, 0, false)
-		var shard *model.VisionShard
-		var b model.Backend
-		var backendMs float64
-		if err == nil {
-			backendStart := time.Now()
-			b, _ = w.backend(r.Kernels, r.Exact)
-			backendMs = ms(time.Since(backendStart))
-			shard, err = f.model.NewVisionShard(r.Index, r.Count, b)
-		}
-		if err != nil {
-			w.fail(0, protocol.CodeLoadFailed, err)
-			return
-		}
-		w.mu.Lock()
-		w.shard = shard
-		w.mu.Unlock()
-		r.Port.Listen(func(m protocol.Message) {
-			if b, ok := m.(protocol.Block); ok {
-				w.block(b, r.Port)
+	start := time.Now()
+	var cfg model.Config
+	var layers []model.VisionLayer
+	want := -1
+	fail := func(err error) {
+		e := protocol.Error{Code: protocol.CodeLoadFailed, Message: "shard worker: " + err.Error()}
+		r.Port.Post(e)
+		w.Post(e)
+	}
+	r.Port.Listen(func(m protocol.Message) {
+		switch m := m.(type) {
+		case protocol.ShardModel:
+			c, err := model.ParseConfig(m.Config)
+			if err != nil {
+				fail(err)
+				return
 			}
-		})
-		w.Post(protocol.ShardReady{Index: r.Index, Count: r.Count, Kernels: b.Name(), Exact: b.Exact(),
-			Phases: w.phases(f, backendMs, -1), LoadMs: ms(time.Since(start)), MemoryBytes: w.memoryBytes()})
-	}()
+			cfg, want, layers = c, m.Layers, nil
+		case protocol.ShardLayer:
+			l, err := model.DecodeShardLayer(m.Data)
+			if err != nil || m.Layer != len(layers) || want < 0 {
+				fail(fmt.Errorf("layer %d out of order or damaged: %v", m.Layer, err))
+				return
+			}
+			if layers = append(layers, l); len(layers) == want {
+				received := ms(time.Since(start))
+				go w.buildShard(r, &cfg, layers, received, start)
+			}
+		case protocol.Block:
+			w.block(m, r.Port)
+		}
+	})
+}
+
+// buildShard compiles the shard's blocks once its share has arrived.
+func (w *Worker) buildShard(r protocol.Shard, cfg *model.Config, layers []model.VisionLayer, receivedMs float64, start time.Time) {
+	backendStart := time.Now()
+	b, _ := w.backend(r.Kernels, r.Exact)
+	backendMs := ms(time.Since(backendStart))
+	shard, err := model.NewVisionShardOf(cfg, r.Index, r.Count, layers, b)
+	if err != nil {
+		e := protocol.Error{Code: protocol.CodeLoadFailed, Message: "shard worker: " + err.Error()}
+		r.Port.Post(e)
+		w.Post(e)
+		return
+	}
+	w.mu.Lock()
+	w.shard = shard
+	w.mu.Unlock()
+	var phases []protocol.Phase
+	if w.BootPhases != nil {
+		phases = w.BootPhases()
+	}
+	phases = append(phases, protocol.Phase{Name: "receive share", Ms: receivedMs}, protocol.Phase{Name: "self-test and warm-up", Ms: backendMs})
+	ready := protocol.ShardReady{Index: r.Index, Count: r.Count, Kernels: b.Name(), Exact: b.Exact(),
+		Phases: phases, LoadMs: ms(time.Since(start)), MemoryBytes: w.memoryBytes()}
+	r.Port.Post(ready)
+	w.Post(ready)
 }
 
 // block computes this shard's partial sum for the main worker, in order.

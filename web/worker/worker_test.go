@@ -357,16 +357,27 @@ func TestCacheListDeleteClear(t *testing.T) {
 	}
 }
 
-// memPort delivers posts to the port's other end, as a MessagePort does.
+// memPort delivers posts to the port's other end in order, as a MessagePort does.
 type memPort struct {
 	mu     sync.Mutex
 	other  *memPort
 	listen func(protocol.Message)
+	queue  chan protocol.Message
 }
 
 func portPair() (*memPort, *memPort) {
-	a, b := &memPort{}, &memPort{}
+	a, b := &memPort{queue: make(chan protocol.Message, 1024)}, &memPort{queue: make(chan protocol.Message, 1024)}
 	a.other, b.other = b, a
+	for _, p := range []*memPort{a, b} {
+		go func() {
+			for m := range p.queue {
+				p.mu.Lock()
+				f := p.listen
+				p.mu.Unlock()
+				f(m)
+			}
+		}()
+	}
 	return a, b
 }
 
@@ -378,13 +389,11 @@ func (p *memPort) Post(m protocol.Message) error {
 	case protocol.Partial:
 		x.X = append([]float32(nil), x.X...)
 		m = x
+	case protocol.ShardLayer:
+		x.Data = append([]byte(nil), x.Data...)
+		m = x
 	}
-	go func() {
-		p.other.mu.Lock()
-		f := p.other.listen
-		p.other.mu.Unlock()
-		f(m)
-	}()
+	p.other.queue <- m
 	return nil
 }
 
@@ -405,21 +414,24 @@ func sharedLoad(t *testing.T, files map[string][]byte, workers int, load protoco
 	load.ManifestURL = manifestURL
 	ready := main.load(t, load)
 	var ports []protocol.Port
+	var shards []*harness
 	for i := 1; i < workers; i++ {
-		shard := newHarness(net, cache)
+		shard := newHarness(&fakenet.Network{}, nil) // a shard worker reads nothing: its share comes from the main worker
 		shard.w.NewBackend = backends
 		toShard, fromMain := portPair()
-		shard.w.Handle(protocol.Shard{ManifestURL: manifestURL, Exact: load.Exact, Kernels: load.Kernels, Index: i, Count: workers, Port: fromMain})
-		r, ok := shard.until(t, 0, "shard-ready", "error").(protocol.ShardReady)
-		if !ok || r.Index != i || r.Exact != ready.Exact || r.Kernels != ready.Kernels {
-			t.Fatalf("shard: %+v", r)
-		}
-		ports = append(ports, toShard)
+		shard.w.Handle(protocol.Shard{Exact: load.Exact, Kernels: load.Kernels, Index: i, Count: workers, Port: fromMain})
+		ports, shards = append(ports, toShard), append(shards, shard)
 	}
 	if workers > 1 {
 		main.w.Handle(protocol.Peers{Ports: ports})
 		if m, ok := main.until(t, 0, "peers-ready", "error").(protocol.PeersReady); !ok || m.Workers != workers {
 			t.Fatalf("peers: %+v", m)
+		}
+		for i, shard := range shards {
+			r, ok := shard.until(t, 0, "shard-ready", "error").(protocol.ShardReady)
+			if !ok || r.Index != i+1 || r.Exact != ready.Exact || r.Kernels != ready.Kernels {
+				t.Fatalf("shard: %+v", r)
+			}
 		}
 	}
 	return main
