@@ -42,38 +42,58 @@ func (c *Config) ShardBounds(index, count int) (h0, h1, i0, i1 int) {
 // copies. The output projection's and second MLP layer's biases go to shard 0 only: the
 // shards' partial sums add up to the block.
 func (m *Model) shardLayers(index, count int) ([]VisionLayer, error) {
-	c, w := &m.Config, m.Weights
-	v := c.Vision
-	if count < 1 || index < 0 || index >= count || count > v.NumAttentionHeads {
-		return nil, fmt.Errorf("shard %d of %d: out of range (at most %d shards)", index, count, v.NumAttentionHeads)
-	}
 	if count == 1 {
-		return w.Vision, nil
+		return m.Weights.Vision, m.checkShard(index, count)
 	}
-	dh := v.HiddenSize / v.NumAttentionHeads
+	out := make([]VisionLayer, len(m.Weights.Vision))
+	for i := range out {
+		l, err := m.ShardLayer(index, count, i)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = l
+	}
+	return out, nil
+}
+
+func (m *Model) checkShard(index, count int) error {
+	v := m.Config.Vision
+	if count < 1 || index < 0 || index >= count || count > v.NumAttentionHeads {
+		return fmt.Errorf("shard %d of %d: out of range (at most %d shards)", index, count, v.NumAttentionHeads)
+	}
+	return nil
+}
+
+// ShardLayer is shard index of count of vision layer i: what another worker holds of
+// it (EncodeShardLayer). Row slices are views of the layer's weights, column slices
+// copies.
+func (m *Model) ShardLayer(index, count, i int) (VisionLayer, error) {
+	if err := m.checkShard(index, count); err != nil {
+		return VisionLayer{}, err
+	}
+	if i < 0 || i >= len(m.Weights.Vision) {
+		return VisionLayer{}, fmt.Errorf("no vision layer %d", i)
+	}
+	c := &m.Config
+	dh := c.Vision.HiddenSize / c.Vision.NumAttentionHeads
 	h0, h1, i0, i1 := c.ShardBounds(index, count)
 	r0, r1 := h0*dh, h1*dh
-	rows := func(l *Linear, a, b int) Linear { // views of the whole layer's rows
+	rows := func(l *Linear, a, b int) Linear {
 		return Linear{W: *l.W.Slice(a, b, 0, l.W.Cols), B: l.B[a:b:b]}
 	}
-	cols := func(l *Linear, a, b int) Linear { // copies
+	cols := func(l *Linear, a, b int) Linear {
 		out := Linear{W: *l.W.Slice(0, l.W.Rows, a, b)}
 		if index == 0 {
 			out.B = l.B
 		}
 		return out
 	}
-	norm := func(n *Norm) Norm { return *n }
-	out := make([]VisionLayer, len(w.Vision))
-	for i := range w.Vision {
-		l := &w.Vision[i]
-		out[i] = VisionLayer{
-			Norm1: norm(&l.Norm1), Norm2: norm(&l.Norm2),
-			Q: rows(&l.Q, r0, r1), K: rows(&l.K, r0, r1), V: rows(&l.V, r0, r1), O: cols(&l.O, r0, r1),
-			FC1: rows(&l.FC1, i0, i1), FC2: cols(&l.FC2, i0, i1),
-		}
-	}
-	return out, nil
+	l := &m.Weights.Vision[i]
+	return VisionLayer{
+		Norm1: l.Norm1, Norm2: l.Norm2,
+		Q: rows(&l.Q, r0, r1), K: rows(&l.K, r0, r1), V: rows(&l.V, r0, r1), O: cols(&l.O, r0, r1),
+		FC1: rows(&l.FC1, i0, i1), FC2: cols(&l.FC2, i0, i1),
+	}, nil
 }
 
 // VisionShard computes one shard's partial sums of every vision layer's blocks: what a

@@ -145,6 +145,10 @@ func (s *Store) PutChunk(ctx context.Context, ref modelfile.FileRef, data []byte
 	if err != nil {
 		return err
 	}
+	return s.putBlob(ctx, ref, u8)
+}
+
+func (s *Store) putBlob(ctx context.Context, ref modelfile.FileRef, u8 safejs.Value) error {
 	arr, _ := global("Array").New()
 	arr.Call("push", u8)
 	blob, err := global("Blob").New(arr)
@@ -159,6 +163,23 @@ func (s *Store) PutChunk(ctx context.Context, ref modelfile.FileRef, data []byte
 		return mapErr(err)
 	}
 	return mapErr(txn.Await(ctx))
+}
+
+// PutVerified implements download.HashingStore: one copy of the bytes into
+// JavaScript is hashed by WebCrypto and, if it matches, stored.
+func (s *Store) PutVerified(ctx context.Context, ref modelfile.FileRef, data []byte) (stored bool, mismatch, storeErr error) {
+	u8, err := jsutil.Uint8Array(data)
+	if err != nil {
+		return false, nil, err
+	}
+	sum, err := jsutil.SHA256(ctx, u8)
+	if err != nil {
+		return false, nil, err
+	}
+	if err := modelfile.VerifySum(ref, len(data), sum); err != nil {
+		return false, err, nil
+	}
+	return true, nil, s.putBlob(ctx, ref, u8)
 }
 
 // Hash is download.Loader.Hash: WebCrypto's SHA-256.

@@ -62,7 +62,7 @@ type Loader struct {
 	ManifestURL string
 	Client      *http.Client // nil: http.DefaultClient
 	Store       Store        // nil: memory only
-	Parallel    int          // files in flight (default 3)
+	Parallel    int          // files in flight (default 6)
 	Retries     int          // further attempts per file (default 4)
 	Backoff     time.Duration
 	// Stall is how long a request may go without a byte before it is abandoned and
@@ -70,7 +70,10 @@ type Loader struct {
 	Stall time.Duration
 	// Hash, when set, computes a download's sha256 (in the browser, WebCrypto: Go's
 	// own runs at ≈120 MB/s in wasm). nil: crypto/sha256.
-	Hash       func(ctx context.Context, data []byte) ([32]byte, error)
+	Hash func(ctx context.Context, data []byte) ([32]byte, error)
+	// Absent, when set, lists files known not to be stored (from one look at the store's
+	// keys): they are not looked up one by one.
+	Absent     map[string]bool
 	OnProgress func(Progress)
 	// OnStoreError hears once when storing fails (quota): loading goes on from memory.
 	OnStoreError func(error)
@@ -300,7 +303,7 @@ func (l *Loader) Source(ctx context.Context, m *modelfile.Manifest) *Source {
 	}
 	parallel := l.Parallel
 	if parallel <= 0 {
-		parallel = 3
+		parallel = 6
 	}
 	// A window keeps memory bounded: at most parallel+1 files wait to be consumed.
 	s.window = make(chan struct{}, parallel+1)
@@ -371,7 +374,7 @@ func (s *Source) Close() { s.cancel() }
 // file returns one verified file: from the store if it holds a good copy, else from
 // the network (storing it once verified).
 func (l *Loader) file(ctx context.Context, ref modelfile.FileRef) ([]byte, error) {
-	if l.Store != nil {
+	if l.Store != nil && !l.Absent[ref.SHA256] {
 		start := time.Now()
 		data, ok, err := l.Store.Chunk(ctx, ref)
 		l.Busy.Since("read storage", start)
@@ -388,7 +391,7 @@ func (l *Loader) file(ctx context.Context, ref modelfile.FileRef) ([]byte, error
 		data, err := l.fetchOnce(ctx, ref, attempt)
 		l.Busy.Since("network", start)
 		if err == nil {
-			if err = l.verify(ctx, ref, data); err != nil {
+			if err = l.verifyAndStore(ctx, ref, data); err != nil {
 				l.loaded.Add(-ref.Bytes) // its bytes were counted as they arrived
 			}
 		}
@@ -397,9 +400,38 @@ func (l *Loader) file(ctx context.Context, ref modelfile.FileRef) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref.File, err)
 	}
-	l.put(ctx, ref, data)
 	l.report(true)
 	return data, nil
+}
+
+// HashingStore is a Store that can check a download and store it in one step (the
+// browser's: one copy of the bytes into JavaScript serves WebCrypto and IndexedDB).
+type HashingStore interface {
+	Store
+	// PutVerified stores data if it matches ref, and says whether it did: the error
+	// is the mismatch, stored then false; storeErr is a failure to store a good file.
+	PutVerified(ctx context.Context, ref modelfile.FileRef, data []byte) (stored bool, mismatch, storeErr error)
+}
+
+// verifyAndStore checks a download against ref and stores it when storing is on.
+func (l *Loader) verifyAndStore(ctx context.Context, ref modelfile.FileRef, data []byte) error {
+	if hs, ok := l.Store.(HashingStore); ok && l.StoreEnabled() && int64(len(data)) == ref.Bytes {
+		start := time.Now()
+		_, mismatch, storeErr := hs.PutVerified(ctx, ref, data)
+		l.Busy.Since("verify and store", start)
+		if mismatch != nil {
+			return mismatch
+		}
+		if storeErr != nil {
+			l.storeFailed(storeErr)
+		}
+		return nil
+	}
+	if err := l.verify(ctx, ref, data); err != nil {
+		return err
+	}
+	l.put(ctx, ref, data)
+	return nil
 }
 
 func (l *Loader) fetchOnce(ctx context.Context, ref modelfile.FileRef, attempt int) ([]byte, error) {
@@ -437,13 +469,18 @@ func (l *Loader) put(ctx context.Context, ref modelfile.FileRef, data []byte) {
 		return
 	}
 	if err := l.Store.PutChunk(ctx, ref, data); err != nil {
-		l.storeOff.Store(true)
-		l.storeErr.Do(func() {
-			if l.OnStoreError != nil {
-				l.OnStoreError(err)
-			}
-		})
+		l.storeFailed(err)
 	}
+}
+
+// storeFailed turns storing off and tells OnStoreError, once.
+func (l *Loader) storeFailed(err error) {
+	l.storeOff.Store(true)
+	l.storeErr.Do(func() {
+		if l.OnStoreError != nil {
+			l.OnStoreError(err)
+		}
+	})
 }
 
 // report sends progress, at most every 100 ms unless force.

@@ -86,6 +86,15 @@ func (w *Worker) fetch(ctx context.Context, url string, stall time.Duration, mai
 	for _, c := range m.Chunks {
 		files = append(files, c.SHA256)
 	}
+	if cache != nil && !stored {
+		// One look at the store's keys instead of a miss per file.
+		if missing, err := cache.Missing(ctx, files); err == nil {
+			l.Absent = map[string]bool{}
+			for _, sha := range missing {
+				l.Absent[sha] = true
+			}
+		}
+	}
 	if offline && main {
 		// Offline, only what is stored can load: refuse a copy with holes at once, and
 		// say how to repair it, rather than failing on the first missing chunk.
@@ -149,6 +158,7 @@ func (w *Worker) phases(f *fetched, backendMs, sessionMs float64) []protocol.Pha
 		protocol.Phase{Name: "verify", Ms: ms(f.loader.Busy.Get("verify"))},
 		protocol.Phase{Name: "network", Ms: ms(f.loader.Busy.Get("network"))},
 		protocol.Phase{Name: "store", Ms: ms(f.loader.Busy.Get("store"))},
+		protocol.Phase{Name: "verify and store", Ms: ms(f.loader.Busy.Get("verify and store"))},
 		protocol.Phase{Name: "cut tensors", Ms: ms(lt.Decode)},
 		protocol.Phase{Name: "build weights", Ms: ms(lt.Weights)},
 		protocol.Phase{Name: "self-test and warm-up", Ms: backendMs},

@@ -189,16 +189,17 @@ func (w *Worker) sendShares(m *model.Model, ports []protocol.Port) error {
 		return err
 	}
 	var buf []byte
+	layers := len(m.Weights.Vision)
 	for i, port := range ports {
-		layers, err := m.ShardLayers(i+1, 1+len(ports))
-		if err != nil {
+		if err := port.Post(protocol.ShardModel{Config: cfg, Layers: layers}); err != nil {
 			return err
 		}
-		if err := port.Post(protocol.ShardModel{Config: cfg, Layers: len(layers)}); err != nil {
-			return err
-		}
-		for l := range layers {
-			buf = model.EncodeShardLayer(buf[:0], &layers[l])
+		for l := 0; l < layers; l++ {
+			share, err := m.ShardLayer(i+1, 1+len(ports), l)
+			if err != nil {
+				return err
+			}
+			buf = model.EncodeShardLayer(buf[:0], &share)
 			if err := port.Post(protocol.ShardLayer{Layer: l, Data: buf}); err != nil {
 				return err
 			}
