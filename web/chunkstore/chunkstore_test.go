@@ -57,12 +57,12 @@ func TestChunksAndModels(t *testing.T) {
 	}
 	// A copy damaged in storage, or one that is not the size its manifest says, is not
 	// handed over; one stored the old way (a Uint8Array) still is.
-	put := func(v any) {
+	put := func(v js.Value) {
 		txn, st, err := s.store(idb.TransactionReadWrite, Chunks)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.PutKey(js.ValueOf(sha), js.ValueOf(v)); err != nil {
+		if _, err := st.PutKey(js.ValueOf(sha), v); err != nil {
 			t.Fatal(err)
 		}
 		if err := txn.Await(ctx); err != nil {
@@ -71,17 +71,29 @@ func TestChunksAndModels(t *testing.T) {
 	}
 	flipped := append([]byte(nil), data...)
 	flipped[12345] ^= 1
-	for name, v := range map[string][]byte{"a flipped bit": flipped, "a short copy": data[:1000]} {
-		u8, _ := jsutil.Uint8Array(v)
-		put(safejs.Unsafe(u8))
+	record := func(b []byte, crc uint32) js.Value {
+		u8, _ := jsutil.Uint8Array(b)
+		blob := js.Global().Get("Blob").New([]any{safejs.Unsafe(u8)})
+		return js.ValueOf(map[string]any{"data": blob, "crc32c": float64(crc)})
+	}
+	for name, v := range map[string]js.Value{
+		"a flipped bit under its CRC":       record(flipped, CRC(data)),
+		"a short copy":                      record(data[:1000], CRC(data[:1000])),
+		"a flipped bit, stored the old way": func() js.Value { u8, _ := jsutil.Uint8Array(flipped); return safejs.Unsafe(u8) }(),
+	} {
+		put(v)
 		if _, ok, err := s.Chunk(ctx, ref); ok || err != nil {
 			t.Errorf("%s was handed over (err %v)", name, err)
 		}
 	}
+	// Records written before the CRC was kept (a Uint8Array, a bare Blob) are still read,
+	// checked by their sha256.
 	u8, _ := jsutil.Uint8Array(data)
-	put(safejs.Unsafe(u8))
-	if got, ok, err := s.Chunk(ctx, ref); !ok || err != nil || !bytes.Equal(got, data) {
-		t.Errorf("a chunk stored as a Uint8Array: ok=%v err=%v", ok, err)
+	for name, v := range map[string]js.Value{"a Uint8Array": safejs.Unsafe(u8), "a Blob": js.Global().Get("Blob").New([]any{safejs.Unsafe(u8)})} {
+		put(v)
+		if got, ok, err := s.Chunk(ctx, ref); !ok || err != nil || !bytes.Equal(got, data) {
+			t.Errorf("a chunk stored as %s: ok=%v err=%v", name, ok, err)
+		}
 	}
 	rec := download.ModelRecord{URL: "https://x.test/m/manifest.json", Manifest: []byte(`{"a":1}`), Bytes: 300000, Complete: true, Updated: time.UnixMilli(1700000000000)}
 	if err := s.PutModel(ctx, rec); err != nil {

@@ -251,6 +251,38 @@ func TestOfflineSecondVisit(t *testing.T) {
 	}
 }
 
+func TestDamagedStoredChunkIsFetchedAgain(t *testing.T) {
+	files := tinyFolder(t)
+	net := &fakenet.Network{Files: files}
+	cache := newCache()
+	newHarness(net, cache).load(t, protocol.Load{})
+	m, err := modelfile.Parse(files["manifest.json"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := m.Chunks[len(m.Chunks)/2]
+	damaged := append([]byte(nil), cache.chunks[victim.SHA256]...)
+	damaged[len(damaged)/2] ^= 1
+	cache.chunks[victim.SHA256] = damaged
+
+	h := newHarness(net, cache)
+	ready := h.load(t, protocol.Load{})
+	if n := net.Count(victim.File); n != 2 {
+		t.Errorf("the damaged chunk was fetched %d times in all, want 2", n)
+	}
+	if err := modelfile.Verify(victim, cache.chunks[victim.SHA256]); err != nil {
+		t.Errorf("the stored copy after the repair: %v", err)
+	}
+	if rec, _, _ := cache.Model(context.Background(), manifestURL); !rec.Complete || ready.Storage != protocol.StorageIndexedDB {
+		t.Errorf("after the repair: record complete %v, ready %+v", rec.Complete, ready)
+	}
+	c := fixtureCases(t)[0]
+	h.w.Handle(protocol.Ask{ID: 1, Image: imageOf(t, &c), Question: c.Question, Caption: c.Question == "", MaxTokens: c.MaxTokens})
+	if a := h.answer(t, 1); a.Text != c.Answer {
+		t.Errorf("after the repair: %q, want %q", a.Text, c.Answer)
+	}
+}
+
 func TestCancelThenAskAgain(t *testing.T) {
 	h := newHarness(&fakenet.Network{Files: tinyFolder(t)}, nil)
 	h.load(t, protocol.Load{})
