@@ -69,6 +69,7 @@ async function boot() {
     // What the Go instance's memory has grown to (wasm memory never shrinks).
     memoryBytes: () => instance.exports.mem.buffer.byteLength,
   };
+  self.gitvqa.boot.runAt = performance.now();
   go.run(instance).then(() => self.postMessage({ bootError: 'the Go runtime exited' }));
 }
 

@@ -21,6 +21,7 @@ import (
 )
 
 func main() {
+	mainAt := now()
 	// Wasm memory never shrinks and Go's GC lets the heap reach twice the live data:
 	// a soft limit keeps a full-size model (≈0.4 GB of weights) well inside a tab.
 	debug.SetMemoryLimit(1536 << 20)
@@ -42,7 +43,7 @@ func main() {
 		Hash:        chunkstore.Hash,
 		NewBackend:  backend.New,
 		MemoryBytes: func() int64 { return memoryBytes(boot) },
-		BootPhases:  func() []protocol.Phase { return bootPhases(boot) },
+		BootPhases:  func() []protocol.Phase { return bootPhases(boot, mainAt) },
 	}
 	decoder := &protocol.Decoder{}
 	handle, err := safejs.FuncOf(func(_ safejs.Value, args []safejs.Value) any {
@@ -89,8 +90,16 @@ func memoryBytes(boot safejs.Value) int64 {
 	return int64(f)
 }
 
-// bootPhases reads how worker.js started the runtime.
-func bootPhases(boot safejs.Value) []protocol.Phase {
+// now is the worker's clock (performance.now(), ms).
+func now() float64 {
+	p, _ := safejs.Global().Get("performance")
+	v, _ := p.Call("now")
+	f, _ := v.Float()
+	return f
+}
+
+// bootPhases reads how worker.js started the runtime; mainAt is when main began.
+func bootPhases(boot safejs.Value, mainAt float64) []protocol.Phase {
 	b, err := boot.Get("boot")
 	if err != nil || b.Type() != safejs.TypeObject {
 		return nil
@@ -100,6 +109,10 @@ func bootPhases(boot safejs.Value) []protocol.Phase {
 		v, _ := b.Get(p[1])
 		f, _ := v.Float()
 		out = append(out, protocol.Phase{Name: p[0], Ms: f})
+	}
+	run, _ := b.Get("runAt")
+	if at, err := run.Float(); err == nil {
+		out = append(out, protocol.Phase{Name: "Go runtime and package init", Ms: mainAt - at})
 	}
 	return out
 }

@@ -104,11 +104,20 @@ func buildShell(t testing.TB) string {
 	}
 	os.WriteFile(filepath.Join(dir, "kernels.wasm"), plain, 0o644)
 	os.WriteFile(filepath.Join(dir, "kernels-relaxed.wasm"), relaxed, 0o644)
-	build := exec.Command(goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "gitvqa.wasm"), "./wasm")
-	build.Dir = root
-	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the wasm: %v\n%s", err, out)
+	// As the Makefile builds it: against tools/slimwasm's edited Gorgonia.
+	slim := t.TempDir()
+	for _, args := range [][]string{
+		{"run", "./tools/slimwasm", "-out", slim},
+		{"build", "-modfile", filepath.Join(slim, "go.mod"), "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "gitvqa.wasm"), "./wasm"},
+	} {
+		build := exec.Command(goTool(), args...)
+		build.Dir = root
+		if args[0] == "build" {
+			build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+		}
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building the wasm (go %s): %v\n%s", args[0], err, out)
+		}
 	}
 	return dir
 }
@@ -484,11 +493,11 @@ func TestPage(t *testing.T) {
 				const st = db.transaction('chunks', 'readwrite').objectStore('chunks');
 				const get = st.get(%q);
 				get.onsuccess = async () => {
-					const v = get.result;
-					const b = new Uint8Array(v instanceof Blob ? await v.arrayBuffer() : v);
-					b[b.length >> 1] ^= 1; // one flipped bit
+					const rec = get.result; // {data: Blob, crc32c}
+					const b = new Uint8Array(await rec.data.arrayBuffer());
+					b[b.length >> 1] ^= 1; // one flipped bit, under the record's CRC
 					const tx = db.transaction('chunks', 'readwrite');
-					tx.objectStore('chunks').put(new Blob([b]), %q);
+					tx.objectStore('chunks').put({data: new Blob([b]), crc32c: rec.crc32c}, %q);
 					tx.oncomplete = () => { db.close(); resolve(true); };
 					tx.onerror = () => reject(tx.error);
 				};
@@ -829,9 +838,9 @@ func storedHash(t testing.TB, ctx context.Context, sha string) string {
 			get.onsuccess = async () => {
 				db.close();
 				try {
-					const v = get.result;
+					const v = get.result && get.result.data;
 					if (!v) return resolve('');
-					const d = await crypto.subtle.digest('SHA-256', v instanceof Blob ? await v.arrayBuffer() : v);
+					const d = await crypto.subtle.digest('SHA-256', await v.arrayBuffer());
 					resolve([...new Uint8Array(d)].map(b => b.toString(16).padStart(2, '0')).join(''));
 				} catch (e) { reject(e); }
 			};
