@@ -26,7 +26,8 @@ type RGB struct {
 	Pix  []uint8
 }
 
-func checkSize(w, h int) error {
+// CheckSize refuses empty, negative and oversized (MaxPixels) pictures.
+func CheckSize(w, h int) error {
 	if w <= 0 || h <= 0 {
 		if w == 0 || h == 0 {
 			return fmt.Errorf("%w: %d×%d", ErrEmptyImage, w, h)
@@ -43,7 +44,7 @@ func checkSize(w, h int) error {
 // as Pillow's convert("RGB") does. Canvas colours are premultiplied by the browser, so
 // fully transparent pixels arrive black; send files as bytes (Decode) to avoid that.
 func FromRGBA(w, h int, rgba []byte) (*RGB, error) {
-	if err := checkSize(w, h); err != nil {
+	if err := CheckSize(w, h); err != nil {
 		return nil, err
 	}
 	if len(rgba) != 4*w*h {
@@ -71,7 +72,7 @@ func Decode(data []byte) (img *RGB, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a readable image (PNG, JPEG, GIF, BMP or WebP): %w", err)
 	}
-	if err := checkSize(cfg.Width, cfg.Height); err != nil {
+	if err := CheckSize(cfg.Width, cfg.Height); err != nil {
 		return nil, err
 	}
 	m, err := decodeWhole(data, format)
@@ -111,7 +112,7 @@ func animatedWebP(b []byte) bool {
 func toRGB(m image.Image) (*RGB, error) {
 	b := m.Bounds()
 	w, h := b.Dx(), b.Dy()
-	if err := checkSize(w, h); err != nil {
+	if err := CheckSize(w, h); err != nil {
 		return nil, err
 	}
 	out := &RGB{W: w, H: h, Pix: make([]uint8, 3*w*h)}

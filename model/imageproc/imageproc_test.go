@@ -3,6 +3,7 @@ package imageproc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -277,4 +278,48 @@ func FuzzPreprocess(f *testing.F) {
 			t.Fatalf("%d pixel values", len(res.Pixels))
 		}
 	})
+}
+
+// Pictures read from a canvas in strips (PreprocessStrips, the browser decoder's path)
+// equal the whole picture preprocessed, for pictures shorter and taller than a strip,
+// with and without resizing and cropping; only rows the crop needs are asked for.
+func TestPreprocessStripsEqualsPreprocess(t *testing.T) {
+	for _, size := range [][2]int{{5, 7}, {97, 61}, {130, 300}, {301, 129}} {
+		w, h := size[0], size[1]
+		rgba := make([]byte, 4*w*h)
+		for i := range rgba {
+			rgba[i] = byte(i*7 + i/(4*w)*13)
+		}
+		for _, edge := range []int{3, 32, 480} {
+			c := Config{DoResize: edge != 480, ShortestEdge: edge, Resample: Bicubic, DoCenterCrop: true, CropH: edge - 1, CropW: edge,
+				DoRescale: true, RescaleFactor: 1.0 / 255, DoNormalize: true, Mean: clipMean, Std: clipStd}
+			img, err := FromRGBA(w, h, rgba)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := c.Preprocess(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := -1
+			got, err := c.PreprocessStrips(w, h, func(y0, n int, dst []byte) error {
+				if y0 < next || n < 1 || n > StripRows || len(dst) != 4*w*n {
+					t.Fatalf("%d×%d: asked for rows %d+%d into %d bytes after row %d", w, h, y0, n, len(dst), next)
+				}
+				next = y0 + n
+				copy(dst, rgba[4*w*y0:])
+				return nil
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Cropped.Pix, want.Cropped.Pix) {
+				t.Errorf("%d×%d, edge %d: strips differ from the whole picture", w, h, edge)
+			}
+		}
+	}
+	c := Config{DoResize: true, ShortestEdge: 8, Resample: Bicubic, DoCenterCrop: true, CropH: 8, CropW: 8}
+	if _, err := c.PreprocessStrips(10, 10, func(int, int, []byte) error { return ErrUnsupported }, nil); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("a failed read: %v", err)
+	}
 }

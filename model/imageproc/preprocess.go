@@ -13,7 +13,7 @@ type Result struct {
 
 // Preprocess runs the processor's steps on img.
 func (c *Config) Preprocess(img *RGB) (*Result, error) {
-	if err := checkSize(img.W, img.H); err != nil {
+	if err := CheckSize(img.W, img.H); err != nil {
 		return nil, err
 	}
 	if len(img.Pix) != 3*img.W*img.H {

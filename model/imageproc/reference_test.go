@@ -5,12 +5,12 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"errors"
-	"strings"
 	"hash/crc32"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -244,7 +244,7 @@ func TestPictureBombsCostLittleMemory(t *testing.T) {
 // A valid picture this decoder cannot read is called unsupported, not corrupt.
 func TestAnimatedWebPIsUnsupportedNotCorrupt(t *testing.T) {
 	vp8x := []byte{0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0} // flags: animation; canvas 1×1 (stored minus one)
-	anim := []byte{0, 0, 0, 0, 0, 0}                 // background colour, loop count
+	anim := []byte{0, 0, 0, 0, 0, 0}                // background colour, loop count
 	body := append([]byte("WEBPVP8X"), le32(len(vp8x))...)
 	body = append(append(body, vp8x...), []byte("ANIM")...)
 	body = append(append(body, le32(len(anim))...), anim...)

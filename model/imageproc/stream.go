@@ -32,10 +32,14 @@ type stream struct {
 	ring              [][]uint8
 	next              int // the next window row to compute
 	out               *RGB
+	rb                []int64 // rowRGBA's packed red|blue<<32 and green of one row
+	g                 []int32
+	fast              RowResampler // rowRGBA's horizontal pass, when set
+	hb                []int32      // hc.bounds as int32, for fast
 }
 
 func (c *Config) newStream(w, h int) (*stream, error) {
-	if err := checkSize(w, h); err != nil {
+	if err := CheckSize(w, h); err != nil {
 		return nil, err
 	}
 	rw, rh := w, h
@@ -69,7 +73,7 @@ func (c *Config) newStream(w, h int) (*stream, error) {
 		s.hc = precomputeCoeffs(w, rw, s.x0, s.x0+s.cw, f)
 	}
 	for i := 0; i < ring; i++ {
-		s.ring = append(s.ring, make([]uint8, 3*s.cw))
+		s.ring = append(s.ring, make([]uint8, 3*s.cw+1)) // a spare byte for RowResampler
 	}
 	return s, nil
 }
@@ -96,6 +100,67 @@ func (s *stream) row(y int, rgb []uint8) {
 	} else {
 		copy(dst, rgb[3*s.x0:3*(s.x0+s.cw)])
 	}
+	s.resampled(y, dst)
+}
+
+// rowRGBA takes source row y as RGBA (4 bytes a pixel, alpha ignored). The horizontal
+// pass, most of a large picture's cost, multiplies red and blue together: each pixel's
+// R | B<<32 in one int64 times the tap gives both products, and since each channel's
+// sum fits in 32 bits (as in Pillow's int32 arithmetic) the low lane's borrow is undone
+// exactly at the end. Same integers as row, two multiplies a tap instead of three.
+func (s *stream) rowRGBA(y int, rgba []uint8) {
+	if y < s.rowFirst || y >= s.rowLast {
+		return
+	}
+	dst := s.ring[(y-s.rowFirst)%len(s.ring)]
+	if !s.needH {
+		for xx := 0; xx < s.cw; xx++ {
+			p := rgba[4*(s.x0+xx):]
+			dst[3*xx], dst[3*xx+1], dst[3*xx+2] = p[0], p[1], p[2]
+		}
+		s.resampled(y, dst)
+		return
+	}
+	if s.fast != nil {
+		if s.hb == nil {
+			s.hb = make([]int32, len(s.hc.bounds))
+			for i, v := range s.hc.bounds {
+				s.hb[i] = int32(v)
+			}
+		}
+		s.fast.ResampleRowRGBA(dst, rgba, s.hb, s.hc.kk, s.hc.ksize)
+		s.resampled(y, dst)
+		return
+	}
+	if len(s.rb) < s.w {
+		s.rb, s.g = make([]int64, s.w), make([]int32, s.w)
+	}
+	rb, g := s.rb[:s.w], s.g[:s.w]
+	for x := range rb {
+		p := rgba[4*x : 4*x+3]
+		rb[x] = int64(p[0]) | int64(p[2])<<32
+		g[x] = int32(p[1])
+	}
+	const half = 1 << (precisionBits - 1)
+	for xx := 0; xx < s.cw; xx++ {
+		xmin, xn := s.hc.bounds[2*xx], s.hc.bounds[2*xx+1]
+		k := s.hc.kk[xx*s.hc.ksize : xx*s.hc.ksize+xn]
+		rbw, gw := rb[xmin:xmin+len(k)], g[xmin:xmin+len(k)]
+		srb, sg := int64(half)|int64(half)<<32, int32(half)
+		for i, kv := range k {
+			srb += rbw[i] * int64(kv)
+			sg += gw[i] * kv
+		}
+		r := int32(srb)
+		b := int32((srb - int64(r)) >> 32)
+		dst[3*xx], dst[3*xx+1], dst[3*xx+2] = clip8(r), clip8(sg), clip8(b)
+	}
+	s.resampled(y, dst)
+}
+
+// resampled takes source row y after the horizontal pass (dst, in the ring) and
+// computes the output rows whose last source row it is.
+func (s *stream) resampled(y int, dst []uint8) {
 	if !s.needV {
 		s.put(y-s.y0, dst)
 		return
@@ -183,22 +248,51 @@ func (c *Config) preprocessImage(s *stream, m image.Image) (*Result, error) {
 }
 
 // PreprocessRGBA preprocesses canvas pixels (getImageData: RGBA, 4 bytes a pixel),
-// dropping alpha as Pillow's convert("RGB") does.
-func (c *Config) PreprocessRGBA(w, h int, rgba []byte) (*Result, error) {
+// dropping alpha as Pillow's convert("RGB") does; fast as for PreprocessStrips.
+func (c *Config) PreprocessRGBA(w, h int, rgba []byte, fast RowResampler) (*Result, error) {
+	if len(rgba) != 4*w*h {
+		if err := CheckSize(w, h); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("RGBA buffer holds %d bytes, %d×%d needs %d", len(rgba), w, h, 4*w*h)
+	}
+	return c.PreprocessStrips(w, h, func(y0, n int, dst []byte) error {
+		copy(dst, rgba[4*w*y0:4*w*(y0+n)])
+		return nil
+	}, fast)
+}
+
+// StripRows is how many rows PreprocessStrips asks for at a time.
+const StripRows = 64
+
+// RowResampler runs the horizontal pass over one row of RGBA pixels faster than Go
+// (the SIMD kernel module, model/kernels/simd): output pixel i is the sum of the
+// bounds[2i+1] taps kk[i·ksize…] times the pixels from bounds[2i], in Pillow's 22-bit
+// fixed point (start at 1<<21, shift right by 22, clip to 0…255), stored as R, G, B at
+// dst[3i:]. dst has a spare byte past the last pixel. The result must equal Go's.
+type RowResampler interface {
+	ResampleRowRGBA(dst, src []uint8, bounds, kk []int32, ksize int)
+}
+
+// PreprocessStrips preprocesses a w×h RGBA picture that read delivers a strip of rows
+// at a time (rows y0 to y0+n-1 into dst, 4 bytes a pixel): a picture decoded by the
+// browser is read from its canvas in strips, never copied whole. Only the rows the
+// crop needs are asked for, in order. fast, when not nil, runs the horizontal pass.
+func (c *Config) PreprocessStrips(w, h int, read func(y0, n int, dst []byte) error, fast RowResampler) (*Result, error) {
 	s, err := c.newStream(w, h)
 	if err != nil {
 		return nil, err
 	}
-	if len(rgba) != 4*w*h {
-		return nil, fmt.Errorf("RGBA buffer holds %d bytes, %d×%d needs %d", len(rgba), w, h, 4*w*h)
-	}
-	rgb := make([]uint8, 3*w)
-	for y := 0; y < h; y++ {
-		src := rgba[4*w*y : 4*w*(y+1)]
-		for x := 0; x < w; x++ {
-			rgb[3*x], rgb[3*x+1], rgb[3*x+2] = src[4*x], src[4*x+1], src[4*x+2]
+	s.fast = fast
+	strip := make([]byte, 4*w*min(StripRows, h))
+	for y0 := s.rowFirst; y0 < s.rowLast; y0 += StripRows {
+		n := min(StripRows, s.rowLast-y0)
+		if err := read(y0, n, strip[:4*w*n]); err != nil {
+			return nil, err
 		}
-		s.row(y, rgb)
+		for i := 0; i < n; i++ {
+			s.rowRGBA(y0+i, strip[4*w*i:4*w*(i+1)])
+		}
 	}
 	return s.finish()
 }

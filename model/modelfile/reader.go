@@ -78,9 +78,9 @@ type Store struct {
 	Manifest *Manifest
 	Vocab    []byte
 	// Decode is how long cutting the tensors out of the chunks took.
-	Decode time.Duration
-	tensors  map[string]*stored
-	names    []string
+	Decode  time.Duration
+	tensors map[string]*stored
+	names   []string
 }
 
 type stored struct {
