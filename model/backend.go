@@ -6,6 +6,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"gitvqa/model/imageproc"
 	"gitvqa/model/kernels"
 	"gitvqa/model/ops"
 )
@@ -50,6 +51,7 @@ type Program interface {
 func CPU(name string, k kernels.Kernels, exact bool) Backend {
 	c := &cpu{name: name, exact: exact, profile: &kernels.Profile{}}
 	c.k = kernels.Profiled(k, c.profile)
+	c.resample, _ = k.(imageproc.RowResampler)
 	return c
 }
 
@@ -62,6 +64,8 @@ type cpu struct {
 	k       kernels.Kernels
 	profile *kernels.Profile
 	stacks  bool
+	// resample is k's horizontal pass for pictures, if it has one (the SIMD module).
+	resample imageproc.RowResampler
 }
 
 func (c *cpu) Name() string              { return c.name }
@@ -69,6 +73,18 @@ func (c *cpu) Exact() bool               { return c.exact }
 func (c *cpu) Kernels() kernels.Kernels  { return c.k }
 func (c *cpu) Profile() *kernels.Profile { return c.profile }
 func (c *cpu) WholeStacks() bool         { return c.stacks }
+
+// RowResampler is the backend's horizontal pass for resizing pictures (nil: Go's); the
+// worker asks for it by this method (ResamplerOf).
+func (c *cpu) RowResampler() imageproc.RowResampler { return c.resample }
+
+// ResamplerOf is b's horizontal pass for resizing pictures, nil for Go's.
+func ResamplerOf(b Backend) imageproc.RowResampler {
+	if r, ok := b.(interface{ RowResampler() imageproc.RowResampler }); ok {
+		return r.RowResampler()
+	}
+	return nil
+}
 func (c *cpu) Compile(g *G.ExprGraph, out *G.Node) (p Program, err error) {
 	defer func() {
 		if r := recover(); r != nil {

@@ -520,7 +520,38 @@
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br $jl))))
 
-(;RELAXED
+;; resample_row_rgba is the horizontal pass of Pillow's resampling over one row of RGBA
+  ;; pixels (imageproc.RowResampler): output pixel xx sums bounds[2xx+1] taps
+  ;; kk[xx·ksize…] over the pixels from bounds[2xx] (alpha rides along, unused), in 22-bit
+  ;; fixed point rounded and clipped as Pillow does, and stores R, G, B at dst + 3·xx: a
+  ;; fourth byte is written too and overwritten by the next pixel (dst has one spare).
+  (func $resample_row_rgba (export "resample_row_rgba")
+    (param $src i32) (param $bounds i32) (param $kk i32) (param $ksize i32) (param $cw i32) (param $dst i32)
+    (local $xx i32) (local $b i32) (local $p i32) (local $k i32) (local $end i32) (local $acc v128)
+    (local.set $xx (i32.const 0))
+    (block $xd (loop $xl
+      (br_if $xd (i32.ge_u (local.get $xx) (local.get $cw)))
+      (local.set $b (i32.add (local.get $bounds) (i32.shl (local.get $xx) (i32.const 3))))
+      (local.set $p (i32.add (local.get $src) (i32.shl (i32.load (local.get $b)) (i32.const 2))))
+      (local.set $k (i32.add (local.get $kk) (i32.shl (i32.mul (local.get $xx) (local.get $ksize)) (i32.const 2))))
+      (local.set $end (i32.add (local.get $k) (i32.shl (i32.load offset=4 (local.get $b)) (i32.const 2))))
+      (local.set $acc (v128.const i32x4 0x200000 0x200000 0x200000 0x200000))
+      (block $td (loop $tl
+        (br_if $td (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $acc (i32x4.add (local.get $acc)
+          (i32x4.mul (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u (v128.load32_zero (local.get $p))))
+                     (i32x4.splat (i32.load (local.get $k))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $tl)))
+      (local.set $acc (i32x4.shr_s (local.get $acc) (i32.const 22)))
+      (local.set $acc (i16x8.narrow_i32x4_s (local.get $acc) (local.get $acc)))
+      (i32.store (i32.add (local.get $dst) (i32.mul (local.get $xx) (i32.const 3)))
+        (i32x4.extract_lane 0 (i8x16.narrow_i16x8_u (local.get $acc) (local.get $acc))))
+      (local.set $xx (i32.add (local.get $xx) (i32.const 1)))
+      (br $xl))))
+
+  (;RELAXED
   ;; reduce4i is reduce4 for i32 lanes.
   (func $reduce4i (param $a v128) (param $b v128) (param $c v128) (param $d v128) (result v128)
     (local $ab v128) (local $cd v128)

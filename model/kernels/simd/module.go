@@ -24,6 +24,10 @@ type Memory interface {
 	// In returns the address of s for the module to read.
 	In(s []float32) Ptr
 	InI8(s []int8) Ptr
+	InI32(s []int32) Ptr
+	InU8(s []uint8) Ptr
+	// InOutU8 is InOut for bytes.
+	InOutU8(s []uint8) Ptr
 	// InOut returns the address of s for the module to read and write; Done makes the
 	// writes visible in s.
 	InOut(s []float32) Ptr
@@ -51,13 +55,14 @@ type Module interface {
 	QuantPackA(x Ptr, ldx, m, k int, out Ptr, k16 int, sx, zx Ptr)
 	PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr)
 	CopyF32(dst, src Ptr, n int)
+	ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr)
 	// GemmQ8Q7 exists in the relaxed module only.
 	GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
 }
 
 // Exports are the module's exported kernels, in the order of Module's methods.
 var Exports = []string{"pack_a", "pack_b", "pack_bt", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_pack", "scale_rows",
-	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "gemm_q8q7"}
+	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "resample_row_rgba", "gemm_q8q7"}
 
 // RelaxedOnly are the exports only kernels-relaxed.wasm has.
 var RelaxedOnly = map[string]bool{"gemm_q8q7": true}
@@ -117,6 +122,9 @@ func (b ByName) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
 	b.Call("pack_w_q8", w, i32(ldw), i32(n), i32(k), out, i32(k16), wsum)
 }
 func (b ByName) CopyF32(dst, src Ptr, n int) { b.Call("copy_f32", dst, src, i32(n)) }
+func (b ByName) ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr) {
+	b.Call("resample_row_rgba", src, bounds, kk, i32(ksize), i32(cw), dst)
+}
 func (b ByName) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	b.Call("gemm_q8q7", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }

@@ -50,6 +50,9 @@ func packWQ8(w uint32, ldw, n, k int32, out uint32, k16 int32, wsum uint32)
 //go:wasmimport gitvqa copy_f32
 func copyF32(dst, src uint32, n int32)
 
+//go:wasmimport gitvqa resample_row_rgba
+func resampleRowRGBA(src, bounds, kk uint32, ksize, cw int32, dst uint32)
+
 //go:wasmimport gitvqa gemm_q8q7
 func gemmQ8Q7(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
 
@@ -82,7 +85,23 @@ func (g *goModule) InI8(s []int8) Ptr {
 	return addr(unsafe.Pointer(&s[0]))
 }
 
+func (g *goModule) InI32(s []int32) Ptr {
+	if len(s) == 0 {
+		return 0
+	}
+	return addr(unsafe.Pointer(&s[0]))
+}
+
+func (g *goModule) InU8(s []uint8) Ptr {
+	if len(s) == 0 {
+		return 0
+	}
+	return addr(unsafe.Pointer(&s[0]))
+}
+
 func (g *goModule) InOut(s []float32) Ptr { return g.In(s) }
+
+func (g *goModule) InOutU8(s []uint8) Ptr { return g.InU8(s) }
 
 // Scratch hands out 16-byte aligned space. Space already handed out in this sequence
 // stays where it is: a request that does not fit opens a new chunk.
@@ -148,6 +167,9 @@ func (*goModule) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
 	packWQ8(w, i32(ldw), i32(n), i32(k), out, i32(k16), wsum)
 }
 func (*goModule) CopyF32(dst, src Ptr, n int) { copyF32(dst, src, i32(n)) }
+func (*goModule) ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr) {
+	resampleRowRGBA(src, bounds, kk, i32(ksize), i32(cw), dst)
+}
 func (*goModule) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	gemmQ8Q7(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }

@@ -82,6 +82,27 @@ func (m *jsMemory) InI8(s []int8) uint32 {
 	return uint32(a)
 }
 
+func (m *jsMemory) InI32(s []int32) uint32 {
+	if len(s) == 0 {
+		return uint32(m.alloc(0))
+	}
+	return m.InU8(unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 4*len(s)))
+}
+
+func (m *jsMemory) InU8(s []uint8) uint32 {
+	a := m.alloc(len(s))
+	if len(s) > 0 {
+		js.CopyBytesToJS(m.view(a, len(s)), s)
+	}
+	return uint32(a)
+}
+
+func (m *jsMemory) InOutU8(s []uint8) uint32 {
+	a := m.InU8(s)
+	m.backs = append(m.backs, func() { js.CopyBytesToGo(s, m.view(int(a), len(s))) })
+	return uint32(a)
+}
+
 func (m *jsMemory) InOut(s []float32) uint32 {
 	a := m.In(s)
 	m.backs = append(m.backs, func() { js.CopyBytesToGo(bytesOf(s), m.view(int(a), 4*len(s))) })
@@ -112,6 +133,7 @@ func TestModulesInBrowser(t *testing.T) {
 			if err := simd.SelfTest(k); err != nil {
 				t.Error(err)
 			}
+			checkResample(t, k)
 		})
 	}
 }

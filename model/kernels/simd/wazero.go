@@ -107,6 +107,31 @@ func (w *wzMemory) InI8(v []int8) Ptr {
 	return addr
 }
 
+func (w *wzMemory) InI32(v []int32) Ptr {
+	addr := w.alloc(4 * len(v))
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(x))
+	}
+	w.mem.Write(addr, b)
+	return addr
+}
+
+func (w *wzMemory) InU8(v []uint8) Ptr {
+	addr := w.alloc(len(v))
+	w.mem.Write(addr, v)
+	return addr
+}
+
+func (w *wzMemory) InOutU8(v []uint8) Ptr {
+	addr := w.InU8(v)
+	w.backs = append(w.backs, func() {
+		b, _ := w.mem.Read(addr, uint32(len(v)))
+		copy(v, b)
+	})
+	return addr
+}
+
 func (w *wzMemory) InOut(v []float32) Ptr {
 	addr := w.In(v)
 	w.backs = append(w.backs, func() {

@@ -53,6 +53,7 @@ func TestModuleMatchesReference(t *testing.T) {
 	if err := simd.SelfTest(k); err != nil {
 		t.Fatal(err)
 	}
+	checkResample(t, k)
 }
 
 // int8Ref is the SIMD kernel set with the int8-activation path done by its Go
