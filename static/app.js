@@ -251,7 +251,7 @@ export async function ask(image, question) {
     const t = r.timings;
     $('timings').textContent = t.imageCached
       ? `${(t.totalMs / 1000).toFixed(2)} s (picture already seen: ${t.tokens} tokens in ${(t.promptMs + t.decodeMs).toFixed(0)} ms)`
-      : `${(t.totalMs / 1000).toFixed(2)} s: picture ${(t.encodeMs / 1000).toFixed(2)} s, reading ${((t.imagePrefillMs + t.promptMs) / 1000).toFixed(2)} s, ${t.tokens} tokens ${(t.decodeMs / 1000).toFixed(2)} s`;
+      : `${(t.totalMs / 1000).toFixed(2)} s: picture ${(t.encodeMs / 1000).toFixed(2)} s (decoded in ${t.preprocessMs.toFixed(0)} ms), reading ${((t.imagePrefillMs + t.promptMs) / 1000).toFixed(2)} s, ${t.tokens} tokens ${(t.decodeMs / 1000).toFixed(2)} s`;
     $('timings').dataset.json = JSON.stringify(t);
     if (r.profile) $('timings').dataset.profile = JSON.stringify(r.profile);
     return r;

@@ -308,6 +308,9 @@ export const protocol = Object.freeze({
  * @property {number} tokens
  * @property {number} memoryBytes the worker's wasm memory after the answer
  * @property {number[]} [shardMemoryBytes]
+ * @property {number} preprocessMs
+ * @property {boolean} pictureCached
+ * @property {string} [decodedBy]
  */
 
 /**

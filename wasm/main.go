@@ -15,6 +15,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"gitvqa/web/backend"
+	"gitvqa/web/browserimage"
 	"gitvqa/web/chunkstore"
 	"gitvqa/web/protocol"
 	"gitvqa/web/worker"
@@ -44,6 +45,9 @@ func main() {
 		NewBackend:  backend.New,
 		MemoryBytes: func() int64 { return memoryBytes(boot) },
 		BootPhases:  func() []protocol.Phase { return bootPhases(boot, mainAt) },
+		DecodePicture: func(ctx context.Context, data []byte, mime string) (worker.Picture, error) {
+			return browserimage.Decode(ctx, data, mime)
+		},
 	}
 	decoder := &protocol.Decoder{}
 	handle, err := safejs.FuncOf(func(_ safejs.Value, args []safejs.Value) any {

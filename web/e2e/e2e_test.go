@@ -9,9 +9,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"net"
 	"net/http"
 	"os"
@@ -383,6 +386,19 @@ func TestPage(t *testing.T) {
 		tm := o.timings()
 		if o.Code != "" || tm["imageCached"] != true || tm["encodeMs"] != 0.0 || tm["imagePrefillMs"] != 0.0 {
 			t.Fatalf("outcome %+v, timings %v", o, tm)
+		}
+	})
+
+	step(t, "a JPEG is decoded by the browser, and a second question about the file does not decode it again", func(t *testing.T) {
+		jpg := filepath.Join(t.TempDir(), "dogs.jpg")
+		writeJPEG(t, cases[1].Path(cases[1].Image), jpg)
+		o := askUI(t, ctx, jpg, "what is this?", 2, false)
+		if tm := o.timings(); o.Code != "" || tm["decodedBy"] != "browser" || tm["pictureCached"] != false {
+			t.Fatalf("first question: %+v, timings %v", o, tm)
+		}
+		o = askUI(t, ctx, "", "and what color is it?", 2, false)
+		if tm := o.timings(); o.Code != "" || tm["pictureCached"] != true || tm["imageCached"] != true || tm["decodedBy"] != nil {
+			t.Fatalf("second question: %+v, timings %v", o, tm)
 		}
 	})
 
@@ -865,5 +881,26 @@ func shot(t testing.TB, ctx context.Context) {
 	}
 	if err := os.WriteFile(out, png, 0o644); err != nil {
 		t.Errorf("screenshot: %v", err)
+	}
+}
+
+// writeJPEG re-encodes a fixture picture as a JPEG.
+func writeJPEG(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := jpeg.Encode(f, m, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -200,6 +200,12 @@ type Timings struct {
 	MemoryBytes    int64   `json:"memoryBytes"` // the worker's wasm memory after the answer
 	// ShardMemoryBytes are the shard workers' wasm memory, as their last partials said.
 	ShardMemoryBytes []int64 `json:"shardMemoryBytes,omitempty"`
+	// PreprocessMs is the time from the picture's bytes to its pixel values (before
+	// TotalMs starts); PictureCached says the same picture came recently and was not
+	// decoded again; DecodedBy is "go" or "browser" when it was decoded.
+	PreprocessMs  float64 `json:"preprocessMs"`
+	PictureCached bool    `json:"pictureCached"`
+	DecodedBy     string  `json:"decodedBy,omitempty"`
 }
 
 // Error reports a failure; ID is the question's, 0 for a load.

@@ -47,6 +47,9 @@ type Worker struct {
 	// the fastest set that works here, or a slower one to force; exact keeps activations
 	// float32. note says why a faster set is not used, if it is not. nil: the Go kernels.
 	NewBackend func(kernels string, exact bool) (b model.Backend, note string)
+	// DecodePicture, when set, decodes a picture with the browser's decoders (JPEG, and
+	// what Go cannot read); mime may be "".
+	DecodePicture func(ctx context.Context, data []byte, mime string) (Picture, error)
 	// BootPhases, when set, says how the worker started (compiling the wasm, say), for
 	// the ready messages.
 	BootPhases func() []protocol.Phase
@@ -61,6 +64,9 @@ type Worker struct {
 	jobs    chan job
 	cancels map[int]context.CancelFunc
 	started sync.Once
+	// pictures are the recent pictures' pixel values, by their bytes (the answering
+	// goroutine's alone).
+	pictures []cachedPicture
 }
 
 // job is a question, or other work that must not overlap one (run).
@@ -273,7 +279,7 @@ func (w *Worker) answer(j job) {
 	if r.Caption {
 		r.Question = ""
 	}
-	pre, err := preprocess(&s.Model().Preprocess, r.Image)
+	pic, err := w.prepare(j.ctx, &s.Model().Preprocess, model.ResamplerOf(s.Backend()), r.Image)
 	if err != nil {
 		code := protocol.CodeBadImage
 		if errors.Is(err, imageproc.ErrEmptyImage) {
@@ -289,7 +295,7 @@ func (w *Worker) answer(j job) {
 	}
 	var lastProgress time.Time
 	var logits []float32
-	ans, err := s.Ask(j.ctx, pre.Pixels, r.Question, model.Options{
+	ans, err := s.Ask(j.ctx, pic.res.Pixels, r.Question, model.Options{
 		MaxTokens: r.MaxTokens,
 		OnToken: func(t model.Token) {
 			w.Post(protocol.Token{ID: r.ID, Text: t.Text, Piece: t.Piece, TokenID: t.ID})
@@ -339,22 +345,9 @@ func (w *Worker) answer(j job) {
 		Timings: protocol.Timings{
 			EncodeMs: ms(t.Encode), ImagePrefillMs: ms(t.ImagePrefill), PromptMs: ms(t.Prompt), DecodeMs: ms(t.Decode),
 			TotalMs: ms(time.Since(start)), ImageCached: t.ImageCached, Tokens: len(ans.GeneratedIDs), MemoryBytes: w.memoryBytes(),
-			ShardMemoryBytes: shardMem,
+			ShardMemoryBytes: shardMem, PreprocessMs: pic.ms, PictureCached: pic.cached, DecodedBy: pic.decodedBy,
 		},
 	})
-}
-
-// preprocess turns an ask's picture into pixel values, a row at a time: the decoded
-// picture is never held whole (a PNG is not decoded whole at all).
-func preprocess(c *imageproc.Config, im *protocol.Image) (*imageproc.Result, error) {
-	switch {
-	case im == nil:
-		return nil, errors.New("no image")
-	case im.Bytes != nil:
-		return c.PreprocessFile(im.Bytes)
-	default:
-		return c.PreprocessRGBA(im.Width, im.Height, im.RGBA)
-	}
 }
 
 // ---- the cache -----------------------------------------------------------------------
