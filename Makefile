@@ -102,7 +102,11 @@ static/wasm_exec.js:
 static/kernels.wasm static/kernels-relaxed.wasm: model/kernels/simd/kernels.wat model/kernels/simd/wat.go | $(BIN)/wat2wasm
 	PATH="$(BIN):$$PATH" $(GO) run ./tools/kernels -out static
 
-site: static/gitvqa.wasm static/wasm_exec.js static/kernels.wasm
+# What a static host should send precompressed (README, Hosting).
+static/gitvqa.wasm.br: static/gitvqa.wasm tools/precompress/main.go
+	$(GO) run ./tools/precompress static/gitvqa.wasm
+
+site: static/gitvqa.wasm static/gitvqa.wasm.br static/wasm_exec.js static/kernels.wasm
 
 # A tiny test model with seeded random weights, made here: the demo works offline.
 static/models/tiny-random/manifest.json:

@@ -1,5 +1,7 @@
 // Package server is the static file server of tools/serve, for development and tests:
-// correct MIME types (application/wasm), gzip or brotli for the big text-like files,
+// correct MIME types (application/wasm), gzip or brotli for the big text-like files
+// (a precompressed file.br or file.gz beside the file when there is a current one, as a
+// static host serves them; compressed on the fly otherwise),
 // immutable caching for content-addressed chunks, optional cross-origin isolation
 // headers, and faults on demand (a dropped connection, a stalled one, a corrupted body,
 // a web page instead of a file, a delay, an error status) so tests can see how the page
@@ -245,7 +247,14 @@ func (s *Server) encoding(r *http.Request, ext string) string {
 	return ""
 }
 
+// Suffixes of precompressed files, by encoding.
+var precompressed = map[string]string{"br": ".br", "gzip": ".gz"}
+
 func (s *Server) compressed(name string, mod time.Time, enc string, body []byte) ([]byte, error) {
+	// A precompressed copy older than the file is stale (the file was rebuilt): ignored.
+	if st, err := os.Stat(name + precompressed[enc]); err == nil && !st.ModTime().Before(mod) {
+		return os.ReadFile(name + precompressed[enc])
+	}
 	key := fmt.Sprintf("%s|%d|%s", name, mod.UnixNano(), enc)
 	s.mu.Lock()
 	cb, ok := s.cache[key]

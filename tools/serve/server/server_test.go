@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/andybalholm/brotli"
 )
@@ -39,6 +40,28 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, []byt
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp, b, err
+}
+
+// A current precompressed copy beside a file is sent as it is; a stale one (older than
+// the file) is not.
+func TestPrecompressed(t *testing.T) {
+	s, srv, _ := serve(t)
+	wasm := filepath.Join(s.Dir, "app.wasm")
+	var br strings.Builder
+	bw := brotli.NewWriterLevel(&br, 11)
+	bw.Write([]byte("precompressed body"))
+	bw.Close()
+	os.WriteFile(wasm+".br", []byte(br.String()), 0o644)
+	resp, body, err := get(t, srv.URL+"/app.wasm", map[string]string{"Accept-Encoding": "gzip, br"})
+	if err != nil || resp.Header.Get("Content-Encoding") != "br" || string(body) != br.String() || resp.Header.Get("Content-Type") != "application/wasm" {
+		t.Fatalf("precompressed: %v %q", resp.Header, body)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(wasm+".br", old, old)
+	_, body, _ = get(t, srv.URL+"/app.wasm", map[string]string{"Accept-Encoding": "br"})
+	if plain, _ := io.ReadAll(brotli.NewReader(strings.NewReader(string(body)))); len(plain) != 20000 {
+		t.Fatalf("a stale .br was served (%d bytes)", len(plain))
+	}
 }
 
 func TestTypesCompressionAndCaching(t *testing.T) {
