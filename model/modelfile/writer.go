@@ -70,24 +70,31 @@ func NewWriter(dir string, chunkBytes int, fs FS) (*Writer, error) {
 	return &Writer{dir: dir, chunkBytes: chunkBytes, fs: fs, buf: make([]byte, 0, chunkBytes)}, nil
 }
 
-// here is the Span of the next byte added.
-func (w *Writer) here(n int64) Span {
-	return Span{Chunk: len(w.chunks), Offset: int64(len(w.buf)), Bytes: n}
-}
-
-func (w *Writer) write(p []byte) error {
+// write appends one piece (a tensor's values, or its scales). A piece that does not fit
+// in the current chunk starts the next one, and one larger than a chunk gets a chunk of
+// its own (up to MaxChunkBytes): no tensor spans two chunks, so the loader can take
+// every tensor as a view of its chunk's bytes instead of assembling a copy (which kept
+// both, ≈110 MB of a full-size model).
+func (w *Writer) write(p []byte) (Span, error) {
+	if len(w.buf) > 0 && len(w.buf)+len(p) > w.chunkBytes {
+		if err := w.flush(); err != nil {
+			return Span{}, err
+		}
+	}
+	at := Span{Chunk: len(w.chunks), Offset: int64(len(w.buf)), Bytes: int64(len(p))}
+	limit := max(w.chunkBytes, min(len(p), MaxChunkBytes))
 	for len(p) > 0 {
-		n := min(len(p), w.chunkBytes-len(w.buf))
+		n := min(len(p), limit-len(w.buf))
 		w.buf = append(w.buf, p[:n]...)
 		p = p[n:]
 		w.stream += int64(n)
-		if len(w.buf) == w.chunkBytes {
+		if len(w.buf) >= limit {
 			if err := w.flush(); err != nil {
-				return err
+				return Span{}, err
 			}
 		}
 	}
-	return nil
+	return at, nil
 }
 
 func (w *Writer) flush() error {
@@ -143,12 +150,13 @@ func (w *Writer) writeAtomic(name string, data []byte) error {
 
 // AddF32 appends a float32 tensor.
 func (w *Writer) AddF32(name string, shape []int, v []float32) error {
-	t := Tensor{Name: name, DType: "f32", Shape: shape, Span: w.here(int64(4 * len(v)))}
+	t := Tensor{Name: name, DType: "f32", Shape: shape}
 	b := make([]byte, 4*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
-	if err := w.write(b); err != nil {
+	var err error
+	if t.Span, err = w.write(b); err != nil {
 		return err
 	}
 	w.tensors = append(w.tensors, t)
@@ -168,20 +176,20 @@ func (w *Writer) AddInt8(name string, shape []int, v []float32, group int) error
 		group, scheme = cols, SchemePerChannel
 	}
 	q, scales := QuantizeInt8(v, rows, cols, group)
-	t.Span = w.here(int64(len(q)))
 	b := make([]byte, len(q))
 	for i, x := range q {
 		b[i] = byte(x)
 	}
-	if err := w.write(b); err != nil {
+	var err error
+	if t.Span, err = w.write(b); err != nil {
 		return err
 	}
-	sp := w.here(int64(4 * len(scales)))
 	sb := make([]byte, 4*len(scales))
 	for i, x := range scales {
 		binary.LittleEndian.PutUint32(sb[4*i:], math.Float32bits(x))
 	}
-	if err := w.write(sb); err != nil {
+	sp, err := w.write(sb)
+	if err != nil {
 		return err
 	}
 	t.Quant = &Quant{Scheme: scheme, Group: group, Scales: sp}

@@ -57,12 +57,16 @@ func folder(t testing.TB) (*modelfile.Manifest, map[string][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Pieces smaller than a chunk, so that the folder has several (each tensor keeps
+	// to one chunk).
 	v := make([]float32, 1700)
 	for i := range v {
 		v[i] = float32(i%97) / 97
 	}
-	w.AddF32("a", []int{1700}, v)
-	w.AddInt8("b.weight", []int{17, 100}, v, 0)
+	for i := 0; i < 6; i++ {
+		w.AddF32(fmt.Sprintf("a%d", i), []int{200}, v[i:i+200])
+	}
+	w.AddInt8("b.weight", []int{17, 50}, v[:850], 0)
 	m, err := w.Finish([]byte(`{}`), []byte(`{}`), []byte("[PAD]\n"), "int8", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -94,8 +98,9 @@ func load(t testing.TB, l *Loader, cached []byte) (*modelfile.Store, bool, error
 		return nil, offline, err
 	}
 	src := l.Source(context.Background(), m)
-	defer src.Close()
 	st, err := modelfile.Load(context.Background(), m, src, nil)
+	src.Close()
+	l.WaitStored()
 	return st, offline, err
 }
 
@@ -233,7 +238,7 @@ func TestQuotaKeepsGoingFromMemory(t *testing.T) {
 	if storeErr == nil || l.StoreEnabled() {
 		t.Fatalf("quota error not reported (%v)", storeErr)
 	}
-	if v, err := st.Float32("a"); err != nil || len(v) != 1700 {
+	if v, err := st.Float32("a0"); err != nil || len(v) != 200 {
 		t.Fatalf("%v %d", err, len(v))
 	}
 	if len(store.chunks) != 2 || len(m.Chunks) < 3 {

@@ -28,7 +28,8 @@ import (
 // benchModel returns a folder holding the full git-large-vqav2 architecture with
 // seeded random int8 weights (made once, into .cache/bench).
 func benchModel(b *testing.B) string {
-	dir := filepath.Join(repoRoot(), ".cache", "bench", "large-random")
+	// -2: converted since tensors keep to one chunk (an older folder loads, with copies).
+	dir := filepath.Join(repoRoot(), ".cache", "bench", "large-random-2")
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
 		return dir
 	}
