@@ -110,6 +110,7 @@ async function loadModel() {
   $('load-status').dataset.kernels = info.kernels || '';
   $('load-status').dataset.exact = info.exact ? '1' : '0';
   $('load-status').dataset.phases = JSON.stringify(info.phases || []);
+  $('load-status').dataset.memoryBytes = String(info.memoryBytes || 0);
   if (info.kernelsNote) $('load-status').title = info.kernelsNote;
   if (info.model.description) show($('model-note'), info.model.description);
   updateButtons();

@@ -29,7 +29,7 @@ func main() {
 	// The weights are most of the heap and live for good: collecting at 1.25× the live
 	// heap instead of 2× keeps the memory near the model's size, for little work (they
 	// hold no pointers to scan).
-	debug.SetGCPercent(25)
+	debug.SetGCPercent(10)
 
 	self := safejs.Global()
 	boot, err := self.Get("gitvqa")
