@@ -195,21 +195,23 @@ func (s *Store) putBlob(ctx context.Context, ref modelfile.FileRef, u8 safejs.Va
 	return mapErr(txn.Await(ctx))
 }
 
-// PutVerified implements download.HashingStore: one copy of the bytes into
-// JavaScript is hashed by WebCrypto and, if it matches, stored.
-func (s *Store) PutVerified(ctx context.Context, ref modelfile.FileRef, data []byte) (stored bool, mismatch, storeErr error) {
+// Verify implements download.HashingStore: one copy of the bytes into JavaScript is
+// hashed by WebCrypto and, if it matches, is what store writes (with a CRC-32C of the
+// verified bytes, for reads).
+func (s *Store) Verify(ctx context.Context, ref modelfile.FileRef, data []byte) (store func(context.Context) error, mismatch, err error) {
 	u8, err := jsutil.Uint8Array(data)
 	if err != nil {
-		return false, nil, err
+		return nil, nil, err
 	}
 	sum, err := jsutil.SHA256(ctx, u8)
 	if err != nil {
-		return false, nil, err
+		return nil, nil, err
 	}
 	if err := modelfile.VerifySum(ref, len(data), sum); err != nil {
-		return false, err, nil
+		return nil, err, nil
 	}
-	return true, nil, s.putBlob(ctx, ref, u8, CRC(data))
+	crc := CRC(data)
+	return func(ctx context.Context) error { return s.putBlob(ctx, ref, u8, crc) }, nil, nil
 }
 
 // Hash is download.Loader.Hash: WebCrypto's SHA-256.

@@ -146,8 +146,9 @@ func TestDownloaderResumesFromIndexedDB(t *testing.T) {
 			t.Fatal(err)
 		}
 		src := l.Source(ctx, mm)
-		defer src.Close()
 		st, err := modelfile.Load(ctx, mm, src, nil)
+		src.Close()
+		l.WaitStored() // the files are written behind the load
 		if err != nil {
 			t.Fatal(err)
 		}

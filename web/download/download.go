@@ -9,6 +9,7 @@
 package download
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +84,9 @@ type Loader struct {
 	Busy Busy
 
 	base       *url.URL
+	writes     chan struct{} // pending stores (storeBehind)
+	writesOnce sync.Once
+	pending    sync.WaitGroup
 	storeOff   atomic.Bool
 	storeErr   sync.Once
 	loaded     atomic.Int64
@@ -308,7 +312,9 @@ func (l *Loader) Source(ctx context.Context, m *modelfile.Manifest) *Source {
 	// A window keeps memory bounded: at most parallel+1 files wait to be consumed.
 	s.window = make(chan struct{}, parallel+1)
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.running.Add(1)
 	go func() {
+		defer s.running.Done()
 		sem := make(chan struct{}, parallel)
 		for i, r := range refs {
 			select {
@@ -318,8 +324,9 @@ func (l *Loader) Source(ctx context.Context, m *modelfile.Manifest) *Source {
 				continue
 			}
 			sem <- struct{}{}
+			s.running.Add(1)
 			go func(i int, r modelfile.FileRef) {
-				defer func() { <-sem }()
+				defer func() { <-sem; s.running.Done() }()
 				data, err := l.file(s.ctx, r)
 				s.results[i] <- result{data, err}
 			}(i, r)
@@ -343,6 +350,7 @@ type Source struct {
 	window  chan struct{}
 	ctx     context.Context
 	cancel  context.CancelFunc
+	running sync.WaitGroup // the fetches, and what starts them
 }
 
 // Fetch implements modelfile.ChunkSource.
@@ -368,8 +376,12 @@ func (s *Source) Fetch(ctx context.Context, ref modelfile.FileRef) ([]byte, erro
 // VerifiesFiles tells modelfile.Load that every file was checked here.
 func (s *Source) VerifiesFiles() bool { return true }
 
-// Close stops fetching ahead.
-func (s *Source) Close() { s.cancel() }
+// Close stops fetching ahead and waits for the fetches in flight to end (their files
+// may still be being stored: Loader.WaitStored).
+func (s *Source) Close() {
+	s.cancel()
+	s.running.Wait()
+}
 
 // file returns one verified file: from the store if it holds a good copy, else from
 // the network (storing it once verified).
@@ -404,28 +416,33 @@ func (l *Loader) file(ctx context.Context, ref modelfile.FileRef) ([]byte, error
 	return data, nil
 }
 
-// HashingStore is a Store that can check a download and store it in one step (the
+// HashingStore is a Store that can check a download and store it from one copy (the
 // browser's: one copy of the bytes into JavaScript serves WebCrypto and IndexedDB).
 type HashingStore interface {
 	Store
-	// PutVerified stores data if it matches ref, and says whether it did: the error
-	// is the mismatch, stored then false; storeErr is a failure to store a good file.
-	PutVerified(ctx context.Context, ref modelfile.FileRef, data []byte) (stored bool, mismatch, storeErr error)
+	// Verify checks data against ref: mismatch when it does not match, err when it
+	// could not check (then nothing is stored). When it matches, store writes that
+	// same copy.
+	Verify(ctx context.Context, ref modelfile.FileRef, data []byte) (store func(context.Context) error, mismatch, err error)
 }
 
-// verifyAndStore checks a download against ref and stores it when storing is on.
+// verifyAndStore checks a download against ref and, when storing is on, stores it
+// behind the load: the next files download and the model builds while it is written
+// (WaitStored waits for the writes). At most Parallel writes are pending, each holding
+// a copy in JavaScript.
 func (l *Loader) verifyAndStore(ctx context.Context, ref modelfile.FileRef, data []byte) error {
 	if hs, ok := l.Store.(HashingStore); ok && l.StoreEnabled() && int64(len(data)) == ref.Bytes {
 		start := time.Now()
-		_, mismatch, storeErr := hs.PutVerified(ctx, ref, data)
-		l.Busy.Since("verify and store", start)
+		store, mismatch, err := hs.Verify(ctx, ref, data)
+		l.Busy.Since("verify", start)
 		if mismatch != nil {
 			return mismatch
 		}
-		if storeErr != nil {
-			l.storeFailed(storeErr)
+		if err == nil {
+			l.storeBehind(ctx, store)
+			return nil
 		}
-		return nil
+		// The browser could not hash it: Go does, and the store copies it again.
 	}
 	if err := l.verify(ctx, ref, data); err != nil {
 		return err
@@ -433,6 +450,25 @@ func (l *Loader) verifyAndStore(ctx context.Context, ref modelfile.FileRef, data
 	l.put(ctx, ref, data)
 	return nil
 }
+
+func (l *Loader) storeBehind(ctx context.Context, store func(context.Context) error) {
+	l.writesOnce.Do(func() { l.writes = make(chan struct{}, cmp.Or(l.Parallel, 6)) })
+	l.writes <- struct{}{}
+	l.pending.Add(1)
+	go func() {
+		defer func() { <-l.writes; l.pending.Done() }()
+		start := time.Now()
+		// A verified file is worth keeping even when the load stops fetching.
+		if err := store(context.WithoutCancel(ctx)); err != nil {
+			l.storeFailed(err)
+		}
+		l.Busy.Since("store", start)
+	}()
+}
+
+// WaitStored waits until every file verified is written (or failed to be). Call it
+// after the Source is closed.
+func (l *Loader) WaitStored() { l.pending.Wait() }
 
 func (l *Loader) fetchOnce(ctx context.Context, ref modelfile.FileRef, attempt int) ([]byte, error) {
 	rel := &url.URL{Path: ref.File}

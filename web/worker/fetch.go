@@ -104,8 +104,10 @@ func (w *Worker) fetch(ctx context.Context, url string, stall time.Duration, mai
 		}
 	}
 	src := l.Source(ctx, m)
-	defer src.Close()
-	if f.model, err = model.FromFolder(ctx, m, src, nil); err != nil {
+	f.model, err = model.FromFolder(ctx, m, src, nil)
+	src.Close()
+	l.WaitStored()
+	if err != nil {
 		return nil, err
 	}
 	if !l.StoreEnabled() || !main {
@@ -158,7 +160,6 @@ func (w *Worker) phases(f *fetched, backendMs, sessionMs float64) []protocol.Pha
 		protocol.Phase{Name: "verify", Ms: ms(f.loader.Busy.Get("verify"))},
 		protocol.Phase{Name: "network", Ms: ms(f.loader.Busy.Get("network"))},
 		protocol.Phase{Name: "store", Ms: ms(f.loader.Busy.Get("store"))},
-		protocol.Phase{Name: "verify and store", Ms: ms(f.loader.Busy.Get("verify and store"))},
 		protocol.Phase{Name: "cut tensors", Ms: ms(lt.Decode)},
 		protocol.Phase{Name: "build weights", Ms: ms(lt.Weights)},
 		protocol.Phase{Name: "self-test and warm-up", Ms: backendMs},
