@@ -21,9 +21,9 @@ import (
 	"gitvqa/web/jsutil"
 )
 
-// GIT-large's preprocessing (480 shortest edge, 480 centre crop, bicubic).
-var git480, _ = imageproc.ParseConfig([]byte(`{"do_resize":true,"size":{"shortest_edge":480},"resample":3,` +
-	`"do_center_crop":true,"crop_size":{"height":480,"width":480},"do_rescale":true,"rescale_factor":0.00392156862745098,` +
+// GIT-large's preprocessing (420 shortest edge, 420 centre crop, bicubic).
+var git420, _ = imageproc.ParseConfig([]byte(`{"do_resize":true,"size":{"shortest_edge":420},"resample":3,` +
+	`"do_center_crop":true,"crop_size":{"height":420,"width":420},"do_rescale":true,"rescale_factor":0.00392156862745098,` +
 	`"do_normalize":true,"image_mean":[0.48145466,0.4578275,0.40821073],"image_std":[0.26862954,0.26130258,0.27577711]}`))
 
 func browserPreprocess(t *testing.T, c *imageproc.Config, data []byte, mime string) *imageproc.Result {
@@ -72,7 +72,7 @@ const (
 
 // JPEG through the browser's decoder stays within the stated tolerance of Go's decoder
 // for every fixture picture (noise, palettes and photographs, at quality 75 and 95,
-// resized to GIT's 480 crop and to the fixture's 32).
+// resized to GIT's 420 crop and to the fixture's 32).
 func TestJPEGWithinToleranceOfGo(t *testing.T) {
 	for _, c := range fixture.TinyCases(t) {
 		data, err := os.ReadFile(c.Path(c.Image))
@@ -88,7 +88,7 @@ func TestJPEGWithinToleranceOfGo(t *testing.T) {
 			if err := jpeg.Encode(&jpg, m, &jpeg.Options{Quality: q}); err != nil {
 				t.Fatal(err)
 			}
-			for _, cfg := range []*imageproc.Config{&git480, fixtureConfig(t)} {
+			for _, cfg := range []*imageproc.Config{&git420, fixtureConfig(t)} {
 				orig, err := cfg.PreprocessFile(data)
 				if err != nil {
 					t.Fatal(err)
@@ -157,9 +157,9 @@ func TestPhonePhoto(t *testing.T) {
 		p.Close()
 		t.Logf("decode %v, read rows %v", decoded, read)
 		start = time.Now()
-		res := browserPreprocess(t, &git480, jpg.Bytes(), "image/jpeg")
+		res := browserPreprocess(t, &git420, jpg.Bytes(), "image/jpeg")
 		t.Logf("%d KB JPEG, 4032×3024 → %d×%d in %v", jpg.Len()>>10, res.Cropped.W, res.Cropped.H, time.Since(start))
-		if res.Cropped.W != 480 || res.Cropped.H != 480 {
+		if res.Cropped.W != 420 || res.Cropped.H != 420 {
 			t.Fatalf("cropped to %d×%d", res.Cropped.W, res.Cropped.H)
 		}
 	}
@@ -170,7 +170,7 @@ func TestPhonePhoto(t *testing.T) {
 func TestAnimatedWebP(t *testing.T) {
 	still := encodeWebP(t, 37, 23)
 	anim := animate(t, still, 37, 23)
-	if _, err := git480.PreprocessFile(anim); !errors.Is(err, imageproc.ErrUnsupported) {
+	if _, err := git420.PreprocessFile(anim); !errors.Is(err, imageproc.ErrUnsupported) {
 		t.Fatalf("Go's decoder on an animated WebP: %v", err)
 	}
 	c := fixtureConfig(t)
