@@ -141,6 +141,11 @@ func TestPhonePhoto(t *testing.T) {
 	if err := jpeg.Encode(&jpg, m, &jpeg.Options{Quality: 85}); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
+	if _, err := git420.PreprocessFile(jpg.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Go's decoder and resize instead: %v", time.Since(start))
 	for i := 0; i < 2; i++ {
 		start := time.Now()
 		p, err := Decode(context.Background(), jpg.Bytes(), "image/jpeg")
