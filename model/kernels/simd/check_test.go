@@ -6,10 +6,13 @@ import "gitvqa/model/kernels/simd"
 var testShapes = simd.Shapes{
 	Gemm: [][3]int{{1, 1, 1}, {2, 4, 4}, {3, 5, 7}, {5, 9, 33}, {17, 17, 12}, {2, 64, 513}, {7, 130, 301}, {1, 6, 64}, {9, 65, 3}},
 	Attention: []simd.AttentionShape{
-		{17, 17, 4, 12, -1}, // vision: all see all
-		{1, 30, 2, 16, 29},  // one text token after 29 cached rows
-		{5, 22, 3, 8, 17},   // a prompt of 5 after 17 image rows
-		{3, 3, 1, 5, 0},     // causal from the start
+		{17, 17, 4, 12, -1},   // vision: all see all
+		{1, 30, 2, 16, 29},    // one text token after 29 cached rows
+		{1, 925, 12, 64, 924}, // a decoder step of the real model (attn_qk_row, attn_pv_row)
+		{1, 7, 3, 32, -1},     // keys not a multiple of 4
+		{1, 1, 1, 48, 0},      // the first key only
+		{5, 22, 3, 8, 17},     // a prompt of 5 after 17 image rows
+		{3, 3, 1, 5, 0},       // causal from the start
 		{9, 61, 2, 64, -1},
 		{7, 8, 2, 4, -1},  // keys a multiple of 4: no padding
 		{40, 44, 2, 8, 4}, // more rows than one block of 32

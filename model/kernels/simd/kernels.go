@@ -73,6 +73,10 @@ func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale 
 	}
 	d := heads * dh
 	dh4, nk4 := round4(dh), round4(nk)
+	if m == 1 && dh%16 == 0 {
+		x.attentionRow(out, q, k, v, nk, heads, dh, scale, causal)
+		return
+	}
 	qa := x.M.Scratch(((m + 1) / 2) * 2 * dh4)
 	kb := x.M.Scratch(round4(nk) * dh4)
 	const rowBlock = 32 // rows of scores at a time: 32×901 floats stay in L2 for the softmax
@@ -98,6 +102,27 @@ func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale 
 		x.M.PackBT(pv+off, d, dh, nk, vb, nk4)
 		x.M.GemmPacked(m, dh, nk4, pa, 2*nk4, vb, 4*nk4, po+off, d, false)
 		x.M.ScaleRows(po+off, m, dh, d, rs)
+	}
+	x.M.Done()
+}
+
+// attentionRow is a decoder step's attention: one query row against the keys and
+// values where they lie, nothing packed (packing the KV cache for one row cost more
+// than the products).
+func (x *Kernels) attentionRow(out, q, k, v []float32, nk, heads, dh int, scale float32, causal int) {
+	d := heads * dh
+	nk4 := round4(nk)
+	sc := x.M.Scratch(nk)
+	pa := x.M.Scratch(2 * nk4)
+	rs := x.M.Scratch(1)
+	pq, pk, pv := x.M.In(q[:d]), x.M.In(k[:span(nk, d, d)]), x.M.In(v[:span(nk, d, d)])
+	po := x.M.InOut(out[:d])
+	for h := 0; h < heads; h++ {
+		off := Ptr(4 * h * dh)
+		x.M.AttnQKRow(pq+off, pk+off, d, nk, dh, sc)
+		x.M.SoftmaxPack(sc, 1, nk, nk, scale, causal, pa, nk4, rs)
+		x.M.AttnPVRow(pa, nk, pv+off, d, dh, po+off)
+		x.M.ScaleRows(po+off, 1, dh, d, rs)
 	}
 	x.M.Done()
 }

@@ -520,7 +520,67 @@
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br $jl))))
 
-;; resample_row_rgba is the horizontal pass of Pillow's resampling over one row of RGBA
+;; attn_qk_row and attn_pv_row are attention for one query row (a decoder step), on the
+  ;; keys and values where they lie (stride ld floats, the KV cache's layout) instead of
+  ;; packing them: out[j] = q·k_j for j < nk; then, with p as softmax_pack writes one row
+  ;; (4 values every 32 bytes), out[0…dh) = Σ_j p_j·v_j. dh is a multiple of 4.
+  (func $attn_qk_row (export "attn_qk_row")
+    (param $q i32) (param $k i32) (param $ld i32) (param $nk i32) (param $dh i32) (param $out i32)
+    (local $j i32) (local $t i32) (local $row i32) (local $acc v128) (local $dhb i32)
+    (local.set $ld (i32.shl (local.get $ld) (i32.const 2)))
+    (local.set $dhb (i32.shl (local.get $dh) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $nk)))
+      (local.set $row (i32.add (local.get $k) (i32.mul (local.get $j) (local.get $ld))))
+      (local.set $acc (v128.const i64x2 0 0))
+      (local.set $t (i32.const 0))
+      (block $td (loop $tl
+        (br_if $td (i32.ge_u (local.get $t) (local.get $dhb)))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (i32.add (local.get $q) (local.get $t))) (v128.load (i32.add (local.get $row) (local.get $t)))))) ;; madd
+        (local.set $t (i32.add (local.get $t) (i32.const 16)))
+        (br $tl)))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))) (call $hsum (local.get $acc)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl))))
+
+  (func $attn_pv_row (export "attn_pv_row")
+    (param $p i32) (param $nk i32) (param $v i32) (param $ld i32) (param $dh i32) (param $out i32)
+    (local $j i32) (local $t i32) (local $row i32) (local $w v128) (local $pj i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $ld (i32.shl (local.get $ld) (i32.const 2)))
+    ;; 16 outputs at a time in four registers (a ragged 4, 8 or 12 reads past dh into the
+    ;; next head's columns of the same row, whose sums are never stored)
+    (local.set $t (i32.const 0))
+    (block $td (loop $tl
+      (br_if $td (i32.ge_u (local.get $t) (local.get $dh)))
+      (local.set $a0 (v128.const i64x2 0 0))
+      (local.set $a1 (v128.const i64x2 0 0))
+      (local.set $a2 (v128.const i64x2 0 0))
+      (local.set $a3 (v128.const i64x2 0 0))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl
+        (br_if $jd (i32.ge_u (local.get $j) (local.get $nk)))
+        ;; p_j sits at 32·(j/4) + 4·(j%4)
+        (local.set $pj (i32.add (local.get $p) (i32.add (i32.shl (i32.shr_u (local.get $j) (i32.const 2)) (i32.const 5))
+                                                        (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 2)))))
+        (local.set $w (v128.load32_splat (local.get $pj)))
+        (local.set $row (i32.add (i32.add (local.get $v) (i32.mul (local.get $j) (local.get $ld))) (i32.shl (local.get $t) (i32.const 2))))
+        (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $w) (v128.load (local.get $row))))) ;; madd
+        (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $w) (v128.load offset=16 (local.get $row))))) ;; madd
+        (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $w) (v128.load offset=32 (local.get $row))))) ;; madd
+        (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $w) (v128.load offset=48 (local.get $row))))) ;; madd
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jl)))
+      (local.set $row (i32.add (local.get $out) (i32.shl (local.get $t) (i32.const 2))))
+      (v128.store (local.get $row) (local.get $a0))
+      (if (i32.lt_u (i32.add (local.get $t) (i32.const 4)) (local.get $dh)) (then (v128.store offset=16 (local.get $row) (local.get $a1))))
+      (if (i32.lt_u (i32.add (local.get $t) (i32.const 8)) (local.get $dh)) (then (v128.store offset=32 (local.get $row) (local.get $a2))))
+      (if (i32.lt_u (i32.add (local.get $t) (i32.const 12)) (local.get $dh)) (then (v128.store offset=48 (local.get $row) (local.get $a3))))
+      (local.set $t (i32.add (local.get $t) (i32.const 16)))
+      (br $tl))))
+
+  ;; resample_row_rgba is the horizontal pass of Pillow's resampling over one row of RGBA
   ;; pixels (imageproc.RowResampler): output pixel xx sums bounds[2xx+1] taps
   ;; kk[xx·ksize…] over the pixels from bounds[2xx] (alpha rides along, unused), in 22-bit
   ;; fixed point rounded and clipped as Pillow does, and stores R, G, B at dst + 3·xx: a

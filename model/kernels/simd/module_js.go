@@ -53,6 +53,12 @@ func copyF32(dst, src uint32, n int32)
 //go:wasmimport gitvqa resample_row_rgba
 func resampleRowRGBA(src, bounds, kk uint32, ksize, cw int32, dst uint32)
 
+//go:wasmimport gitvqa attn_qk_row
+func attnQKRow(q, k uint32, ld, nk, dh int32, out uint32)
+
+//go:wasmimport gitvqa attn_pv_row
+func attnPVRow(p uint32, nk int32, v uint32, ld, dh int32, out uint32)
+
 //go:wasmimport gitvqa gemm_q8q7
 func gemmQ8Q7(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
 
@@ -169,6 +175,12 @@ func (*goModule) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
 func (*goModule) CopyF32(dst, src Ptr, n int) { copyF32(dst, src, i32(n)) }
 func (*goModule) ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr) {
 	resampleRowRGBA(src, bounds, kk, i32(ksize), i32(cw), dst)
+}
+func (*goModule) AttnQKRow(q, k Ptr, ld, nk, dh int, out Ptr) {
+	attnQKRow(q, k, i32(ld), i32(nk), i32(dh), out)
+}
+func (*goModule) AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr) {
+	attnPVRow(p, i32(nk), v, i32(ld), i32(dh), out)
 }
 func (*goModule) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	gemmQ8Q7(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
