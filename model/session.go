@@ -440,10 +440,15 @@ func (s *Session) forwardText(ctx context.Context, im *ImageState, ids []int, st
 	}
 	h := clone(x)
 	for first := 0; first < len(w.Decoder); first += len(p.layers.layers) {
-		if first > 0 {
+		// A token's six layers take a few ms: one pause per token (above) keeps the
+		// worker responsive; a pause per layer cost more than the layers (a yield
+		// is a timer, ≥1 ms, 4 ms once nested).
+		if first > 0 && rows > 1 {
 			if err := s.pause(ctx); err != nil {
 				return nil, err
 			}
+		} else if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 		y, err := p.layers.run(w, first, h, im.kv)
 		if err != nil {

@@ -46,6 +46,9 @@ async function boot() {
   const instance = await WebAssembly.instantiate(module, go.importObject);
   await Promise.all(compiling);
   const instantiated = performance.now();
+  const tick = new MessageChannel();
+  const ticks = [];
+  tick.port1.onmessage = () => ticks.shift()?.();
   self.gitvqa = {
     // How the start went, for the ready message: ms since the worker began.
     boot: { compileMs: compiled - t0, instantiateMs: instantiated - compiled, startedAt: instantiated },
@@ -66,6 +69,10 @@ async function boot() {
         return String(err.message || err);
       }
     },
+    // A turn of the event loop for Go to yield with (between layers and tokens), so
+    // that a cancel or a peer's reply is heard: a message to ourselves, not a timer
+    // (setTimeout waits ≥1 ms, 4 ms once nested).
+    yieldNow: () => new Promise((resolve) => { ticks.push(resolve); tick.port2.postMessage(0); }),
     // What the Go instance's memory has grown to (wasm memory never shrinks).
     memoryBytes: () => instance.exports.mem.buffer.byteLength,
   };

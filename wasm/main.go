@@ -17,6 +17,7 @@ import (
 	"gitvqa/web/backend"
 	"gitvqa/web/browserimage"
 	"gitvqa/web/chunkstore"
+	"gitvqa/web/jsutil"
 	"gitvqa/web/protocol"
 	"gitvqa/web/worker"
 )
@@ -38,7 +39,7 @@ func main() {
 	}
 	w := &worker.Worker{
 		Post:        func(m protocol.Message) { post(self, m) },
-		Yield:       yield,
+		Yield:       func() { yield(boot) },
 		OpenCache:   func(ctx context.Context) (worker.Cache, error) { return chunkstore.Open(ctx) },
 		FreeSpace:   chunkstore.FreeSpace,
 		Hash:        chunkstore.Hash,
@@ -74,7 +75,16 @@ func main() {
 
 // yield returns to the event loop so that cancel messages get through: Go's wasm
 // scheduler hands control back to JavaScript while every goroutine sleeps.
-func yield() { time.Sleep(time.Millisecond) }
+// yield lets the worker's event loop run (a cancel, a peer's partial sums) and comes
+// back at once: worker.js answers with a message to itself, not a timer.
+func yield(boot safejs.Value) {
+	p, err := boot.Call("yieldNow")
+	if err != nil {
+		time.Sleep(time.Millisecond)
+		return
+	}
+	jsutil.Await(context.Background(), p)
+}
 
 func post(self safejs.Value, m protocol.Message) {
 	obj, transfer, err := protocol.Encode(m)
