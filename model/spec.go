@@ -17,6 +17,9 @@ func LargeVQAv2Config() Config {
 type FLOPs struct {
 	Encoder      float64 // patch embedding, vision layers, projection
 	ImagePrefill float64 // decoder over the image tokens
+	// Attention is the part of Encoder and ImagePrefill in attention's two products
+	// (QKᵀ and P·V); the rest is Linear layers.
+	EncoderAttention, ImagePrefillAttention float64
 }
 
 // CountFLOPs counts the matrix work of c's stages.
@@ -29,7 +32,8 @@ func CountFLOPs(c *Config) FLOPs {
 	enc += float64(v.NumHiddenLayers) * 2 * (4*n*dv*dv + 2*n*dv*iv + 2*n*n*dv)
 	enc += 2 * n * dv * d
 	pre := float64(c.NumHiddenLayers) * 2 * (4*n*d*d + 2*n*d*in + 2*n*n*d)
-	return FLOPs{Encoder: enc, ImagePrefill: pre}
+	return FLOPs{Encoder: enc, ImagePrefill: pre,
+		EncoderAttention: float64(v.NumHiddenLayers) * 2 * 2 * n * n * dv, ImagePrefillAttention: float64(c.NumHiddenLayers) * 2 * 2 * n * n * d}
 }
 
 // TokenFLOPs counts the work of one text token attending to ctx earlier positions

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,9 @@ type benchRow struct {
 	PhotoMs, PhotoAgainMs float64
 	PhotoDecodedBy        string
 	PhotoAgainCached      bool
+	// Profile is the first picture's ms by kind of work (the main worker's), and
+	// Timings its answer's timings.
+	Profile, Timings map[string]float64
 }
 
 type phase struct {
@@ -160,7 +164,7 @@ func BenchmarkBrowser(b *testing.B) {
 	var rows []benchRow
 	for _, n := range workers {
 		ctx := browser(b)
-		page := st.url(fmt.Sprintf("/?model=models/bench/&workers=%d&profile=%s", n, os.Getenv("GITVQA_BENCH_PROFILE")))
+		page := st.url(fmt.Sprintf("/?model=models/bench/&workers=%d&profile=%s", n, cmp.Or(os.Getenv("GITVQA_BENCH_PROFILE"), "1")))
 		row := benchRow{Workers: n}
 		start := time.Now()
 		must(b, chromedp.Do(ctx, chromedp.Navigate(page)))
@@ -199,11 +203,18 @@ func BenchmarkBrowser(b *testing.B) {
 				tok = append(tok, num(tm["decodeMs"])/(n-1))
 			}
 			row.Tokens = int(num(tm["tokens"]))
+			if row.Profile == nil {
+				row.Timings = map[string]float64{}
+				for k, v := range tm {
+					if f, ok := v.(float64); ok {
+						row.Timings[k] = f
+					}
+				}
+				prof, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('timings').dataset.profile || '{}'`))
+				json.Unmarshal([]byte(prof), &row.Profile)
+			}
 		}
 		row.EncodeS, row.ImagePassS, row.TokenMs = median(enc), median(pass), median(tok)
-		if prof, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('timings').dataset.profile || ''`)); prof != "" {
-			fmt.Printf("profile (ms), %d workers: %s\n", n, prof)
-		}
 		o2 := askUI(b, ctx, "", "what color is the grass?", 20, false)
 		row.SecondQuestionS = num(o2.timings()["totalMs"]) / 1000
 		row.PeakMemoryMB = num(o2.timings()["memoryBytes"]) / (1 << 20)
@@ -238,6 +249,7 @@ func BenchmarkBrowser(b *testing.B) {
 		fmt.Printf("12-megapixel JPEG (4032×3024), %d workers: to pixel values %.0f ms (decoded by %s); a second question about it %.1f ms (decoded again: %v)\n",
 			r.Workers, r.PhotoMs, r.PhotoDecodedBy, r.PhotoAgainMs, !r.PhotoAgainCached)
 	}
+	printProfile(rows, &cfg)
 	printPhases("Load phases, first visit over loopback", rows, func(r benchRow) [][]phase { return r.FirstPhases })
 	printPhases("Load phases, revisit from IndexedDB", rows, func(r benchRow) [][]phase { return r.CachedPhases })
 	js, _ := json.Marshal(rows)
@@ -286,4 +298,54 @@ func phonePhoto(b *testing.B) string {
 	must(b, jpeg.Encode(f, m, &jpeg.Options{Quality: 90}))
 	must(b, f.Close())
 	return path
+}
+
+// printProfile prints where the first picture's time went in the main worker, by kind
+// of kernel, with the throughput of its share of the work (the encoder's Linear layers
+// and attention are split between the workers; the decoder's are not).
+func printProfile(rows []benchRow, c *model.Config) {
+	if len(rows) == 0 || len(rows[0].Profile) == 0 {
+		return
+	}
+	f := model.CountFLOPs(c)
+	n := float64(c.NumImageTokens())
+	fmt.Printf("\nPer-op profile, first picture (encoder, image-token pass, prompt and tokens), the main worker (ms, GFLOP/s of its share)\n| op |")
+	for _, r := range rows {
+		fmt.Printf(" %d workers |", r.Workers)
+	}
+	fmt.Printf("\n|---|")
+	for range rows {
+		fmt.Printf("---|")
+	}
+	fmt.Println()
+	flops := func(r benchRow, kind string) float64 {
+		w := float64(r.Workers)
+		steps := r.Timings["tokens"] // forward steps, about (the prompt's rows go in one)
+		switch kind {
+		case "linear":
+			return (f.Encoder-f.EncoderAttention)/w + f.ImagePrefill - f.ImagePrefillAttention + steps*model.TokenFLOPs(c, 0)
+		case "attention":
+			return f.EncoderAttention/w + f.ImagePrefillAttention + steps*(model.TokenFLOPs(c, int(n))-model.TokenFLOPs(c, 0))
+		}
+		return 0
+	}
+	for _, kind := range []string{"linear", "attention", "activation", "layernorm", "peers.wait", "outside the kernels"} {
+		fmt.Printf("| %s |", kind)
+		for _, r := range rows {
+			t := r.Timings
+			ms := r.Profile[kind]
+			if kind == "outside the kernels" {
+				ms = t["encodeMs"] + t["imagePrefillMs"] + t["promptMs"] + t["decodeMs"]
+				for _, k := range []string{"linear", "attention", "activation", "layernorm", "peers.wait"} {
+					ms -= r.Profile[k]
+				}
+			}
+			if fl := flops(r, kind); fl > 0 && ms > 0 {
+				fmt.Printf(" %.0f ms (%.1f GFLOP/s) |", ms, fl/ms/1e6)
+			} else {
+				fmt.Printf(" %.0f ms |", ms)
+			}
+		}
+		fmt.Println()
+	}
 }
