@@ -22,6 +22,8 @@ type Kernels interface {
 	LayerNorm(y, x []float32, d int, gamma, beta []float32, eps float64)
 	// Activate applies the named activation (transformers' ACT2FN names) in place.
 	Activate(x []float32, act string)
+	// AddBias adds bias (n values) to each of the m rows of y (n values each).
+	AddBias(y []float32, m, n int, bias []float32)
 }
 
 // Go is the plain-Go kernel set. Its zero value is ready to use.
@@ -55,3 +57,6 @@ func (*Go) LayerNorm(y, x []float32, d int, gamma, beta []float32, eps float64) 
 
 // Activate implements Kernels.
 func (*Go) Activate(x []float32, act string) { Activate(x, act) }
+
+// AddBias implements Kernels.
+func (*Go) AddBias(y []float32, m, n int, bias []float32) { AddBias(y, m, n, bias) }

@@ -25,11 +25,16 @@ func Linear(k Kernels, y, x []float32, m int, w *Matrix, bias []float32) {
 		k.GemmNT(m, w.Rows, w.Cols, x, w.Cols, w.F32, w.Cols, y, w.Rows)
 	}
 	if bias != nil {
-		for i := 0; i < m; i++ {
-			row := y[i*w.Rows : (i+1)*w.Rows]
-			for j, b := range bias[:len(row)] {
-				row[j] += b
-			}
+		k.AddBias(y, m, w.Rows, bias)
+	}
+}
+
+// AddBias adds bias to each of the m rows of y (n values each).
+func AddBias(y []float32, m, n int, bias []float32) {
+	for i := 0; i < m; i++ {
+		row := y[i*n : (i+1)*n]
+		for j, b := range bias[:n] {
+			row[j] += b
 		}
 	}
 }

@@ -83,6 +83,12 @@ func (x profiled) LayerNorm(y, xs []float32, d int, gamma, beta []float32, eps f
 	x.k.LayerNorm(y, xs, d, gamma, beta, eps)
 }
 
+// AddBias counts as linear: it is the Linear layer's epilogue.
+func (x profiled) AddBias(y []float32, m, n int, bias []float32) {
+	defer x.p.Time("linear")()
+	x.k.AddBias(y, m, n, bias)
+}
+
 func (x profiled) Activate(xs []float32, act string) {
 	defer x.p.Time("activation")()
 	x.k.Activate(xs, act)

@@ -179,6 +179,15 @@ func checkElementwise(k kernels.Kernels, r *rand.Rand, widths []int) error {
 	if err := within("gelu", g, wantG, 5e-7); err != nil {
 		return err
 	}
+	for _, n := range []int{4, 6, 64, 1024, 13} {
+		y, bias := randSlice(r, 5*n, 2), randSlice(r, n, 2)
+		want := append([]float32(nil), y...)
+		kernels.AddBias(want, 5, n, bias)
+		k.AddBias(y, 5, n, bias)
+		if err := within(fmt.Sprintf("add_bias %d", n), y, want, 0); err != nil {
+			return err
+		}
+	}
 	for _, d := range widths {
 		x := randSlice(r, 7*d, 2)
 		gamma, beta := randSlice(r, d, 1), randSlice(r, d, 1)

@@ -520,7 +520,27 @@
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br $jl))))
 
-;; attn_qk_row and attn_pv_row are attention for one query row (a decoder step), on the
+;; add_bias adds the n floats at b to each of rows rows of n floats at y (n a multiple of
+  ;; 4): a Linear layer's epilogue.
+  (func $add_bias (export "add_bias") (param $y i32) (param $rows i32) (param $n i32) (param $b i32)
+    (local $end i32) (local $p i32) (local $q i32) (local $rowEnd i32)
+    (local.set $n (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $end (i32.add (local.get $y) (i32.mul (local.get $rows) (local.get $n))))
+    (block $rd (loop $rl
+      (br_if $rd (i32.ge_u (local.get $y) (local.get $end)))
+      (local.set $rowEnd (i32.add (local.get $y) (local.get $n)))
+      (local.set $p (local.get $y))
+      (local.set $q (local.get $b))
+      (block $cd (loop $cl
+        (br_if $cd (i32.ge_u (local.get $p) (local.get $rowEnd)))
+        (v128.store (local.get $p) (f32x4.add (v128.load (local.get $p)) (v128.load (local.get $q))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $q (i32.add (local.get $q) (i32.const 16)))
+        (br $cl)))
+      (local.set $y (local.get $rowEnd))
+      (br $rl))))
+
+  ;; attn_qk_row and attn_pv_row are attention for one query row (a decoder step), on the
   ;; keys and values where they lie (stride ld floats, the KV cache's layout) instead of
   ;; packing them: out[j] = q·k_j for j < nk; then, with p as softmax_pack writes one row
   ;; (4 values every 32 bytes), out[0…dh) = Σ_j p_j·v_j. dh is a multiple of 4.

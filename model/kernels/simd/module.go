@@ -57,6 +57,7 @@ type Module interface {
 	CopyF32(dst, src Ptr, n int)
 	ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr)
 	AttnQKRow(q, k Ptr, ld, nk, dh int, out Ptr)
+	AddBias(y Ptr, rows, n int, bias Ptr)
 	AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr)
 	// GemmQ8Q7 exists in the relaxed module only.
 	GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
@@ -64,7 +65,7 @@ type Module interface {
 
 // Exports are the module's exported kernels, in the order of Module's methods.
 var Exports = []string{"pack_a", "pack_b", "pack_bt", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_pack", "scale_rows",
-	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "resample_row_rgba", "attn_qk_row", "attn_pv_row", "gemm_q8q7"}
+	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "resample_row_rgba", "attn_qk_row", "attn_pv_row", "add_bias", "gemm_q8q7"}
 
 // RelaxedOnly are the exports only kernels-relaxed.wasm has.
 var RelaxedOnly = map[string]bool{"gemm_q8q7": true}
@@ -132,6 +133,9 @@ func (b ByName) AttnQKRow(q, k Ptr, ld, nk, dh int, out Ptr) {
 }
 func (b ByName) AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr) {
 	b.Call("attn_pv_row", p, i32(nk), v, i32(ld), i32(dh), out)
+}
+func (b ByName) AddBias(y Ptr, rows, n int, bias Ptr) {
+	b.Call("add_bias", y, i32(rows), i32(n), bias)
 }
 func (b ByName) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	b.Call("gemm_q8q7", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))

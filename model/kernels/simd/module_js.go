@@ -59,6 +59,9 @@ func attnQKRow(q, k uint32, ld, nk, dh int32, out uint32)
 //go:wasmimport gitvqa attn_pv_row
 func attnPVRow(p uint32, nk int32, v uint32, ld, dh int32, out uint32)
 
+//go:wasmimport gitvqa add_bias
+func addBias(y uint32, rows, n int32, bias uint32)
+
 //go:wasmimport gitvqa gemm_q8q7
 func gemmQ8Q7(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
 
@@ -182,6 +185,7 @@ func (*goModule) AttnQKRow(q, k Ptr, ld, nk, dh int, out Ptr) {
 func (*goModule) AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr) {
 	attnPVRow(p, i32(nk), v, i32(ld), i32(dh), out)
 }
+func (*goModule) AddBias(y Ptr, rows, n int, bias Ptr) { addBias(y, i32(rows), i32(n), bias) }
 func (*goModule) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	gemmQ8Q7(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }
