@@ -63,7 +63,7 @@ func keyOf(c *imageproc.Config, im *protocol.Image) pictureKey {
 // calls it).
 func (w *Worker) prepare(ctx context.Context, c *imageproc.Config, fast imageproc.RowResampler, im *protocol.Image) (prepared, error) {
 	start := time.Now()
-	if im == nil || (im.Bytes == nil && im.RGBA == nil && im.Width == 0 && im.Height == 0) {
+	if im == nil {
 		return prepared{}, errors.New("no image")
 	}
 	key := keyOf(c, im)

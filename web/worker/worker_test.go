@@ -320,6 +320,7 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 	}{
 		{protocol.Ask{Image: &protocol.Image{Bytes: []byte("%PDF-1.4 not a picture")}, Question: "what?"}, protocol.CodeBadImage},
 		{protocol.Ask{Image: px(0, 0), Question: "what?"}, protocol.CodeEmptyImage},
+		{protocol.Ask{Image: &protocol.Image{}, Question: "what?"}, protocol.CodeEmptyImage}, // no pixels at all
 		{protocol.Ask{Image: px(2, 2), Question: "  "}, protocol.CodeEmptyQuestion},
 		{protocol.Ask{Image: px(2, 2), Question: string(make([]byte, 5000)) + strings.Repeat("why ", 1200)}, protocol.CodeQuestionTooLong},
 		{protocol.Ask{Image: px(2, 2), Question: strings.Repeat("a", 70<<10)}, protocol.CodeQuestionTooLong}, // over the tokenizer's 64 KiB
