@@ -78,39 +78,22 @@ type goModule struct {
 	peak   int // floats handed out in the current sequence
 }
 
-func addr(p unsafe.Pointer) Ptr { return Ptr(uintptr(p)) }
-
-func (g *goModule) In(s []float32) Ptr {
+// addrOf is the address of s's first element (0 for an empty slice).
+func addrOf[T any](s []T) Ptr {
 	if len(s) == 0 {
 		return 0
 	}
-	return addr(unsafe.Pointer(&s[0]))
+	return Ptr(uintptr(unsafe.Pointer(&s[0])))
 }
 
-func (g *goModule) InI8(s []int8) Ptr {
-	if len(s) == 0 {
-		return 0
-	}
-	return addr(unsafe.Pointer(&s[0]))
-}
-
-func (g *goModule) InI32(s []int32) Ptr {
-	if len(s) == 0 {
-		return 0
-	}
-	return addr(unsafe.Pointer(&s[0]))
-}
-
-func (g *goModule) InU8(s []uint8) Ptr {
-	if len(s) == 0 {
-		return 0
-	}
-	return addr(unsafe.Pointer(&s[0]))
-}
+func (g *goModule) In(s []float32) Ptr  { return addrOf(s) }
+func (g *goModule) InI8(s []int8) Ptr   { return addrOf(s) }
+func (g *goModule) InI32(s []int32) Ptr { return addrOf(s) }
+func (g *goModule) InU8(s []uint8) Ptr  { return addrOf(s) }
 
 func (g *goModule) InOut(s []float32) Ptr { return g.In(s) }
 
-func (g *goModule) InOutU8(s []uint8) Ptr { return g.InU8(s) }
+func (g *goModule) InOutU8(s []uint8) Ptr { return addrOf(s) }
 
 // Scratch hands out 16-byte aligned space. Space already handed out in this sequence
 // stays where it is: a request that does not fit opens a new chunk.
@@ -126,7 +109,7 @@ func (g *goModule) Scratch(n int) Ptr {
 		g.used = 0
 	}
 	c := g.chunks[len(g.chunks)-1]
-	base := addr(unsafe.Pointer(&c[0]))
+	base := addrOf(c)
 	start := g.used + int((16-(base+Ptr(4*g.used))%16)%16)/4
 	g.used = start + n
 	return base + Ptr(4*start)
