@@ -53,6 +53,31 @@ func benchModel(b *testing.B) string {
 	return dir
 }
 
+// benchSite serves the page shell with the full-size benchmark model at models/bench/.
+func benchSite(b *testing.B) *site {
+	modelDir := benchModel(b)
+	dir := buildShell(b)
+	must(b, os.MkdirAll(filepath.Join(dir, "models"), 0o755))
+	must(b, os.Symlink(modelDir, filepath.Join(dir, "models", "bench")))
+	st := &site{s: server.New(dir), addr: "127.0.0.1:0"}
+	st.start(b)
+	return st
+}
+
+// benchWorkers is GITVQA_BENCH_WORKERS (comma-separated worker counts), else def.
+func benchWorkers(def ...int) []int {
+	v := os.Getenv("GITVQA_BENCH_WORKERS")
+	if v == "" {
+		return def
+	}
+	var workers []int
+	for _, f := range strings.Split(v, ",") {
+		n, _ := strconv.Atoi(f)
+		workers = append(workers, n)
+	}
+	return workers
+}
+
 type benchRow struct {
 	Workers                      int
 	EncodeS, ImagePassS, TokenMs float64
@@ -139,21 +164,9 @@ func printPhases(title string, rows []benchRow, get func(benchRow) [][]phase) {
 // BenchmarkBrowser runs the full-size model (random int8 weights) through the real
 // page and worker in headless Chromium and prints one table: make bench.
 func BenchmarkBrowser(b *testing.B) {
-	modelDir := benchModel(b)
-	dir := buildShell(b)
-	must(b, os.MkdirAll(filepath.Join(dir, "models"), 0o755))
-	must(b, os.Symlink(modelDir, filepath.Join(dir, "models", "bench")))
-	st := &site{s: server.New(dir), addr: "127.0.0.1:0"}
-	st.start(b)
+	st := benchSite(b)
 	defer st.stop()
-	workers := []int{1}
-	if v := os.Getenv("GITVQA_BENCH_WORKERS"); v != "" {
-		workers = nil
-		for _, f := range strings.Split(v, ",") {
-			n, _ := strconv.Atoi(f)
-			workers = append(workers, n)
-		}
-	}
+	workers := benchWorkers(1)
 	var pictures []string
 	for _, c := range []string{"dogs_640x480", "car_97x61", "square_224_accents"} {
 		pictures = append(pictures, filepath.Join(fixture.TinyDir(), "cases", c, "image.png"))

@@ -4,17 +4,11 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"gitvqa/tools/serve/server"
 )
 
 // BenchmarkRevisit loads the full-size benchmark model into the page once, then from
@@ -22,21 +16,9 @@ import (
 // the start-up figure alone, without the questions of BenchmarkBrowser.
 // go test -run XXX -bench Revisit -benchtime 1x ./web/e2e/
 func BenchmarkRevisit(b *testing.B) {
-	modelDir := benchModel(b)
-	dir := buildShell(b)
-	must(b, os.MkdirAll(filepath.Join(dir, "models"), 0o755))
-	must(b, os.Symlink(modelDir, filepath.Join(dir, "models", "bench")))
-	st := &site{s: server.New(dir), addr: "127.0.0.1:0"}
-	st.start(b)
+	st := benchSite(b)
 	defer st.stop()
-	workers := []int{1, 2}
-	if v := os.Getenv("GITVQA_BENCH_WORKERS"); v != "" {
-		workers = nil
-		for _, f := range strings.Split(v, ",") {
-			n, _ := strconv.Atoi(f)
-			workers = append(workers, n)
-		}
-	}
+	workers := benchWorkers(1, 2)
 	for _, n := range workers {
 		ctx := browser(b)
 		page := st.url(fmt.Sprintf("/?model=models/bench/&workers=%d", n))
