@@ -26,9 +26,9 @@ import (
 
 // Store keeps verified files by sha256 (IndexedDB in the browser).
 type Store interface {
-	// Chunk returns the stored copy of ref, checked against its size and sha256
-	// (how a bit flipped in storage is caught); ok is false when there is none or it is
-	// damaged.
+	// Chunk returns the stored copy of ref, checked against its size and the check
+	// kept with it (the browser's store: a CRC-32C of the verified bytes; a bit flipped
+	// in storage is caught so); ok is false when there is none or it is damaged.
 	Chunk(ctx context.Context, ref modelfile.FileRef) (data []byte, ok bool, err error)
 	// PutChunk stores a file already verified against ref.
 	PutChunk(ctx context.Context, ref modelfile.FileRef, data []byte) error
