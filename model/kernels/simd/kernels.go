@@ -64,43 +64,46 @@ func (x *Kernels) GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int
 	x.M.Done()
 }
 
-// Attention implements kernels.Kernels, head by head: scores as a packed GEMM, the
-// softmax written straight into the packed layout of the values' GEMM (its 1/Σ applied
-// to the product's rows afterwards), and the values packed from their k-major layout.
+// Attention implements kernels.Kernels, head by head and 32 query rows at a time: the
+// scores as a broadcast GEMM of the queries (in place) against the keys packed in
+// 8-column panels, the softmax in place (its 1/Σ applied to the product's rows
+// afterwards), then the values' GEMM on those rows while they are in L2. Heads whose
+// width is not a multiple of 4 run in Go.
 func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causal int) {
 	if m == 0 || nk == 0 {
 		return
 	}
-	d := heads * dh
-	dh4, nk4 := round4(dh), round4(nk)
+	if dh%4 != 0 {
+		x.fallback.Attention(out, q, k, v, m, nk, heads, dh, scale, causal)
+		return
+	}
 	if m == 1 && dh%16 == 0 {
 		x.attentionRow(out, q, k, v, nk, heads, dh, scale, causal)
 		return
 	}
-	qa := x.M.Scratch(((m + 1) / 2) * 2 * dh4)
-	kb := x.M.Scratch(round4(nk) * dh4)
-	const rowBlock = 32 // rows of scores at a time: 32×901 floats stay in L2 for the softmax
-	sc := x.M.Scratch(rowBlock * nk)
-	pa := x.M.Scratch(((m + 1) / 2) * 2 * nk4)
-	vb := x.M.Scratch(round4(dh) * nk4)
+	d := heads * dh
+	nk4 := round4(nk)
+	const rowBlock = 32 // 32×901 scores stay in L2 from the product through the softmax to the next
+	kb := x.M.Scratch(((nk + 7) &^ 7) * dh)
+	vb := x.M.Scratch(((dh + 7) &^ 7) * nk4)
+	sc := x.M.Scratch(rowBlock * nk4)
 	rs := x.M.Scratch(m)
 	pq, pk, pv := x.M.In(q[:span(m, d, d)]), x.M.In(k[:span(nk, d, d)]), x.M.In(v[:span(nk, d, d)])
 	po := x.M.InOut(out[:span(m, d, d)])
 	for h := 0; h < heads; h++ {
 		off := Ptr(4 * h * dh)
-		x.M.PackA(pq+off, d, m, dh, qa, dh4)
-		x.M.PackB(pk+off, d, nk, dh, kb, dh4)
+		x.M.PackB8(pk+off, d, nk, dh, kb, dh)
+		x.M.PackBT8(pv+off, d, nk, dh, vb, nk4)
 		for i0 := 0; i0 < m; i0 += rowBlock {
 			rows := min(rowBlock, m-i0)
 			c := causal
 			if c >= 0 {
 				c += i0
 			}
-			x.M.GemmPacked(rows, nk, dh4, qa+Ptr(4*i0*dh4), 2*dh4, kb, 4*dh4, sc, nk, false)
-			x.M.SoftmaxPack(sc, rows, nk, nk, scale, c, pa+Ptr(4*i0*nk4), nk4, rs+Ptr(4*i0))
+			x.M.Gemm4x8(rows, nk, dh, pq+off+Ptr(4*i0*d), d, kb, sc, nk4)
+			x.M.SoftmaxRows(sc, rows, nk, nk4, scale, c, nk4, rs+Ptr(4*i0))
+			x.M.Gemm4x8(rows, dh, nk4, sc, nk4, vb, po+off+Ptr(4*i0*d), d)
 		}
-		x.M.PackBT(pv+off, d, dh, nk, vb, nk4)
-		x.M.GemmPacked(m, dh, nk4, pa, 2*nk4, vb, 4*nk4, po+off, d, false)
 		x.M.ScaleRows(po+off, m, dh, d, rs)
 	}
 	x.M.Done()
@@ -112,16 +115,15 @@ func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale 
 func (x *Kernels) attentionRow(out, q, k, v []float32, nk, heads, dh int, scale float32, causal int) {
 	d := heads * dh
 	nk4 := round4(nk)
-	sc := x.M.Scratch(nk)
-	pa := x.M.Scratch(2 * nk4)
+	sc := x.M.Scratch(nk4)
 	rs := x.M.Scratch(1)
 	pq, pk, pv := x.M.In(q[:d]), x.M.In(k[:span(nk, d, d)]), x.M.In(v[:span(nk, d, d)])
 	po := x.M.InOut(out[:d])
 	for h := 0; h < heads; h++ {
 		off := Ptr(4 * h * dh)
 		x.M.AttnQKRow(pq+off, pk+off, d, nk, dh, sc)
-		x.M.SoftmaxPack(sc, 1, nk, nk, scale, causal, pa, nk4, rs)
-		x.M.AttnPVRow(pa, nk, pv+off, d, dh, po+off)
+		x.M.SoftmaxRows(sc, 1, nk, nk4, scale, causal, nk4, rs)
+		x.M.AttnPVRow(sc, nk, pv+off, d, dh, po+off)
 		x.M.ScaleRows(po+off, 1, dh, d, rs)
 	}
 	x.M.Done()

@@ -142,34 +142,6 @@
       (br $jl)))
     )
 
-  ;; pack_bt packs Bᵀ where B is given k-major: B[j][p] = src[p·lds + j] for j < n, p < k
-  ;; (attention's values: V is positions × features). Quads as pack_b, k4 columns.
-  (func $pack_bt (export "pack_bt") (param $src i32) (param $lds i32) (param $n i32) (param $k i32) (param $out i32) (param $k4 i32)
-    (local $j i32) (local $p i32) (local $o i32) (local $row i32)
-    (local.set $lds (i32.shl (local.get $lds) (i32.const 2)))
-    (memory.fill (local.get $out) (i32.const 0)
-      (i32.shl (i32.mul (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (local.get $k4)) (i32.const 2)))
-    (local.set $p (i32.const 0))
-    (block $pd (loop $pl
-      (br_if $pd (i32.ge_u (local.get $p) (local.get $k)))
-      (local.set $row (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $lds))))
-      (local.set $j (i32.const 0))
-      (block $jd (loop $jl
-        (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
-        ;; element (j, p): quad j/4, k-step p/4, slot j%4, lane p%4
-        (f32.store
-          (i32.add (local.get $out)
-            (i32.shl
-              (i32.add (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (i32.shl (local.get $k4) (i32.const 2)))
-                                (i32.shl (i32.and (local.get $p) (i32.const -4)) (i32.const 2)))
-                       (i32.add (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 2)) (i32.and (local.get $p) (i32.const 3))))
-              (i32.const 2)))
-          (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $jl)))
-      (local.set $p (i32.add (local.get $p) (i32.const 1)))
-      (br $pl))))
-
   ;; reduce4 turns four accumulators (lanes of partial sums for four outputs) into one
   ;; vector of the four sums.
   (func $reduce4 (param $a v128) (param $b v128) (param $c v128) (param $d v128) (result v128)
@@ -254,6 +226,180 @@
         (br $jl)))
       (local.set $i (i32.add (local.get $i) (i32.const 2)))
       (br $il))))
+
+  ;; ---- attention's products: broadcast GEMM over 8-column panels ------------------------
+  ;;
+  ;; C = A·B with A read in place, row-major (queries, or the softmax's rows), and B packed
+  ;; into panels of 8 columns: panel jb holds, for each p < k4, B[p][8jb…8jb+8) (32 bytes),
+  ;; 8·k4 floats a panel. Accumulating along C's columns needs no horizontal sums, which
+  ;; cost the quad GEMM a third of its time at attention's k = 64.
+
+  ;; pack_b8 packs B given as n rows of k values (stride ldb: B[p][j] = b[j·ldb + p], the
+  ;; keys) into panels; rows past n and columns past k, up to k4, are zeros.
+  (func $pack_b8 (export "pack_b8") (param $b i32) (param $ldb i32) (param $n i32) (param $k i32) (param $out i32) (param $k4 i32)
+    (local $j i32) (local $row i32) (local $end i32) (local $o i32)
+    (local.set $ldb (i32.shl (local.get $ldb) (i32.const 2)))
+    (memory.fill (local.get $out) (i32.const 0)
+      (i32.shl (i32.mul (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)) (local.get $k4)) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $row (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $ldb))))
+      (local.set $end (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2))))
+      (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (i32.shl (local.get $k4) (i32.const 3)))
+                                                                (i32.and (local.get $j) (i32.const 7))) (i32.const 2))))
+      (block $pd (loop $pl
+        (br_if $pd (i32.ge_u (local.get $row) (local.get $end)))
+        (f32.store (local.get $o) (f32.load (local.get $row)))
+        (local.set $row (i32.add (local.get $row) (i32.const 4)))
+        (local.set $o (i32.add (local.get $o) (i32.const 32)))
+        (br $pl)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl))))
+
+  ;; pack_bt8 packs B given as k rows of n values (stride lds: B[p][j] = src[p·lds + j], the
+  ;; values) into panels; zeros as pack_b8.
+  (func $pack_bt8 (export "pack_bt8") (param $src i32) (param $lds i32) (param $k i32) (param $n i32) (param $out i32) (param $k4 i32)
+    (local $p i32) (local $j i32) (local $row i32) (local $o i32)
+    (local.set $lds (i32.shl (local.get $lds) (i32.const 2)))
+    (memory.fill (local.get $out) (i32.const 0)
+      (i32.shl (i32.mul (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8)) (local.get $k4)) (i32.const 2)))
+    (local.set $p (i32.const 0))
+    (block $pd (loop $pl
+      (br_if $pd (i32.ge_u (local.get $p) (local.get $k)))
+      (local.set $row (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $lds))))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl
+        (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (i32.shl (local.get $k4) (i32.const 3)))
+                                                                          (i32.shl (local.get $p) (i32.const 3)))
+                                                                 (i32.and (local.get $j) (i32.const 7))) (i32.const 2))))
+        (f32.store (local.get $o) (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jl)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $pl))))
+
+  ;; store8 writes the first min(n, 8) lanes of lo, hi at addr.
+  (func $store8 (param $addr i32) (param $lo v128) (param $hi v128) (param $n i32)
+    (if (i32.ge_u (local.get $n) (i32.const 8))
+      (then
+        (v128.store (local.get $addr) (local.get $lo))
+        (v128.store offset=16 (local.get $addr) (local.get $hi))
+        (return)))
+    (call $store_row (local.get $addr) (local.get $lo) (local.get $n) (i32.const 0))
+    (if (i32.gt_u (local.get $n) (i32.const 4))
+      (then (call $store_row (i32.add (local.get $addr) (i32.const 16)) (local.get $hi) (i32.sub (local.get $n) (i32.const 4)) (i32.const 0)))))
+
+  ;; gemm_4x8 sets C[i][j] = Σ_p A[i][p]·B[p][j] for i < m, j < n, p < k4 (a multiple of
+  ;; 4): A at a (stride lda floats), B in panels at bp, C at c (stride ldc floats). Four
+  ;; rows × eight columns a tile, panel by panel so one panel stays in L1 while A's rows
+  ;; pass; per column step two loads of B and four broadcasts of A for eight
+  ;; multiply-adds. Rows of a last, partial tile repeat the row above (never stored).
+  (func $gemm_4x8 (export "gemm_4x8")
+    (param $m i32) (param $n i32) (param $k4 i32) (param $a i32) (param $lda i32) (param $bp i32) (param $c i32) (param $ldc i32)
+    (local $i i32) (local $j i32) (local $pb i32) (local $end i32) (local $co i32)
+    (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $r3 i32)
+    (local $x v128) (local $y0 v128) (local $y1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local.set $lda (i32.shl (local.get $lda) (i32.const 2)))
+    (local.set $ldc (i32.shl (local.get $ldc) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $i (i32.const 0))
+      (block $id (loop $il
+        (br_if $id (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $r0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))))
+        (local.set $r1 (local.get $r0))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $m)) (then (local.set $r1 (i32.add (local.get $r0) (local.get $lda)))))
+        (local.set $r2 (local.get $r1))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 2)) (local.get $m)) (then (local.set $r2 (i32.add (local.get $r1) (local.get $lda)))))
+        (local.set $r3 (local.get $r2))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 3)) (local.get $m)) (then (local.set $r3 (i32.add (local.get $r2) (local.get $lda)))))
+        (local.set $pb (i32.add (local.get $bp) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (i32.shl (local.get $k4) (i32.const 5)))))
+        (local.set $end (i32.add (local.get $r0) (i32.shl (local.get $k4) (i32.const 2))))
+        (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
+        (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
+        (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
+        (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $r0) (local.get $end)))
+          (local.set $y0 (v128.load offset=0 (local.get $pb)))
+          (local.set $y1 (v128.load offset=16 (local.get $pb)))
+          (local.set $x (v128.load32_splat offset=0 (local.get $r0)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=0 (local.get $r1)))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=0 (local.get $r2)))
+          (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=0 (local.get $r3)))
+          (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $y0 (v128.load offset=32 (local.get $pb)))
+          (local.set $y1 (v128.load offset=48 (local.get $pb)))
+          (local.set $x (v128.load32_splat offset=4 (local.get $r0)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=4 (local.get $r1)))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=4 (local.get $r2)))
+          (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=4 (local.get $r3)))
+          (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $y0 (v128.load offset=64 (local.get $pb)))
+          (local.set $y1 (v128.load offset=80 (local.get $pb)))
+          (local.set $x (v128.load32_splat offset=8 (local.get $r0)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=8 (local.get $r1)))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=8 (local.get $r2)))
+          (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=8 (local.get $r3)))
+          (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $y0 (v128.load offset=96 (local.get $pb)))
+          (local.set $y1 (v128.load offset=112 (local.get $pb)))
+          (local.set $x (v128.load32_splat offset=12 (local.get $r0)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=12 (local.get $r1)))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=12 (local.get $r2)))
+          (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $x (v128.load32_splat offset=12 (local.get $r3)))
+          (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $y0)))) ;; madd
+          (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $y1)))) ;; madd
+          (local.set $r0 (i32.add (local.get $r0) (i32.const 16)))
+          (local.set $r1 (i32.add (local.get $r1) (i32.const 16)))
+          (local.set $r2 (i32.add (local.get $r2) (i32.const 16)))
+          (local.set $r3 (i32.add (local.get $r3) (i32.const 16)))
+          (local.set $pb (i32.add (local.get $pb) (i32.const 128)))
+          (br $kl)))
+        (local.set $co (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2)))))
+        (call $store8 (local.get $co) (local.get $c00) (local.get $c01) (i32.sub (local.get $n) (local.get $j)))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $m))
+          (then (call $store8 (i32.add (local.get $co) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c10) (local.get $c11) (i32.sub (local.get $n) (local.get $j)))))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 2)) (local.get $m))
+          (then (call $store8 (i32.add (local.get $co) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c20) (local.get $c21) (i32.sub (local.get $n) (local.get $j)))))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 3)) (local.get $m))
+          (then (call $store8 (i32.add (local.get $co) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30) (local.get $c31) (i32.sub (local.get $n) (local.get $j)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $il)))
+      (local.set $j (i32.add (local.get $j) (i32.const 8)))
+      (br $jl))))
 
   ;; ---- int8 weights --------------------------------------------------------------------
 
@@ -542,8 +688,8 @@
 
   ;; attn_qk_row and attn_pv_row are attention for one query row (a decoder step), on the
   ;; keys and values where they lie (stride ld floats, the KV cache's layout) instead of
-  ;; packing them: out[j] = q·k_j for j < nk; then, with p as softmax_pack writes one row
-  ;; (4 values every 32 bytes), out[0…dh) = Σ_j p_j·v_j. dh is a multiple of 4.
+  ;; packing them: out[j] = q·k_j for j < nk; then, with p a row softmax_rows wrote,
+  ;; out[0…dh) = Σ_j p_j·v_j. dh is a multiple of 4.
   (func $attn_qk_row (export "attn_qk_row")
     (param $q i32) (param $k i32) (param $ld i32) (param $nk i32) (param $dh i32) (param $out i32)
     (local $j i32) (local $t i32) (local $row i32) (local $acc v128) (local $dhb i32)
@@ -566,7 +712,7 @@
 
   (func $attn_pv_row (export "attn_pv_row")
     (param $p i32) (param $nk i32) (param $v i32) (param $ld i32) (param $dh i32) (param $out i32)
-    (local $j i32) (local $t i32) (local $row i32) (local $w v128) (local $pj i32)
+    (local $j i32) (local $t i32) (local $row i32) (local $w v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local.set $ld (i32.shl (local.get $ld) (i32.const 2)))
     ;; 16 outputs at a time in four registers (a ragged 4, 8 or 12 reads past dh into the
@@ -581,10 +727,7 @@
       (local.set $j (i32.const 0))
       (block $jd (loop $jl
         (br_if $jd (i32.ge_u (local.get $j) (local.get $nk)))
-        ;; p_j sits at 32·(j/4) + 4·(j%4)
-        (local.set $pj (i32.add (local.get $p) (i32.add (i32.shl (i32.shr_u (local.get $j) (i32.const 2)) (i32.const 5))
-                                                        (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 2)))))
-        (local.set $w (v128.load32_splat (local.get $pj)))
+        (local.set $w (v128.load32_splat (i32.add (local.get $p) (i32.shl (local.get $j) (i32.const 2)))))
         (local.set $row (i32.add (i32.add (local.get $v) (i32.mul (local.get $j) (local.get $ld))) (i32.shl (local.get $t) (i32.const 2))))
         (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $w) (v128.load (local.get $row))))) ;; madd
         (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $w) (v128.load offset=16 (local.get $row))))) ;; madd
@@ -714,24 +857,19 @@ RELAXED;)
 
   ;; ---- elementwise ------------------------------------------------------------------------
 
-  ;; softmax_pack is attention's softmax, written for the values' GEMM: for each row i
-  ;; of n scores (stride ld), e = exp(scale·(x − max)) over its visible prefix (vis = n,
-  ;; or min(n, causal+i+1) when causal ≥ 0), zero beyond, packed by row pairs as
-  ;; pack_a does (k4 = n rounded up to 4); rs[i] = 1/Σe, for scale_rows to apply to the
-  ;; product (cheaper than normalising the n values).
-  (func $softmax_pack (export "softmax_pack")
+  ;; softmax_rows is attention's softmax in place, written for the values' GEMM: for each
+  ;; row i of n scores (stride ld ≥ k4), e = exp(scale·(x − max)) over its visible prefix
+  ;; (vis = n, or min(n, causal+i+1) when causal ≥ 0), zeros beyond up to k4 (n rounded up
+  ;; to 4, gemm_4x8's k); rs[i] = 1/Σe, for scale_rows to apply to the product (cheaper
+  ;; than normalising the n values).
+  (func $softmax_rows (export "softmax_rows")
     (param $x i32) (param $rows i32) (param $n i32) (param $ld i32) (param $scale f32) (param $causal i32)
-    (param $out i32) (param $k4 i32) (param $rs i32)
+    (param $k4 i32) (param $rs i32)
     (local $i i32) (local $vis i32) (local $p i32) (local $end i32) (local $end4 i32) (local $row i32) (local $o i32)
     (local $v v128) (local $mx v128) (local $sum v128) (local $m f32) (local $s f32) (local $e f32) (local $sc v128) (local $c i32)
     (local $fx v128) (local $t v128) (local $r v128)
     (local.set $ld (i32.shl (local.get $ld) (i32.const 2)))
     (local.set $sc (f32x4.splat (local.get $scale)))
-    ;; an odd last row has a partner of zeros
-    (if (i32.and (local.get $rows) (i32.const 1))
-      (then (call $zero_slots
-        (i32.add (local.get $out) (i32.add (i32.mul (i32.shr_u (local.get $rows) (i32.const 1)) (i32.shl (local.get $k4) (i32.const 3))) (i32.const 16)))
-        (i32.shr_u (local.get $k4) (i32.const 2)))))
     (local.set $i (i32.const 0))
     (block $rd (loop $rl
       (br_if $rd (i32.ge_u (local.get $i) (local.get $rows)))
@@ -758,12 +896,10 @@ RELAXED;)
         (local.set $m (f32.max (local.get $m) (f32.load (local.get $p))))
         (local.set $p (i32.add (local.get $p) (i32.const 4)))
         (br $l2)))
-      ;; e = exp(scale·(x − max)) into row i's slots of the pair: chunk c at 32·c + 16·(i%2)
+      ;; e = exp(scale·(x − max)) over the scores
       (local.set $mx (f32x4.splat (local.get $m)))
       (local.set $sum (v128.const i64x2 0 0))
-      (local.set $o (i32.add (local.get $out)
-        (i32.add (i32.mul (i32.shr_u (local.get $i) (i32.const 1)) (i32.shl (local.get $k4) (i32.const 3)))
-                 (i32.shl (i32.and (local.get $i) (i32.const 1)) (i32.const 4)))))
+      (local.set $o (local.get $row))
       (local.set $p (local.get $row))
       (block $d3 (loop $l3
         (br_if $d3 (i32.ge_u (local.get $p) (local.get $end4)))
@@ -788,16 +924,10 @@ RELAXED;)
                                 (v128.const i32x4 127 127 127 127)) (i32.const 23))))
         (v128.store (local.get $o) (local.get $v))
         (local.set $sum (f32x4.add (local.get $sum) (local.get $v)))
-        (local.set $o (i32.add (local.get $o) (i32.const 32)))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (br $l3)))
       (local.set $s (call $hsum (local.get $sum)))
-      ;; the slots past the visible values are zeros: the rest of this chunk, then whole chunks
-      (if (i32.lt_u (local.get $vis) (local.get $k4))
-        (then
-          (v128.store (local.get $o) (v128.const i64x2 0 0))
-          (call $zero_slots (i32.add (local.get $o) (i32.const 32))
-            (i32.sub (i32.shr_u (local.get $k4) (i32.const 2)) (i32.add (i32.shr_u (local.get $vis) (i32.const 2)) (i32.const 1))))))
       (local.set $c (i32.const 0))
       (block $d4 (loop $l4
         (br_if $d4 (i32.ge_u (local.get $p) (local.get $end)))
@@ -807,18 +937,12 @@ RELAXED;)
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (local.set $p (i32.add (local.get $p) (i32.const 4)))
         (br $l4)))
+      ;; zeros past the visible values, up to k4
+      (memory.fill (i32.add (local.get $row) (i32.shl (local.get $vis) (i32.const 2))) (i32.const 0)
+        (i32.shl (i32.sub (local.get $k4) (local.get $vis)) (i32.const 2)))
       (f32.store (i32.add (local.get $rs) (i32.shl (local.get $i) (i32.const 2))) (f32.div (f32.const 1) (local.get $s)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $rl))))
-
-  ;; zero_slots writes zeros into n of one row's 16-byte slots of a pair layout (32 bytes apart).
-  (func $zero_slots (param $p i32) (param $n i32)
-    (block $d (loop $l
-      (br_if $d (i32.le_s (local.get $n) (i32.const 0)))
-      (v128.store (local.get $p) (v128.const i64x2 0 0))
-      (local.set $p (i32.add (local.get $p) (i32.const 32)))
-      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br $l))))
 
   ;; scale_rows multiplies row i of x (n values, stride ld floats) by s[i].
   (func $scale_rows (export "scale_rows") (param $x i32) (param $rows i32) (param $n i32) (param $ld i32) (param $s i32)

@@ -43,11 +43,10 @@ type Module interface {
 	Memory
 	PackA(a Ptr, lda, m, k int, out Ptr, k4 int)
 	PackB(b Ptr, ldb, n, k int, out Ptr, k4 int)
-	PackBT(src Ptr, lds, n, k int, out Ptr, k4 int)
 	GemmPacked(m, n, kc int, ap Ptr, sa int, bp Ptr, sb int, c Ptr, ldc int, accumulate bool)
 	DequantPackQ8(rows, cols int, w Ptr, ldw int, scales Ptr, groups, group, col0 int, out Ptr, k4 int)
 	GemvQ8(m, n, k int, x Ptr, ldx int, w, scales Ptr, group int, y Ptr, ldy int)
-	SoftmaxPack(x Ptr, rows, n, ld int, scale float32, causal int, out Ptr, k4 int, rowSums Ptr)
+	SoftmaxRows(x Ptr, rows, n, ld int, scale float32, causal int, k4 int, rowSums Ptr)
 	ScaleRows(x Ptr, rows, n, ld int, s Ptr)
 	QuickGELU(x Ptr, n int)
 	GELU(x Ptr, n int)
@@ -59,13 +58,17 @@ type Module interface {
 	AttnQKRow(q, k Ptr, ld, nk, dh int, out Ptr)
 	AddBias(y Ptr, rows, n int, bias Ptr)
 	AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr)
+	PackB8(b Ptr, ldb, n, k int, out Ptr, k4 int)
+	PackBT8(src Ptr, lds, k, n int, out Ptr, k4 int)
+	Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int)
 	// GemmQ8Q7 exists in the relaxed module only.
 	GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
 }
 
 // Exports are the module's exported kernels, in the order of Module's methods.
-var Exports = []string{"pack_a", "pack_b", "pack_bt", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_pack", "scale_rows",
-	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "resample_row_rgba", "attn_qk_row", "attn_pv_row", "add_bias", "gemm_q8q7"}
+var Exports = []string{"pack_a", "pack_b", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_rows", "scale_rows",
+	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "resample_row_rgba", "attn_qk_row", "add_bias",
+	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "gemm_q8q7"}
 
 // RelaxedOnly are the exports only kernels-relaxed.wasm has.
 var RelaxedOnly = map[string]bool{"gemm_q8q7": true}
@@ -95,9 +98,6 @@ func (b ByName) PackA(a Ptr, lda, m, k int, out Ptr, k4 int) {
 func (b ByName) PackB(p Ptr, ldb, n, k int, out Ptr, k4 int) {
 	b.Call("pack_b", p, i32(ldb), i32(n), i32(k), out, i32(k4))
 }
-func (b ByName) PackBT(src Ptr, lds, n, k int, out Ptr, k4 int) {
-	b.Call("pack_bt", src, i32(lds), i32(n), i32(k), out, i32(k4))
-}
 func (b ByName) GemmPacked(m, n, kc int, ap Ptr, sa int, bp Ptr, sb int, c Ptr, ldc int, acc bool) {
 	b.Call("gemm_packed", i32(m), i32(n), i32(kc), ap, i32(sa), bp, i32(sb), c, i32(ldc), b32(acc))
 }
@@ -107,8 +107,8 @@ func (b ByName) DequantPackQ8(rows, cols int, w Ptr, ldw int, scales Ptr, groups
 func (b ByName) GemvQ8(m, n, k int, x Ptr, ldx int, w, scales Ptr, group int, y Ptr, ldy int) {
 	b.Call("gemv_q8", i32(m), i32(n), i32(k), x, i32(ldx), w, scales, i32(group), y, i32(ldy))
 }
-func (b ByName) SoftmaxPack(x Ptr, rows, n, ld int, scale float32, causal int, out Ptr, k4 int, rs Ptr) {
-	b.Call("softmax_pack", x, i32(rows), i32(n), i32(ld), scale, i32(causal), out, i32(k4), rs)
+func (b ByName) SoftmaxRows(x Ptr, rows, n, ld int, scale float32, causal int, k4 int, rs Ptr) {
+	b.Call("softmax_rows", x, i32(rows), i32(n), i32(ld), scale, i32(causal), i32(k4), rs)
 }
 func (b ByName) ScaleRows(x Ptr, rows, n, ld int, s Ptr) {
 	b.Call("scale_rows", x, i32(rows), i32(n), i32(ld), s)
@@ -133,6 +133,15 @@ func (b ByName) AttnQKRow(q, k Ptr, ld, nk, dh int, out Ptr) {
 }
 func (b ByName) AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr) {
 	b.Call("attn_pv_row", p, i32(nk), v, i32(ld), i32(dh), out)
+}
+func (b ByName) PackB8(p Ptr, ldb, n, k int, out Ptr, k4 int) {
+	b.Call("pack_b8", p, i32(ldb), i32(n), i32(k), out, i32(k4))
+}
+func (b ByName) PackBT8(src Ptr, lds, k, n int, out Ptr, k4 int) {
+	b.Call("pack_bt8", src, i32(lds), i32(k), i32(n), out, i32(k4))
+}
+func (b ByName) Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int) {
+	b.Call("gemm_4x8", i32(m), i32(n), i32(k4), a, i32(lda), bp, c, i32(ldc))
 }
 func (b ByName) AddBias(y Ptr, rows, n int, bias Ptr) {
 	b.Call("add_bias", y, i32(rows), i32(n), bias)

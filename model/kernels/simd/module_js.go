@@ -14,9 +14,6 @@ func packA(a uint32, lda, m, k int32, out uint32, k4 int32)
 //go:wasmimport gitvqa pack_b
 func packB(b uint32, ldb, n, k int32, out uint32, k4 int32)
 
-//go:wasmimport gitvqa pack_bt
-func packBT(src uint32, lds, n, k int32, out uint32, k4 int32)
-
 //go:wasmimport gitvqa gemm_packed
 func gemmPacked(m, n, kc int32, ap uint32, sa int32, bp uint32, sb int32, c uint32, ldc, acc int32)
 
@@ -26,8 +23,17 @@ func dequantPackQ8(rows, cols int32, w uint32, ldw int32, scales uint32, groups,
 //go:wasmimport gitvqa gemv_q8
 func gemvQ8(m, n, k int32, x uint32, ldx int32, w uint32, scales uint32, group int32, y uint32, ldy int32)
 
-//go:wasmimport gitvqa softmax_pack
-func softmaxPack(x uint32, rows, n, ld int32, scale float32, causal int32, out uint32, k4 int32, rs uint32)
+//go:wasmimport gitvqa softmax_rows
+func softmaxRows(x uint32, rows, n, ld int32, scale float32, causal int32, k4 int32, rs uint32)
+
+//go:wasmimport gitvqa pack_b8
+func packB8(b uint32, ldb, n, k int32, out uint32, k4 int32)
+
+//go:wasmimport gitvqa pack_bt8
+func packBT8(src uint32, lds, k, n int32, out uint32, k4 int32)
+
+//go:wasmimport gitvqa gemm_4x8
+func gemm4x8(m, n, k4 int32, a uint32, lda int32, bp, c uint32, ldc int32)
 
 //go:wasmimport gitvqa scale_rows
 func scaleRows(x uint32, rows, n, ld int32, s uint32)
@@ -129,9 +135,6 @@ func (*goModule) PackA(a Ptr, lda, m, k int, out Ptr, k4 int) {
 func (*goModule) PackB(b Ptr, ldb, n, k int, out Ptr, k4 int) {
 	packB(b, i32(ldb), i32(n), i32(k), out, i32(k4))
 }
-func (*goModule) PackBT(src Ptr, lds, n, k int, out Ptr, k4 int) {
-	packBT(src, i32(lds), i32(n), i32(k), out, i32(k4))
-}
 func (*goModule) GemmPacked(m, n, kc int, ap Ptr, sa int, bp Ptr, sb int, c Ptr, ldc int, acc bool) {
 	gemmPacked(i32(m), i32(n), i32(kc), ap, i32(sa), bp, i32(sb), c, i32(ldc), b32(acc))
 }
@@ -141,8 +144,17 @@ func (*goModule) DequantPackQ8(rows, cols int, w Ptr, ldw int, scales Ptr, group
 func (*goModule) GemvQ8(m, n, k int, x Ptr, ldx int, w, scales Ptr, group int, y Ptr, ldy int) {
 	gemvQ8(i32(m), i32(n), i32(k), x, i32(ldx), w, scales, i32(group), y, i32(ldy))
 }
-func (*goModule) SoftmaxPack(x Ptr, rows, n, ld int, scale float32, causal int, out Ptr, k4 int, rs Ptr) {
-	softmaxPack(x, i32(rows), i32(n), i32(ld), scale, i32(causal), out, i32(k4), rs)
+func (*goModule) SoftmaxRows(x Ptr, rows, n, ld int, scale float32, causal int, k4 int, rs Ptr) {
+	softmaxRows(x, i32(rows), i32(n), i32(ld), scale, i32(causal), i32(k4), rs)
+}
+func (*goModule) PackB8(b Ptr, ldb, n, k int, out Ptr, k4 int) {
+	packB8(b, i32(ldb), i32(n), i32(k), out, i32(k4))
+}
+func (*goModule) PackBT8(src Ptr, lds, k, n int, out Ptr, k4 int) {
+	packBT8(src, i32(lds), i32(k), i32(n), out, i32(k4))
+}
+func (*goModule) Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int) {
+	gemm4x8(i32(m), i32(n), i32(k4), a, i32(lda), bp, c, i32(ldc))
 }
 func (*goModule) ScaleRows(x Ptr, rows, n, ld int, s Ptr) {
 	scaleRows(x, i32(rows), i32(n), i32(ld), s)

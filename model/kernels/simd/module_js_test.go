@@ -137,3 +137,19 @@ func TestModulesInBrowser(t *testing.T) {
 		})
 	}
 }
+
+// One encoder layer's attention (901 tokens, 16 heads of 64) on the relaxed module in
+// this browser: GITVQA's attention kernels' speed, copies in and out included.
+func BenchmarkEncoderAttentionInBrowser(b *testing.B) {
+	k := &simd.Kernels{M: inBrowser(&testing.T{}, "kernels-relaxed.wasm"), Int8: true}
+	const m, heads, dh = 901, 16, 64
+	q, kk, v, out := make([]float32, m*heads*dh), make([]float32, m*heads*dh), make([]float32, m*heads*dh), make([]float32, m*heads*dh)
+	for i := range q {
+		q[i], kk[i], v[i] = float32(i%7)*0.1, float32(i%5)*0.1, float32(i%3)
+	}
+	b.ResetTimer()
+	for range b.N {
+		k.Attention(out, q, kk, v, m, m, heads, dh, 0.125, -1)
+	}
+	b.ReportMetric(float64(4*m*m*heads*dh)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
