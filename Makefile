@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin
 GO ?= go
 
-.PHONY: bench bench-peer test deps test-native test-wasm test-e2e e2e test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
+.PHONY: package test-package bench bench-peer test deps test-native test-wasm test-e2e e2e test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
 
 WASM_EXEC := $(shell go env GOROOT 2>/dev/null || echo /usr/local/go)/lib/wasm/go_js_wasm_exec
 HF_CACHE ?= .cache/hf/git-large-vqav2
@@ -14,7 +14,7 @@ MODEL_DIR ?= static/models/git-large-vqav2
 
 # Three layers: native Go tests, the same code as wasm in headless Chromium
 # (wasmbrowsertest), and the real page end to end (chromedp).
-test: deps vet test-wasm-build test-native test-wasm test-e2e
+test: deps vet test-wasm-build test-native test-wasm test-e2e test-package
 
 BIN := $(CURDIR)/.cache/bin
 WASMBROWSERTEST_VERSION := v0.11.0
@@ -107,6 +107,33 @@ static/gitvqa.wasm.br: static/gitvqa.wasm tools/precompress/main.go
 	$(GO) run ./tools/precompress static/gitvqa.wasm
 
 site: static/gitvqa.wasm static/gitvqa.wasm.br static/wasm_exec.js static/kernels.wasm
+
+# ---- the npm package -------------------------------------------------------------------
+
+PACKAGE_VERSION = $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' web/npm/package.json)
+PACKAGE_FILES := vqa.js vqa.d.ts protocol.js protocol.d.ts worker.js wasm_exec.js gitvqa.wasm kernels.wasm kernels-relaxed.wasm
+NPM := npm --no-audit --no-fund --loglevel=error
+
+# dist/gitvqa-<version>.tgz: the ES module, its types, the worker and the wasm (npm pack).
+package: site
+	@command -v npm >/dev/null || { echo "installing Debian's npm"; $(APT_INSTALL) npm; }
+	rm -rf .cache/package dist/gitvqa-*.tgz && mkdir -p .cache/package dist
+	cp $(addprefix static/,$(PACKAGE_FILES)) web/npm/package.json web/npm/README.md .cache/package/
+	cd .cache/package && $(NPM) pack --pack-destination $(CURDIR)/dist >/dev/null
+	@ls -l dist/gitvqa-$(PACKAGE_VERSION).tgz
+
+# The tarball installed into a scratch TypeScript app (web/npm/app, pinned Vite and
+# TypeScript from npm), type-checked by tsc, bundled by Vite with the assets copied as
+# the package's README says, and run in headless Chromium on every fixture case.
+test-package: package deps
+	rm -rf .cache/pkgtest && mkdir -p .cache/pkgtest && cp -r web/npm/app .cache/pkgtest/app
+	cd .cache/pkgtest/app && $(NPM) install && $(NPM) install $(CURDIR)/dist/gitvqa-$(PACKAGE_VERSION).tgz
+	cd .cache/pkgtest/app && npx tsc -p . && echo "tsc: the consumer type-checks"
+	cd .cache/pkgtest/app && mkdir -p public/gitvqa && \
+	  cp $(addprefix node_modules/gitvqa/,worker.js wasm_exec.js gitvqa.wasm kernels.wasm kernels-relaxed.wasm) public/gitvqa/ && \
+	  npx vite build
+	PATH="$(BIN):$$PATH" GITVQA_PACKAGE_APP=$(CURDIR)/.cache/pkgtest/app/dist CHROMIUM=/usr/bin/chromium \
+	  $(GO) test -count=1 -v -run TestBundledPackage ./web/e2e/ 2>&1 | grep -E '^(\s*--- |e2e:|ok|FAIL|PASS)|_test.go'; exit $${PIPESTATUS[0]}
 
 # A tiny test model with seeded random weights, made here: the demo works offline.
 static/models/tiny-random/manifest.json:

@@ -12,6 +12,9 @@
 // in IndexedDB so the next visit starts offline. Pictures never leave the machine.
 import { protocol as P } from './protocol.js';
 
+// The constants (error codes, phases, kernel sets) for pages to compare with.
+export { P as protocol };
+
 /** An error from the worker; `code` is one of protocol.js's Code* values. */
 export class VQAError extends Error {
   constructor(code, message) {
@@ -21,13 +24,20 @@ export class VQAError extends Error {
   }
 }
 
+// Where worker.js, wasm_exec.js and the .wasm files are: beside this module unless the
+// page says otherwise (a bundler that inlines this module into its own chunk cannot move
+// them with it; see the README's "Install").
 const here = new URL('.', import.meta.url);
+const workerOf = (assetsURL) =>
+  new URL('worker.js', new URL(String(assetsURL || GitVQA.assetsURL || here).replace(/\/?$/, '/'), document.baseURI));
 
 export class GitVQA {
   /**
    * Starts a worker and loads a model folder (its manifest.json and chunks).
-   * @param {{model?: string, onProgress?: Function, workerURL?: string|URL, exact?: boolean, workers?: number, kernels?: string, stallMs?: number}} options
+   * @param {{model?: string, onProgress?: Function, assetsURL?: string|URL, workerURL?: string|URL, exact?: boolean, workers?: number, kernels?: string, stallMs?: number}} options
    *   onProgress({phase, loaded, total, fromCache}) — bytes; phase is download|verify|load.
+   *   assetsURL: the folder of worker.js, wasm_exec.js and the .wasm files (default:
+   *   GitVQA.assetsURL, else this module's folder); workerURL names worker.js itself.
    *   workers: how many workers share the image encoder (default: one per core, at most
    *   4). The first answers as soon as it is ready; the others join in the background
    *   (see .sharing) and each holds its share of the encoder's weights.
@@ -40,9 +50,9 @@ export class GitVQA {
    *   20000); after a few tries the load fails with a VQAError (code load_failed).
    * @returns {Promise<GitVQA>} resolved when the model is ready (see .info).
    */
-  static async load({ model = 'models/git-large-vqav2/', onProgress, workerURL, exact = false, workers, kernels = P.KernelsAuto, stallMs } = {}) {
+  static async load({ model = 'models/git-large-vqav2/', onProgress, assetsURL, workerURL, exact = false, workers, kernels = P.KernelsAuto, stallMs } = {}) {
     const manifestURL = manifestOf(model);
-    const url = workerURL || new URL('worker.js', here);
+    const url = workerURL || workerOf(assetsURL);
     const vqa = new GitVQA(new Worker(url));
     const load = { manifestURL, exact, kernels };
     try {
@@ -326,13 +336,16 @@ function pixelsOf(source, width, height) {
 async function cacheCall(m) {
   const vqa = live.values().next().value;
   if (vqa) return vqa._call(m);
-  const temp = new GitVQA(new Worker(new URL('worker.js', here)));
+  const temp = new GitVQA(new Worker(workerOf()));
   try {
     return await temp._call(m);
   } finally {
     temp.close();
   }
 }
+
+/** The default assetsURL for load() and the cache calls (null: this module's folder). */
+GitVQA.assetsURL = null;
 
 GitVQA.cache = {
   /** Cached models: [{url, bytes, complete, updated: Date, description}]. */

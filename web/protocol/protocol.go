@@ -8,7 +8,7 @@
 // (codec_js.go encodes and decodes both ways).
 package protocol
 
-//go:generate go run ./gen -out ../../static/protocol.js
+//go:generate go run ./gen -out ../../static/protocol.js -dts ../../static/protocol.d.ts
 
 import (
 	"reflect"

@@ -11,22 +11,24 @@ import (
 	"gitvqa/model/imageproc"
 )
 
-// static/protocol.js must be what go generate makes from this package.
-func TestJavaScriptIsUpToDate(t *testing.T) {
-	got, err := os.ReadFile("../../static/protocol.js")
-	if err != nil {
-		t.Fatal(err)
-	}
+// static/protocol.js and protocol.d.ts must be what go generate makes from this package.
+func TestGeneratedFilesAreUpToDate(t *testing.T) {
 	src, err := os.ReadFile("protocol.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := JavaScript(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("static/protocol.js is stale: run go generate ./web/protocol")
+	for file, render := range map[string]func([]byte) ([]byte, error){"protocol.js": JavaScript, "protocol.d.ts": TypeScript} {
+		got, err := os.ReadFile("../../static/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := render(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("static/%s is stale: run go generate ./web/protocol", file)
+		}
 	}
 }
 

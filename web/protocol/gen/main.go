@@ -1,7 +1,7 @@
 //go:build !js
 
-// Command gen writes static/protocol.js from package protocol (run by go generate in
-// web/protocol).
+// Command gen writes static/protocol.js and its TypeScript declarations,
+// static/protocol.d.ts, from package protocol (run by go generate in web/protocol).
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 
 func main() {
 	out := flag.String("out", "protocol.js", "file to write")
+	dts := flag.String("dts", "protocol.d.ts", "TypeScript declarations to write")
 	flag.Parse()
 	src, err := os.ReadFile("protocol.go")
 	if err != nil {
@@ -23,7 +24,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	ts, err := protocol.TypeScript(src)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := os.WriteFile(*out, js, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*dts, ts, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
