@@ -27,7 +27,10 @@ export class VQAError extends Error {
 // Where worker.js, wasm_exec.js and the .wasm files are: beside this module unless the
 // page says otherwise (a bundler that inlines this module into its own chunk cannot move
 // them with it; see the README's "Install").
-const here = new URL('.', import.meta.url);
+// (import.meta.url through a variable: bundlers rewrite new URL('…', import.meta.url)
+// into a copied asset, here a copy of this very file.)
+const moduleURL = import.meta.url;
+const here = new URL('.', moduleURL);
 const workerOf = (assetsURL) =>
   new URL('worker.js', new URL(String(assetsURL || GitVQA.assetsURL || here).replace(/\/?$/, '/'), document.baseURI));
 

@@ -29,6 +29,11 @@ func TestBundledPackage(t *testing.T) {
 	if app == "" {
 		t.Skip("GITVQA_PACKAGE_APP is unset: make test-package builds the app and runs this")
 	}
+	// The bundle holds the app's code, not a copy of vqa.js made from a
+	// new URL('…', import.meta.url) the bundler took for an asset.
+	if copies, _ := filepath.Glob(filepath.Join(app, "assets", "vqa*")); len(copies) > 0 {
+		t.Errorf("the bundler copied vqa.js as an asset: %v", copies)
+	}
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(app)); err != nil {
 		t.Fatal(err)
