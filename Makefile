@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin
 GO ?= go
 
-.PHONY: package test-package bench bench-peer test deps test-native test-wasm test-e2e e2e test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
+.PHONY: package test-package test-browsers browser-deps bench bench-peer test deps test-native test-wasm test-e2e e2e test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
 
 WASM_EXEC := $(shell go env GOROOT 2>/dev/null || echo /usr/local/go)/lib/wasm/go_js_wasm_exec
 HF_CACHE ?= .cache/hf/git-large-vqav2
@@ -14,7 +14,7 @@ MODEL_DIR ?= static/models/git-large-vqav2
 
 # Three layers: native Go tests, the same code as wasm in headless Chromium
 # (wasmbrowsertest), and the real page end to end (chromedp).
-test: deps vet test-wasm-build test-native test-wasm test-e2e test-package
+test: deps vet test-wasm-build test-native test-wasm test-e2e test-package test-browsers
 
 BIN := $(CURDIR)/.cache/bin
 WASMBROWSERTEST_VERSION := v0.11.0
@@ -61,6 +61,16 @@ test-wasm: deps static/kernels.wasm
 # GITVQA_E2E_CASES (a cases/ folder) choose what it runs; testdata by default.
 test-e2e e2e: deps
 	PATH="$(BIN):$$PATH" CHROMIUM=/usr/bin/chromium $(GO) test -count=1 -v -timeout 20m ./web/e2e/ 2>&1 | grep -E '^(\s*--- |e2e:|ok|FAIL|PASS)|e2e_test.go'; exit $${PIPESTATUS[0]}
+
+# The e2e core (first load, every fixture case, second question, bad input, offline
+# reload) in Firefox ESR over WebDriver BiDi and in WebKitGTK's MiniBrowser over
+# WebKitWebDriver (under Xvfb: it has no headless mode); Debian's packages.
+browser-deps:
+	@command -v firefox-esr >/dev/null && command -v WebKitWebDriver >/dev/null && command -v xvfb-run >/dev/null || \
+	  { echo "installing Debian's firefox-esr, webkit2gtk-driver and xvfb"; $(APT_INSTALL) firefox-esr webkit2gtk-driver xvfb; }
+
+test-browsers: deps browser-deps
+	PATH="$(BIN):$$PATH" GITVQA_ENGINES=firefox,webkit $(GO) test -count=1 -v -timeout 20m -run 'TestFirefox|TestWebKit' ./web/e2e/ 2>&1 | grep -E '^(\s*--- |e2e:|ok|FAIL|PASS)|_test.go'; exit $${PIPESTATUS[0]}
 
 # Refreshes the README's screenshot of the demo page answering a question.
 screenshot: deps

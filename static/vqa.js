@@ -42,7 +42,7 @@ export class GitVQA {
    *   assetsURL: the folder of worker.js, wasm_exec.js and the .wasm files (default:
    *   GitVQA.assetsURL, else this module's folder); workerURL names worker.js itself.
    *   workers: how many workers share the image encoder (default: one per core, at most
-   *   4). The first answers as soon as it is ready; the others join in the background
+   *   4; at most 2 in WebKit, whose core count is rounded up). The first answers as soon as it is ready; the others join in the background
    *   (see .sharing) and each holds its share of the encoder's weights.
    *   exact: keep activations in float32 with int8 weights (slower; by default, where the
    *   browser has relaxed SIMD, activations are quantized to 7 bits per row, as ONNX
@@ -68,7 +68,7 @@ export class GitVQA {
       throw err;
     }
     askToPersist(vqa.info);
-    const want = Math.max(1, Math.min(workers ?? Math.min(navigator.hardwareConcurrency || 1, 4), vqa.info.model.maxWorkers || 1));
+    const want = Math.max(1, Math.min(workers ?? defaultWorkers(), vqa.info.model.maxWorkers || 1));
     /** Resolves to the number of workers sharing the image encoder, once they do. */
     vqa.sharing = want > 1 ? vqa._startShards(url, load, want) : Promise.resolve(1);
     return vqa;
@@ -241,6 +241,16 @@ export class GitVQA {
     this._worker.terminate();
     this._fail(new VQAError(P.CodeCancelled, 'closed'));
   }
+}
+
+// defaultWorkers is one worker per core, at most 4. WebKit reports a rounded core count
+// (4 on a 2-core machine, to resist fingerprinting), so there it is trusted for 2 at most:
+// more workers than cores only add memory and contention.
+function defaultWorkers() {
+  const cores = navigator.hardwareConcurrency || 1;
+  const ua = navigator.userAgent || '';
+  const webkit = /AppleWebKit/.test(ua) && !/Chrome|Chromium|Edg\//.test(ua);
+  return Math.min(cores, webkit ? 2 : 4);
 }
 
 // askToPersist asks the browser to keep the cache (only a page can ask, not a worker):

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"syscall/js"
 	"time"
 
@@ -27,8 +28,10 @@ const (
 	DBName    = "gitvqa"
 	DBVersion = 1
 	// Chunks: key sha256 hex; value {data: Blob, crc32c: number}, the CRC-32C of data
-	// computed from the verified bytes when stored. Caches written before hold a bare Blob
-	// or Uint8Array: still read, checked by their sha256 instead.
+	// computed from the verified bytes when stored; data is a Uint8Array where the
+	// browser will not store Blobs (WebKit's private and automation sessions). Caches
+	// written before hold a bare Blob or Uint8Array: still read, checked by their sha256
+	// instead.
 	Chunks = "chunks"
 	Models = "models" // key: manifest URL; value: ModelRecord as an object
 )
@@ -39,6 +42,9 @@ var ErrQuota = errors.New("browser storage is full (quota exceeded)")
 // Store is an open database.
 type Store struct {
 	db *idb.Database
+	// noBlobs is set once the browser refused a Blob value: chunks are stored as bytes
+	// from then on.
+	noBlobs bool
 }
 
 // Open opens (creating if needed) the database. It fails where IndexedDB is missing
@@ -176,14 +182,32 @@ func (s *Store) PutChunk(ctx context.Context, ref modelfile.FileRef, data []byte
 }
 
 func (s *Store) putBlob(ctx context.Context, ref modelfile.FileRef, u8 safejs.Value, crc uint32) error {
-	arr, _ := global("Array").New()
-	arr.Call("push", u8)
-	blob, err := global("Blob").New(arr)
-	if err != nil {
-		return err
+	if !s.noBlobs {
+		arr, _ := global("Array").New()
+		arr.Call("push", u8)
+		blob, err := global("Blob").New(arr)
+		if err != nil {
+			return err
+		}
+		err = s.putRecord(ctx, ref, blob, crc)
+		if err == nil || errors.Is(err, ErrQuota) || !refusesBlobs(err) {
+			return err
+		}
+		s.noBlobs = true
 	}
+	return s.putRecord(ctx, ref, u8, crc)
+}
+
+// refusesBlobs says whether a failed write was the browser refusing a Blob value
+// (WebKit without persistent storage: "UnknownError: Error preparing Blob/File data to
+// be stored in object store"), which it stores as bytes.
+func refusesBlobs(err error) bool {
+	return strings.Contains(err.Error(), "Blob") || errors.Is(err, idb.NewDOMException("DataCloneError"))
+}
+
+func (s *Store) putRecord(ctx context.Context, ref modelfile.FileRef, data safejs.Value, crc uint32) error {
 	rec, _ := global("Object").New()
-	rec.Set("data", blob)
+	rec.Set("data", data)
 	rec.Set("crc32c", float64(crc))
 	txn, st, err := s.store(idb.TransactionReadWrite, Chunks)
 	if err != nil {

@@ -56,7 +56,7 @@ func benchModel(b *testing.B) string {
 // benchSite serves the page shell with the full-size benchmark model at models/bench/.
 func benchSite(b *testing.B) *site {
 	modelDir := benchModel(b)
-	dir := buildShell(b)
+	dir := buildShell(b, b.TempDir())
 	must(b, os.MkdirAll(filepath.Join(dir, "models"), 0o755))
 	must(b, os.Symlink(modelDir, filepath.Join(dir, "models", "bench")))
 	st := &site{s: server.New(dir), addr: "127.0.0.1:0"}

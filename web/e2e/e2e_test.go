@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,6 +46,9 @@ var passed, failed atomic.Int32
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
 	fmt.Printf("e2e: %d passed, %d failed\n", passed.Load(), failed.Load())
 	os.Exit(code)
 }
@@ -74,9 +78,8 @@ func goTool() string {
 
 // buildShell assembles the site without models in a temporary folder: the static
 // files, the wasm runtime and the kernel modules.
-func buildShell(t testing.TB) string {
+func buildShell(t testing.TB, dir string) string {
 	t.Helper()
-	dir := t.TempDir()
 	root := repoRoot()
 	entries, err := os.ReadDir(filepath.Join(root, "static"))
 	if err != nil {
@@ -129,9 +132,9 @@ func buildShell(t testing.TB) string {
 
 // buildSite adds the models under test to a shell: the Hugging Face checkpoint as
 // float32 chunks, and a small random model to cancel.
-func buildSite(t *testing.T, hfModel string) (dir string, e2e, small *modelfile.Manifest) {
+func buildSite(t testing.TB, dir, hfModel string) (_ string, e2e, small *modelfile.Manifest) {
 	t.Helper()
-	dir = buildShell(t)
+	buildShell(t, dir)
 	var err error
 
 	// The model under test, as float32 chunks of 1 MiB (several, so that faults can hit
@@ -163,6 +166,36 @@ func buildSite(t *testing.T, hfModel string) (dir string, e2e, small *modelfile.
 		t.Fatal(err)
 	}
 	return dir, e2e, small
+}
+
+// shared is the site of the tiny fixture model, built once per run for the tests that
+// only read it (building the wasm takes most of a minute).
+var shared struct {
+	once       sync.Once
+	dir        string
+	e2e, small *modelfile.Manifest
+	err        error
+}
+
+func sharedSite(t testing.TB) (dir string, e2e, small *modelfile.Manifest) {
+	t.Helper()
+	shared.once.Do(func() {
+		if shared.dir, shared.err = os.MkdirTemp("", "gitvqa-e2e-"); shared.err != nil {
+			return
+		}
+		ok := false
+		defer func() {
+			if !ok && shared.err == nil {
+				shared.err = fmt.Errorf("building the site failed (see the first test that built it)")
+			}
+		}()
+		_, shared.e2e, shared.small = buildSite(t, shared.dir, fixture.TinyDir())
+		ok = true
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.dir, shared.e2e, shared.small
 }
 
 // site is the static server, restartable on the same address (for the offline check).
@@ -336,7 +369,13 @@ func TestPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, man, small := buildSite(t, hf)
+	var dir string
+	var man, small *modelfile.Manifest
+	if hf == fixture.TinyDir() {
+		dir, man, small = sharedSite(t)
+	} else {
+		dir, man, small = buildSite(t, t.TempDir(), hf)
+	}
 	st := &site{s: server.New(dir), addr: "127.0.0.1:0"}
 	// Every chunk request reaches the server (no HTTP cache), so the fault checks count
 	// what the page really asked for.

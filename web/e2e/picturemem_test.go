@@ -23,7 +23,7 @@ func BenchmarkPictureMemory(b *testing.B) {
 	if pics == "" {
 		b.Skip("set GITVQA_BENCH_PICTURES")
 	}
-	dir, _, _ := buildSite(&testing.T{}, fixture.TinyDir())
+	dir, _, _ := buildSite(b, b.TempDir(), fixture.TinyDir())
 	st := &site{s: server.New(dir), addr: "127.0.0.1:0"}
 	st.start(b)
 	defer st.stop()
