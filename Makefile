@@ -154,13 +154,13 @@ static/models/tiny-random/manifest.json:
 
 # Serves the demo with the tiny test model at http://127.0.0.1:8080/
 demo: site static/models/tiny-random/manifest.json
-	echo '{"default": "models/tiny-random/"}' > static/models/index.json
+	$(GO) run ./tools/modelindex -default models/tiny-random/ static/models
 	$(GO) run ./tools/serve -dir static
 
 # Serves the demo with the real model (make model first).
 serve: site
 	@test -f $(MODEL_DIR)/manifest.json || { echo "no $(MODEL_DIR): run make model first"; exit 1; }
-	echo '{"default": "models/git-large-vqav2/"}' > static/models/index.json
+	$(GO) run ./tools/modelindex -default models/$(notdir $(MODEL))/ static/models
 	$(GO) run ./tools/serve -dir static
 
 # The full-size architecture (random int8 weights) in headless Chromium through the real
@@ -179,6 +179,7 @@ bench-peer: deps site
 model:
 	$(GO) run ./tools/fetch -repo $(MODEL) -out $(HF_CACHE)
 	$(GO) run ./tools/convert -in $(HF_CACHE) -out $(MODEL_DIR)
+	$(GO) run ./tools/modelindex static/models
 
 # The real checkpoint against the reference Hugging Face's conversion script asserts
 # for it (needs the internet; README, "The real checkpoint, one command"): float32 and

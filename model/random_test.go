@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"context"
+	"fmt"
 	"gitvqa/model"
 	"os"
 	"path/filepath"
@@ -71,6 +72,69 @@ func TestParameterCount(t *testing.T) {
 	}
 }
 
+// Every image checkpoint of the hub at full size, random weights: it loads, and it
+// answers (or, for a captioning model, describes) a picture. Checkpoints of one
+// architecture (base at 224, base at 480, large at 224, large at 420) run once; the
+// image-token counts are the hub configs' (patches of the crop, plus the class token).
+func TestEveryCheckpointFullSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the four full-size architectures take a minute and a half")
+	}
+	vocab, err := os.ReadFile(filepath.Join(fixture.TinyDir(), "vocab.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenize.New(vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	picture := filepath.Join(fixture.TinyDir(), "cases", "dogs_640x480", "image.png")
+	wantTokens := map[string]int{"microsoft/git-base-vqav2": 901, "microsoft/git-base-textvqa": 901, "microsoft/git-large-vqav2": 901,
+		"microsoft/git-large-textvqa": 901, "microsoft/git-base": 197, "microsoft/git-base-coco": 197, "microsoft/git-base-textcaps": 197,
+		"microsoft/git-large": 257, "microsoft/git-large-coco": 257, "microsoft/git-large-textcaps": 257}
+	ran := map[string]string{} // architecture → the checkpoint that ran it
+	for _, c := range model.Checkpoints() {
+		if n := c.Config.NumImageTokens(); n != wantTokens[c.Repo] {
+			t.Errorf("%s: %d image tokens, want %d", c.Repo, n, wantTokens[c.Repo])
+		}
+		arch := fmt.Sprintf("%+v %+v", c.Config, c.Preprocess)
+		if first, ok := ran[arch]; ok {
+			t.Logf("%s: the architecture of %s", c.Repo, first)
+			continue
+		}
+		ran[arch] = c.Repo
+		t.Run(c.Repo, func(t *testing.T) {
+			m, err := model.New(c.Config, c.Preprocess, tok, model.NewRandomSource(&c.Config, 7))
+			if err != nil {
+				t.Fatal(err)
+			}
+			px, err := fixture.Pixels(picture, &m.Preprocess)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(px) != 3*c.Preprocess.CropH*c.Preprocess.CropW {
+				t.Fatalf("%d pixel values for a %d px crop", len(px), c.Preprocess.CropH)
+			}
+			s, err := m.NewSession(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			question := map[string]string{model.TaskVQA: "what is in the picture?", model.TaskCaption: ""}[c.Task]
+			ans, err := s.Ask(context.Background(), px, question, model.Options{MaxTokens: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ans.GeneratedIDs) != 1 || ans.Timings.Encode <= 0 {
+				t.Fatalf("answer %+v", ans)
+			}
+			t.Logf("%s (%s): %d image tokens, encoder %v", c.Repo, c.Task, m.Config.NumImageTokens(), ans.Timings.Encode.Round(time.Millisecond))
+		})
+	}
+	if len(ran) != 4 {
+		t.Errorf("%d architectures, want 4: %v", len(ran), ran)
+	}
+}
+
 func TestFLOPCounts(t *testing.T) {
 	c := model.LargeVQAv2Config()
 	f := model.CountFLOPs(&c)
@@ -94,8 +158,7 @@ func loadLargeRandom(tb testing.TB) *model.Model {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pre := imageproc.Config{DoResize: true, ShortestEdge: 420, Resample: imageproc.Bicubic, DoCenterCrop: true, CropH: 420, CropW: 420, DoRescale: true, RescaleFactor: 1.0 / 255, DoNormalize: true, Mean: [3]float32{0.48145466, 0.4578275, 0.40821073}, Std: [3]float32{0.26862954, 0.26130258, 0.27577711}}
-	m, err := model.New(c, pre, tok, model.NewRandomSource(&c, 42))
+	m, err := model.New(c, imageproc.CLIP(420), tok, model.NewRandomSource(&c, 42))
 	if err != nil {
 		tb.Fatal(err)
 	}

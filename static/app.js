@@ -6,15 +6,50 @@ import { protocol as P } from './protocol.js';
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 
-// Which model: ?model=FOLDER, else the default that `make demo` / `make serve` write into
-// models/index.json, else the real one.
+// Which model: ?model=FOLDER, else the one the user chose last (if the site still lists
+// it), else the default of models/index.json (tools/modelindex: `make demo`, `make serve`
+// and `make model` write it), else the real one. The index's models fill the switcher.
 async function chooseModel() {
-  if (params.get('model')) return params.get('model');
+  let index = null;
   try {
     const r = await fetch('models/index.json', { cache: 'no-cache' });
-    if (r.ok) return (await r.json()).default;
+    if (r.ok) index = await r.json();
   } catch { /* offline: fall through */ }
-  return localStorage.getItem('gitvqa.model') || 'models/git-large-vqav2/';
+  const models = index?.models || [];
+  const chosen = params.get('model') || (models.some((m) => m.path === localStorage.getItem('gitvqa.model')) && localStorage.getItem('gitvqa.model'))
+    || index?.default || localStorage.getItem('gitvqa.model') || 'models/git-large-vqav2/';
+  showModels(models, chosen);
+  return chosen;
+}
+
+const taskNames = { [P.TaskVQA]: 'answers questions', [P.TaskCaption]: 'describes pictures' };
+
+// showModels lists the site's models; choosing one reloads the page with it (its worker
+// and memory go with the old page).
+function showModels(models, current) {
+  const select = $('model-select');
+  if (models.length < 2) return;
+  select.replaceChildren(...models.map((m) => {
+    const o = document.createElement('option');
+    o.value = m.path;
+    o.textContent = `${m.name} — ${mb(m.bytes)}, ${taskNames[m.task] || m.task}`;
+    o.selected = m.path === current;
+    return o;
+  }));
+  if (!models.some((m) => m.path === current)) {
+    const o = document.createElement('option');
+    o.value = current;
+    o.textContent = current;
+    o.selected = true;
+    select.prepend(o);
+  }
+  select.hidden = false;
+  select.onchange = () => {
+    localStorage.setItem('gitvqa.model', select.value);
+    const next = new URLSearchParams(location.search);
+    next.set('model', select.value);
+    location.search = next.toString();
+  };
 }
 
 const state = { vqa: null, image: null, busy: null };
@@ -70,11 +105,11 @@ function downloadProgress() {
 }
 
 async function loadModel() {
+  $('retry-load').hidden = true;
+  $('load-status').className = '';
   const modelURL = await chooseModel();
   try {
     const workers = params.get('workers') ? Number(params.get('workers')) : undefined;
-    $('retry-load').hidden = true;
-    $('load-status').className = '';
     state.vqa = await GitVQA.load({
       model: modelURL, onProgress: downloadProgress(), exact: params.get('exact') === '1', workers, kernels: params.get('kernels') || undefined,
       stallMs: params.get('stallMs') ? Number(params.get('stallMs')) : undefined,
@@ -112,7 +147,13 @@ async function loadModel() {
   $('load-status').dataset.phases = JSON.stringify(info.phases || []);
   $('load-status').dataset.memoryBytes = String(info.memoryBytes || 0);
   if (info.kernelsNote) $('load-status').title = info.kernelsNote;
-  if (info.model.description) show($('model-note'), info.model.description);
+  // A captioning model only describes: a question would just start its caption.
+  const captions = info.model.task === P.TaskCaption;
+  $('question').hidden = captions;
+  $('ask').hidden = captions;
+  $('ask-panel').dataset.task = info.model.task || P.TaskVQA;
+  const note = [info.model.description, captions ? 'This model describes pictures; it does not answer questions: press Describe.' : ''].filter(Boolean).join(' ');
+  if (note) show($('model-note'), note);
   updateButtons();
   refreshCache();
   state.vqa.sharing.then((n) => {

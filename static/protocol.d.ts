@@ -48,6 +48,8 @@ export declare const protocol: Readonly<{
   Started: "started";
   StorageIndexedDB: "indexeddb";
   StorageMemory: "memory";
+  TaskCaption: "caption";
+  TaskVQA: "vqa";
   Token: "token";
   Version: 2;
 }>;
@@ -63,6 +65,9 @@ export type PhaseName = "decode" | "download" | "encode" | "load" | "prefill" | 
 
 /** The values of protocol.Storage*. */
 export type StorageKind = "indexeddb" | "memory";
+
+/** The values of protocol.Task*. */
+export type Task = "caption" | "vqa";
 
 export interface Load {
   v: 2;
@@ -305,6 +310,8 @@ export interface ModelInfo {
   maxPositions: number;
   /** how many workers can share the image encoder */
   maxWorkers: number;
+  /** TaskVQA or TaskCaption: a captioning model describes, it does not answer */
+  task: string;
 }
 
 export interface Phase {

@@ -48,6 +48,8 @@ export const protocol = Object.freeze({
   Started: "started",
   StorageIndexedDB: "indexeddb",
   StorageMemory: "memory",
+  TaskCaption: "caption",
+  TaskVQA: "vqa",
   Token: "token",
   Version: 2,
 });
@@ -289,6 +291,7 @@ export const protocol = Object.freeze({
  * @property {number} imageTokens
  * @property {number} maxPositions
  * @property {number} maxWorkers how many workers can share the image encoder
+ * @property {string} task TaskVQA or TaskCaption: a captioning model describes, it does not answer
  */
 
 /**

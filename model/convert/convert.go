@@ -24,6 +24,8 @@ type Options struct {
 	FS         modelfile.FS
 	// Description is shown to users of the folder (e.g. "test model").
 	Description string
+	// Task is model.TaskVQA or model.TaskCaption (what the page offers); "": VQA.
+	Task string
 	// Progress, when set, hears of each tensor written.
 	Progress func(done, total int, name string)
 }
@@ -104,7 +106,7 @@ func convert(in Inputs, cfg *model.Config, dir string, o Options) (*modelfile.Ma
 	if err != nil {
 		return nil, err
 	}
-	w.Description = o.Description
+	w.Description, w.Task = o.Description, o.Task
 	specs := model.ExpectedTensors(cfg)
 	for i, s := range specs {
 		shape, ok := in.Weights.Shape(s.Name)

@@ -185,3 +185,11 @@ func (c *Config) resizedSize(w, h int) (int, int) {
 	}
 	return newLong, newShort
 }
+
+// CLIP is CLIPImageProcessor's preprocessing at size pixels (GIT's checkpoints differ only
+// in it): the short side resized to size with bicubic resampling, a size×size centre crop,
+// rescaled to [0, 1] and normalised with CLIP's mean and std.
+func CLIP(size int) Config {
+	return Config{DoResize: true, ShortestEdge: size, Resample: Bicubic, DoCenterCrop: true, CropH: size, CropW: size,
+		DoRescale: true, RescaleFactor: 1.0 / 255, DoNormalize: true, Mean: clipMean, Std: clipStd}
+}

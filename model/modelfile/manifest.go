@@ -32,6 +32,7 @@ type Manifest struct {
 	Format       string          `json:"format"`
 	Version      int             `json:"version"`
 	Description  string          `json:"description,omitempty"` // shown to users, e.g. "test model"
+	Task         string          `json:"task,omitempty"`        // "vqa" (also when empty: folders from before) or "caption"
 	Config       json.RawMessage `json:"config"`                // the Hugging Face config.json
 	Preprocessor json.RawMessage `json:"preprocessor"`          // preprocessor_config.json
 	Tokenizer    FileRef         `json:"tokenizer"`             // vocab.txt
@@ -144,6 +145,9 @@ func validRef(r FileRef, ext string) error {
 // and version, file names, sizes, and that every tensor lies inside the chunk stream
 // and has the bytes its dtype and shape need.
 func (m *Manifest) Validate() error {
+	if m.Task != "" && m.Task != "vqa" && m.Task != "caption" {
+		return fmt.Errorf("task %q is neither vqa nor caption", m.Task)
+	}
 	if m.Format != Format {
 		return fmt.Errorf("format %q is not %q", m.Format, Format)
 	}

@@ -47,13 +47,13 @@ func (OSFS) Remove(name string) error                { return os.Remove(name) }
 type Writer struct {
 	dir        string
 	chunkBytes int
-	// Description goes into the manifest.
-	Description string
-	fs          FS
-	buf         []byte
-	chunks      []FileRef
-	tensors     []Tensor
-	stream      int64 // bytes added so far
+	// Description and Task go into the manifest.
+	Description, Task string
+	fs                FS
+	buf               []byte
+	chunks            []FileRef
+	tensors           []Tensor
+	stream            int64 // bytes added so far
 }
 
 // NewWriter writes into dir (created if missing) through fs (nil: the real one).
@@ -237,7 +237,7 @@ func (w *Writer) Finish(config, preprocessor, vocab []byte, dtype string, group 
 		return nil, err
 	}
 	m := &Manifest{
-		Format: Format, Version: Version, Description: w.Description, Config: compactJSON(config), Preprocessor: compactJSON(preprocessor),
+		Format: Format, Version: Version, Description: w.Description, Task: w.Task, Config: compactJSON(config), Preprocessor: compactJSON(preprocessor),
 		Tokenizer: tok, DType: dtype, Group: group, Chunks: w.chunks, Tensors: w.tensors,
 	}
 	m.TotalBytes = tok.Bytes

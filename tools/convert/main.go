@@ -45,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 42, "seed for -random")
 	vocab := fs.String("vocab", "", "vocab.txt for -random (e.g. testdata/tiny/vocab.txt, the real bert-base-uncased vocabulary)")
 	quiet := fs.Bool("q", false, "no progress")
+	task := fs.String("task", "", "vqa or caption: what the page offers (default: from the folder's name, as the hub names GIT checkpoints: VQA ones say vqa)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,7 +75,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	// A model already in -out keeps loading until the new manifest replaces it (see
 	// convert.Convert).
-	o := convert.Options{DType: *dtype, Group: *group, ChunkBytes: *chunkMiB << 20}
+	o := convert.Options{DType: *dtype, Group: *group, ChunkBytes: *chunkMiB << 20, Task: *task}
+	if o.Task == "" {
+		o.Task = model.TaskVQA
+		if *in != "" {
+			abs, _ := filepath.Abs(*in)
+			o.Task = model.TaskOf(filepath.Base(abs))
+		}
+	}
+	if o.Task != model.TaskVQA && o.Task != model.TaskCaption {
+		return fmt.Errorf("-task %q is neither %s nor %s", o.Task, model.TaskVQA, model.TaskCaption)
+	}
 	if *random != "" {
 		o.Description = fmt.Sprintf("Test model: the %s architecture with seeded random weights (seed %d). Its answers are gibberish.", strings.TrimSuffix(filepath.Base(*random), ".json"), *seed)
 	}

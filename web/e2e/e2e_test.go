@@ -165,6 +165,16 @@ func buildSite(t testing.TB, dir, hfModel string) (_ string, e2e, small *modelfi
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The model under test again, as a captioning model (what the page offers depends on
+	// it), and models/index.json listing the three, as make demo writes it.
+	if _, err = convert.Convert(in, filepath.Join(dir, "models", "captions"), convert.Options{DType: "f32", Task: model.TaskCaption}); err != nil {
+		t.Fatal(err)
+	}
+	index := exec.Command(goTool(), "run", "./tools/modelindex", "-default", "models/e2e/", filepath.Join(dir, "models"))
+	index.Dir = repoRoot()
+	if out, err := index.CombinedOutput(); err != nil {
+		t.Fatalf("modelindex: %v\n%s", err, out)
+	}
 	return dir, e2e, small
 }
 
@@ -849,6 +859,47 @@ func TestPage(t *testing.T) {
 		}
 		if l := list(); len(l) != 1 || l[0].URL != e2eURL {
 			t.Fatalf("listed with no model loaded: %+v", l)
+		}
+	})
+
+	step(t, "the model list switches models; a captioning model offers Describe only, and describes exactly", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(st.url("/"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, ready := waitLoaded(t, ctx); !ready {
+			t.Fatal("the default model did not load")
+		}
+		options, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.getElementById('model-select').options].map(o => o.value + ' ' + o.textContent)`))
+		if len(options) != 3 || !strings.Contains(strings.Join(options, "|"), "captions — ") || !strings.Contains(strings.Join(options, "|"), "describes pictures") {
+			t.Fatalf("model list: %q", options)
+		}
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById('model-select'); s.value = 'models/captions/'; s.dispatchEvent(new Event('change')); })()`)); err != nil {
+			t.Fatal(err)
+		}
+		waitTrue(t, ctx, `location.search.includes('captions')`, 10*time.Second)
+		if _, ready := waitLoaded(t, ctx); !ready {
+			t.Fatal("the captioning model did not load")
+		}
+		hidden, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('ask').hidden && document.getElementById('question').hidden && !document.getElementById('describe').hidden`))
+		if !hidden {
+			t.Fatal("a captioning model still offers questions")
+		}
+		var c fixture.Case
+		for _, k := range cases {
+			if k.Question == "" {
+				c = k
+			}
+		}
+		if o := askUI(t, ctx, c.Path(c.Image), "", c.MaxTokens, true); o.Answer != c.Answer {
+			t.Fatalf("caption %+v, want %q", o, c.Answer)
+		}
+		// The choice sticks: the next visit without ?model= loads it again.
+		if err := chromedp.Do(ctx, chromedp.Navigate(st.url("/"))); err != nil {
+			t.Fatal(err)
+		}
+		waitLoaded(t, ctx)
+		if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('model-select').value`)); v != "models/captions/" {
+			t.Fatalf("after a reload the page chose %q", v)
 		}
 	})
 	_ = firstLoad

@@ -100,7 +100,7 @@ func TypeScript(src []byte) ([]byte, error) {
 
 // typeFamilies are the constants that get a union type in TypeScript, by name prefix.
 var typeFamilies = []struct{ prefix, name string }{
-	{"Code", "ErrorCode"}, {"Kernels", "KernelSet"}, {"Phase", "PhaseName"}, {"Storage", "StorageKind"},
+	{"Code", "ErrorCode"}, {"Kernels", "KernelSet"}, {"Phase", "PhaseName"}, {"Storage", "StorageKind"}, {"Task", "Task"},
 }
 
 type constant struct {

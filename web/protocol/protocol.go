@@ -142,6 +142,7 @@ type ModelInfo struct {
 	ImageTokens  int    `json:"imageTokens"`
 	MaxPositions int    `json:"maxPositions"`
 	MaxWorkers   int    `json:"maxWorkers"` // how many workers can share the image encoder
+	Task         string `json:"task"`       // TaskVQA or TaskCaption: a captioning model describes, it does not answer
 }
 
 // ShardReady says a shard worker holds its share.
@@ -299,6 +300,12 @@ const (
 // refuses larger ones before copying their pixels.
 const MaxPixels = 64 << 20
 
+// What a model is for, in ModelInfo (model.TaskVQA, model.TaskCaption).
+const (
+	TaskVQA     = "vqa"     // answers questions (and describes)
+	TaskCaption = "caption" // describes pictures only
+)
+
 // Storage modes reported in Ready.
 const (
 	StorageIndexedDB = "indexeddb" // chunks cached: the next visit starts offline
@@ -374,5 +381,6 @@ var Constants = map[string]any{
 	"CodeQuestionTooLong": CodeQuestionTooLong, "CodeCancelled": CodeCancelled, "CodeCacheFailed": CodeCacheFailed,
 	"CodeInternal":     CodeInternal,
 	"StorageIndexedDB": StorageIndexedDB, "StorageMemory": StorageMemory,
+	"TaskVQA": TaskVQA, "TaskCaption": TaskCaption,
 	"KernelsAuto": KernelsAuto, "KernelsRelaxed": KernelsRelaxed, "KernelsSIMD": KernelsSIMD, "KernelsGo": KernelsGo,
 }

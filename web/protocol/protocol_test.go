@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 
+	"gitvqa/model"
 	"gitvqa/model/imageproc"
+	"gitvqa/model/modelfile"
 )
 
 // static/protocol.js and protocol.d.ts must be what go generate makes from this package.
@@ -46,6 +49,19 @@ func TestKindsAreUnique(t *testing.T) {
 	}
 	if New("dance") != nil {
 		t.Fatal("an unknown type made a message")
+	}
+}
+
+// The page's task names are the model's and the manifest's.
+func TestTasksAreTheModels(t *testing.T) {
+	if TaskVQA != model.TaskVQA || TaskCaption != model.TaskCaption {
+		t.Fatalf("protocol %q %q, model %q %q", TaskVQA, TaskCaption, model.TaskVQA, model.TaskCaption)
+	}
+	for _, task := range []string{TaskVQA, TaskCaption} {
+		m := modelfile.Manifest{Format: modelfile.Format, Version: modelfile.Version, Task: task}
+		if err := m.Validate(); err != nil && strings.Contains(err.Error(), "task") {
+			t.Errorf("the manifest refuses task %q: %v", task, err)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -247,7 +248,7 @@ func (w *Worker) loadModel(r protocol.Load) (*protocol.Ready, error) {
 	return &protocol.Ready{
 		Model: protocol.ModelInfo{URL: r.ManifestURL, Description: m.Description, DType: m.DType, Group: m.Group,
 			ImageSize: c.Vision.ImageSize, ImageTokens: c.NumImageTokens(), MaxPositions: c.MaxPositionEmbeddings,
-			MaxWorkers: c.Vision.NumAttentionHeads},
+			MaxWorkers: c.Vision.NumAttentionHeads, Task: cmp.Or(m.Task, protocol.TaskVQA)},
 		Bytes: m.TotalBytes, Storage: storage, Warning: f.warning, Offline: f.offline,
 		LoadMs:  ms(time.Since(start)),
 		Kernels: b.Name(), KernelsNote: note, Exact: b.Exact(),
