@@ -105,4 +105,3 @@ func TestWrongReferenceFails(t *testing.T) {
 		t.Fatalf("err %v, output:\n%s", err, out.String())
 	}
 }
-
