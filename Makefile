@@ -39,10 +39,11 @@ $(BIN)/wasmbrowsertest:
 	mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/agnivade/wasmbrowsertest@$(WASMBROWSERTEST_VERSION)
 
-$(BIN)/chromium:
+# --enable-unsafe-webgpu: a WebGPU adapter on the CPU (SwiftShader) for web/webgpu's tests.
+$(BIN)/chromium: Makefile
 	@command -v /usr/bin/chromium >/dev/null || { echo "installing Debian's chromium"; $(APT_INSTALL) chromium; }
 	mkdir -p $(BIN)
-	printf '#!/bin/sh\nexec /usr/bin/chromium --disable-gpu --disable-quic --disable-component-update --disable-background-networking --disable-sync --no-first-run "$$@"\n' > $@
+	printf '#!/bin/sh\nexec /usr/bin/chromium --disable-gpu --enable-unsafe-webgpu --disable-quic --disable-component-update --disable-background-networking --disable-sync --no-first-run "$$@"\n' > $@
 	chmod +x $@
 
 vet:

@@ -112,6 +112,7 @@ async function loadModel() {
     const workers = params.get('workers') ? Number(params.get('workers')) : undefined;
     state.vqa = await GitVQA.load({
       model: modelURL, onProgress: downloadProgress(), exact: params.get('exact') === '1', workers, kernels: params.get('kernels') || undefined,
+      device: params.get('device') || undefined,
       stallMs: params.get('stallMs') ? Number(params.get('stallMs')) : undefined,
     });
     localStorage.setItem('gitvqa.model', modelURL);
@@ -124,7 +125,10 @@ async function loadModel() {
   }
   const info = state.vqa.info;
   $('download-bar').hidden = true;
-  const ready = `Model ready in ${(info.loadMs / 1000).toFixed(1)} s`;
+  // Which device runs: the GPU when asked for and it passed its self-test; else why not.
+  const onGPU = info.kernels === P.KernelsWebGPU;
+  const device = onGPU ? ` on the GPU (${info.kernelsNote})` : params.get('device') === 'webgpu' ? ` on the CPU (${info.kernelsNote})` : '';
+  const ready = `Model ready in ${(info.loadMs / 1000).toFixed(1)} s${device}`;
   const status = (where) => {
     $('load-status').textContent = `${ready} (${mb(info.bytes)}, ${where}${info.offline ? ', offline' : ''}).${info.warning ? ' ' + info.warning : ''}`;
     $('load-status').dataset.offlineReady = where === 'cached for offline use' ? '1' : '0';

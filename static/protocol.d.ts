@@ -27,6 +27,7 @@ export declare const protocol: Readonly<{
   KernelsGo: "go";
   KernelsRelaxed: "relaxed-simd";
   KernelsSIMD: "simd";
+  KernelsWebGPU: "webgpu";
   Load: "load";
   LoadProgress: "load-progress";
   MaxPixels: 67108864;
@@ -58,7 +59,7 @@ export declare const protocol: Readonly<{
 export type ErrorCode = "bad_image" | "bad_message" | "cache_failed" | "cancelled" | "empty_image" | "empty_question" | "internal" | "load_failed" | "not_loaded" | "question_too_long";
 
 /** The values of protocol.Kernels*. */
-export type KernelSet = "auto" | "go" | "relaxed-simd" | "simd";
+export type KernelSet = "auto" | "go" | "relaxed-simd" | "simd" | "webgpu";
 
 /** The values of protocol.Phase*. */
 export type PhaseName = "decode" | "download" | "encode" | "load" | "prefill" | "verify";
@@ -75,7 +76,7 @@ export interface Load {
   manifestURL: string;
   /** keep activations float32 (slower): no 7-bit activations */
   exact?: boolean;
-  /** KernelsAuto (default), or a slower set to force: KernelsSIMD, KernelsGo */
+  /** KernelsAuto (default), a slower set to force (KernelsSIMD, KernelsGo), or KernelsWebGPU */
   kernels?: string;
   /** how long a download may go without a byte before it is retried (default 20000) */
   stallMs?: number;

@@ -27,6 +27,7 @@ export const protocol = Object.freeze({
   KernelsGo: "go",
   KernelsRelaxed: "relaxed-simd",
   KernelsSIMD: "simd",
+  KernelsWebGPU: "webgpu",
   Load: "load",
   LoadProgress: "load-progress",
   MaxPixels: 67108864,
@@ -60,7 +61,7 @@ export const protocol = Object.freeze({
  * @property {'load'} type
  * @property {string} manifestURL
  * @property {boolean} [exact] keep activations float32 (slower): no 7-bit activations
- * @property {string} [kernels] KernelsAuto (default), or a slower set to force: KernelsSIMD, KernelsGo
+ * @property {string} [kernels] KernelsAuto (default), a slower set to force (KernelsSIMD, KernelsGo), or KernelsWebGPU
  * @property {number} [stallMs] how long a download may go without a byte before it is retried (default 20000)
  */
 

@@ -30,6 +30,9 @@ export interface LoadOptions {
   workers?: number;
   /** 'auto' (default) or a slower kernel set to force: 'simd' or 'go'. */
   kernels?: KernelSet;
+  /** 'auto' (default: the CPU for now), 'cpu', or 'webgpu': the GPU's shaders after a
+   * self-test, else the CPU with info.kernelsNote saying why. info.kernels says what runs. */
+  device?: 'auto' | 'cpu' | 'webgpu';
   /** How long a download may go without a byte before it is retried (default 20000). */
   stallMs?: number;
 }

@@ -8,6 +8,8 @@
 package backend
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 
 	"github.com/hack-pad/safejs"
@@ -15,12 +17,22 @@ import (
 	"gitvqa/model"
 	"gitvqa/model/kernels/simd"
 	"gitvqa/web/protocol"
+	"gitvqa/web/webgpu"
 )
 
 // New is worker.Worker.NewBackend: the fastest kernel set at most as fast as kernels
 // asks (protocol.KernelsAuto or "": any) that this browser runs and that passes its
-// self-test. note says why a faster one is not used.
+// self-test, or the GPU when kernels is protocol.KernelsWebGPU and it passes its own.
+// note says why a faster one is not used (or which GPU runs).
 func New(kernels string, exact bool) (b model.Backend, note string) {
+	if kernels == protocol.KernelsWebGPU {
+		gpu, why := newWebGPU()
+		if gpu != nil {
+			return gpu, why
+		}
+		kernels = protocol.KernelsAuto // the fastest CPU set, saying why not the GPU
+		defer func() { note = join(why, note) }()
+	}
 	order := []string{protocol.KernelsRelaxed, protocol.KernelsSIMD, protocol.KernelsGo}
 	for len(order) > 1 && kernels != "" && kernels != protocol.KernelsAuto && order[0] != kernels {
 		order = order[1:]
@@ -41,6 +53,26 @@ func New(kernels string, exact bool) (b model.Backend, note string) {
 		return model.CPU(name, k, !k.Int8), note
 	}
 	return model.GoBackend(), note
+}
+
+// newWebGPU opens the GPU and holds its shaders to the Go reference (the SIMD module's
+// load-time shapes), or says why not: then the CPU sets run. A software adapter
+// (SwiftShader) is taken, as asked for, and named: it is for correctness, not speed.
+func newWebGPU() (model.Backend, string) {
+	d, err := webgpu.Open(context.Background(), true)
+	if err != nil {
+		return nil, fmt.Sprintf("WebGPU is not available here (%v): running on the CPU", err)
+	}
+	k := webgpu.NewKernels(d)
+	if err := simd.CheckFloat(k, simd.LoadShapes); err != nil || k.Err != nil {
+		d.Close()
+		return nil, fmt.Sprintf("WebGPU (%s) failed its self-test (%v): running on the CPU", d.Description, cmp.Or(k.Err, err))
+	}
+	note := "WebGPU on " + d.Description
+	if d.Software {
+		note += ": a software adapter, for correctness, not speed"
+	}
+	return model.CPU(protocol.KernelsWebGPU, k, true), note
 }
 
 func join(a, b string) string {

@@ -252,6 +252,7 @@ func browser(t testing.TB) context.Context {
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("enable-unsafe-webgpu", true), // SwiftShader's WebGPU adapter, for device: 'webgpu'
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
@@ -860,6 +861,24 @@ func TestPage(t *testing.T) {
 		if l := list(); len(l) != 1 || l[0].URL != e2eURL {
 			t.Fatalf("listed with no model loaded: %+v", l)
 		}
+	})
+
+	step(t, "WebGPU, asked for: the page says the GPU runs (a software adapter here) and answers every case exactly", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(st.url("/?model=models/e2e/&device=webgpu"))); err != nil {
+			t.Fatal(err)
+		}
+		text, ready := waitLoaded(t, ctx)
+		k, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.kernels`))
+		if !ready || k != "webgpu" || !strings.Contains(text, "on the GPU") || !strings.Contains(text, "software adapter") {
+			t.Fatalf("kernels %q, status: %s", k, text)
+		}
+		waitTrue(t, ctx, `document.getElementById('load-status').dataset.workers === '1'`, 30*time.Second) // the GPU's alone
+		for _, c := range cases {
+			if o := askUI(t, ctx, c.Path(c.Image), c.Question, c.MaxTokens, c.Question == ""); o.Answer != c.Answer || o.Code != "" {
+				t.Fatalf("%s on WebGPU: %+v, want %q", c.Name, o, c.Answer)
+			}
+		}
+		t.Logf("status: %s", text)
 	})
 
 	step(t, "the model list switches models; a captioning model offers Describe only, and describes exactly", func(t *testing.T) {

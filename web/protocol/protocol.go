@@ -35,7 +35,7 @@ type Port interface {
 type Load struct {
 	ManifestURL string `json:"manifestURL"`
 	Exact       bool   `json:"exact,omitempty"`   // keep activations float32 (slower): no 7-bit activations
-	Kernels     string `json:"kernels,omitempty"` // KernelsAuto (default), or a slower set to force: KernelsSIMD, KernelsGo
+	Kernels     string `json:"kernels,omitempty"` // KernelsAuto (default), a slower set to force (KernelsSIMD, KernelsGo), or KernelsWebGPU
 	StallMs     int    `json:"stallMs,omitempty"` // how long a download may go without a byte before it is retried (default 20000)
 }
 
@@ -318,6 +318,10 @@ const (
 	KernelsRelaxed = "relaxed-simd" // the SIMD module with relaxed SIMD (fused multiply-add, int8 dot products)
 	KernelsSIMD    = "simd"         // the SIMD module without relaxed SIMD
 	KernelsGo      = "go"           // Go's own loops
+	// KernelsWebGPU runs the kernels on the GPU (web/webgpu), asked for by
+	// GitVQA.load({device: 'webgpu'}); where WebGPU is missing or fails its self-test the
+	// load falls back to the CPU sets and says why.
+	KernelsWebGPU = "webgpu"
 )
 
 // Messages lists every message, the order static/protocol.js lists them.
@@ -382,5 +386,5 @@ var Constants = map[string]any{
 	"CodeInternal":     CodeInternal,
 	"StorageIndexedDB": StorageIndexedDB, "StorageMemory": StorageMemory,
 	"TaskVQA": TaskVQA, "TaskCaption": TaskCaption,
-	"KernelsAuto": KernelsAuto, "KernelsRelaxed": KernelsRelaxed, "KernelsSIMD": KernelsSIMD, "KernelsGo": KernelsGo,
+	"KernelsAuto": KernelsAuto, "KernelsRelaxed": KernelsRelaxed, "KernelsSIMD": KernelsSIMD, "KernelsGo": KernelsGo, "KernelsWebGPU": KernelsWebGPU,
 }

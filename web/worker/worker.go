@@ -96,6 +96,15 @@ func (w *Worker) fail(id int, code string, err error) {
 	w.Post(protocol.Error{ID: id, Code: code, Message: err.Error()})
 }
 
+// maxWorkers is how many workers can share the image encoder: one per head on the CPU;
+// on the GPU the encoder is the GPU's alone.
+func maxWorkers(b model.Backend, c *model.Config) int {
+	if b.Name() == protocol.KernelsWebGPU {
+		return 1
+	}
+	return c.Vision.NumAttentionHeads
+}
+
 func (w *Worker) backend(kernels string, exact bool) (model.Backend, string) {
 	if w.NewBackend == nil {
 		return model.GoBackend(), ""
@@ -173,7 +182,7 @@ func (w *Worker) loop() {
 // ---- load --------------------------------------------------------------------------
 
 // knownKernels are the kernel sets a load may ask for.
-var knownKernels = map[string]bool{"": true, protocol.KernelsAuto: true, protocol.KernelsRelaxed: true, protocol.KernelsSIMD: true, protocol.KernelsGo: true}
+var knownKernels = map[string]bool{"": true, protocol.KernelsAuto: true, protocol.KernelsRelaxed: true, protocol.KernelsSIMD: true, protocol.KernelsGo: true, protocol.KernelsWebGPU: true}
 
 func (w *Worker) load(r protocol.Load) {
 	if r.ManifestURL == "" {
@@ -181,7 +190,7 @@ func (w *Worker) load(r protocol.Load) {
 		return
 	}
 	if !knownKernels[r.Kernels] {
-		w.fail(0, protocol.CodeBadMessage, fmt.Errorf("kernels %q: choose %s, %s, %s or %s", r.Kernels, protocol.KernelsAuto, protocol.KernelsRelaxed, protocol.KernelsSIMD, protocol.KernelsGo))
+		w.fail(0, protocol.CodeBadMessage, fmt.Errorf("kernels %q: choose %s, %s, %s, %s or %s", r.Kernels, protocol.KernelsAuto, protocol.KernelsRelaxed, protocol.KernelsSIMD, protocol.KernelsGo, protocol.KernelsWebGPU))
 		return
 	}
 	w.mu.Lock()
@@ -248,7 +257,7 @@ func (w *Worker) loadModel(r protocol.Load) (*protocol.Ready, error) {
 	return &protocol.Ready{
 		Model: protocol.ModelInfo{URL: r.ManifestURL, Description: m.Description, DType: m.DType, Group: m.Group,
 			ImageSize: c.Vision.ImageSize, ImageTokens: c.NumImageTokens(), MaxPositions: c.MaxPositionEmbeddings,
-			MaxWorkers: c.Vision.NumAttentionHeads, Task: cmp.Or(m.Task, protocol.TaskVQA)},
+			MaxWorkers: maxWorkers(b, &c), Task: cmp.Or(m.Task, protocol.TaskVQA)},
 		Bytes: m.TotalBytes, Storage: storage, Warning: f.warning, Offline: f.offline,
 		LoadMs:  ms(time.Since(start)),
 		Kernels: b.Name(), KernelsNote: note, Exact: b.Exact(),

@@ -33,20 +33,26 @@ var LoadShapes = Shapes{
 // first disagreement. With k.Int8 the int8-activation path is held to RefLinearQ8Q7 (the
 // float LinearQ8 checks run with it off).
 func Check(k *Kernels, s Shapes) error {
-	r := rand.New(rand.NewSource(7))
 	f := *k
 	f.Int8 = false
+	if err := CheckFloat(&f, s); err != nil {
+		return err
+	}
+	if !k.Int8 {
+		return nil
+	}
+	return checkQ8Q7(k, rand.New(rand.NewSource(8)), s.Q8Q7)
+}
+
+// CheckFloat holds any kernel set that keeps activations float32 (this module's without
+// Int8, the WebGPU shaders) to the Go reference on the shapes.
+func CheckFloat(k kernels.Kernels, s Shapes) error {
+	r := rand.New(rand.NewSource(7))
 	for _, c := range []func() error{
-		func() error { return checkGemm(&f, r, s.Gemm) },
-		func() error { return checkAttention(&f, r, s.Attention) },
-		func() error { return checkLinearQ8(&f, r, s.LinearQ8) },
-		func() error { return checkElementwise(&f, r, s.LayerNorm) },
-		func() error {
-			if !k.Int8 {
-				return nil
-			}
-			return checkQ8Q7(k, r, s.Q8Q7)
-		},
+		func() error { return checkGemm(k, r, s.Gemm) },
+		func() error { return checkAttention(k, r, s.Attention) },
+		func() error { return checkLinearQ8(k, r, s.LinearQ8) },
+		func() error { return checkElementwise(k, r, s.LayerNorm) },
 	} {
 		if err := c(); err != nil {
 			return err

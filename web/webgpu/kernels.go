@@ -1,0 +1,184 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"gitvqa/model/kernels"
+
+	"github.com/hack-pad/safejs"
+)
+
+// Kernels runs kernels.Kernels on a Device, one dispatch a call: activations go up and
+// come back each call, int8 weights go up once (kept by matrix) and stay int8. Shapes
+// the shaders do not take (activations it has no shader for) run in Go. A JavaScript
+// error makes the call fall back to Go and is kept in Err.
+type Kernels struct {
+	D        *Device
+	weights  map[*kernels.Matrix]q8Buffers
+	fallback kernels.Go
+	// Err is the first WebGPU failure; from then on every call runs in Go.
+	Err error
+}
+
+type q8Buffers struct {
+	w, scales safejs.Value
+	kw        int // bytes a row: cols rounded up to 4
+}
+
+var _ kernels.Kernels = (*Kernels)(nil)
+
+// NewKernels runs kernels on d.
+func NewKernels(d *Device) *Kernels {
+	return &Kernels{D: d, weights: map[*kernels.Matrix]q8Buffers{}}
+}
+
+// ok says whether the GPU is still usable, recording the device's first error.
+func (k *Kernels) ok() bool {
+	if k.Err == nil && k.D.err != nil {
+		k.Err = k.D.err
+	}
+	return k.Err == nil
+}
+
+// finish reads out back from buf and releases the call's buffers; false when the GPU
+// failed (the caller then runs the Go kernel).
+func (k *Kernels) finish(buf safejs.Value, out []float32, temps ...safejs.Value) bool {
+	err := k.D.read(buf, out)
+	for _, t := range append(temps, buf) {
+		k.D.call(t, "destroy")
+	}
+	if err != nil && k.Err == nil {
+		k.Err = err
+	}
+	return k.ok()
+}
+
+func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
+	if b, ok := k.weights[w]; ok {
+		return b
+	}
+	kw := (w.Cols + 3) &^ 3
+	packed := make([]byte, w.Rows*kw)
+	for r := 0; r < w.Rows; r++ {
+		copy(packed[r*kw:], i8Bytes(w.Q8[r*w.Cols:(r+1)*w.Cols]))
+	}
+	b := q8Buffers{w: k.D.buffer(packed, 0), scales: k.D.buffer(f32Bytes(w.Scales), 0), kw: kw}
+	k.weights[w] = b
+	return b
+}
+
+// GemmNT implements kernels.Kernels.
+func (k *Kernels) GemmNT(m, n, kk int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if !k.ok() || kk == 0 {
+		k.fallback.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
+		return
+	}
+	span := func(rows, ld, cols int) int { return (rows-1)*ld + cols }
+	p := k.D.buffer(params(m, n, kk, lda, ldb, ldc), 0)
+	ba, bb := k.D.buffer(f32Bytes(a[:span(m, lda, kk)]), 0), k.D.buffer(f32Bytes(b[:span(n, ldb, kk)]), 0)
+	cc := c[:span(m, ldc, n)]
+	bc := k.D.buffer(f32Bytes(cc), 0) // the gaps between C's rows are kept
+	k.D.dispatch("gemm_nt", gemmNTWGSL, groups(n), m, p, ba, bb, bc)
+	if !k.finish(bc, cc, p, ba, bb) {
+		k.fallback.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
+	}
+}
+
+// LinearQ8 implements kernels.Kernels: the weights dequantized in the shader.
+func (k *Kernels) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
+	if m == 0 || w.Rows == 0 {
+		return
+	}
+	if !k.ok() || w.Cols == 0 {
+		k.fallback.LinearQ8(y, x, m, w)
+		return
+	}
+	group := min(w.Group, w.Cols)
+	if group <= 0 {
+		group = w.Cols
+	}
+	nGroups := (w.Cols + group - 1) / group
+	wb := k.q8(w)
+	p := k.D.buffer(params(m, w.Rows, w.Cols, wb.kw, group, nGroups), 0)
+	bx := k.D.buffer(f32Bytes(x[:m*w.Cols]), 0)
+	by := k.D.buffer(make([]byte, 4*m*w.Rows), 0)
+	k.D.dispatch("linear_q8", linearQ8WGSL, groups(w.Rows), m, p, bx, wb.w, wb.scales, by)
+	if !k.finish(by, y[:m*w.Rows], p, bx) {
+		k.fallback.LinearQ8(y, x, m, w)
+	}
+}
+
+// Attention implements kernels.Kernels.
+func (k *Kernels) Attention(out, q, kv, v []float32, m, nk, heads, dh int, scale float32, causal int) {
+	if m == 0 || nk == 0 {
+		return
+	}
+	if !k.ok() {
+		k.fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
+		return
+	}
+	d := heads * dh
+	p := k.D.buffer(params(m, nk, heads, dh, scale, causal), 0)
+	bq, bk, bv := k.D.buffer(f32Bytes(q[:m*d]), 0), k.D.buffer(f32Bytes(kv[:nk*d]), 0), k.D.buffer(f32Bytes(v[:nk*d]), 0)
+	bo := k.D.buffer(make([]byte, 4*m*d), 0)
+	k.D.dispatch("attention", attentionWGSL, groups(heads), m, p, bq, bk, bv, bo)
+	if !k.finish(bo, out[:m*d], p, bq, bk, bv) {
+		k.fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
+	}
+}
+
+// LayerNorm implements kernels.Kernels.
+func (k *Kernels) LayerNorm(y, x []float32, d int, gamma, beta []float32, eps float64) {
+	if d == 0 || len(x) < d {
+		return
+	}
+	if !k.ok() {
+		k.fallback.LayerNorm(y, x, d, gamma, beta, eps)
+		return
+	}
+	rows := len(x) / d
+	p := k.D.buffer(params(rows, d, float32(eps)), 0)
+	bx, bg, bb := k.D.buffer(f32Bytes(x[:rows*d]), 0), k.D.buffer(f32Bytes(gamma[:d]), 0), k.D.buffer(f32Bytes(beta[:d]), 0)
+	by := k.D.buffer(make([]byte, 4*rows*d), 0)
+	k.D.dispatch("layer_norm", layerNormWGSL, groups(rows), 1, p, bx, bg, bb, by)
+	if !k.finish(by, y[:rows*d], p, bx, bg, bb) {
+		k.fallback.LayerNorm(y, x, d, gamma, beta, eps)
+	}
+}
+
+// Activate implements kernels.Kernels: CLIP's quick_gelu and BERT's gelu on the GPU.
+func (k *Kernels) Activate(x []float32, act string) {
+	kind := map[string]int{kernels.ActQuickGELU: 0, kernels.ActGELU: 1}
+	c, known := kind[act]
+	if len(x) == 0 || !known || !k.ok() {
+		k.fallback.Activate(x, act)
+		return
+	}
+	p := k.D.buffer(params(len(x), c), 0)
+	bx := k.D.buffer(f32Bytes(x), 0)
+	g := groups(len(x))
+	k.D.dispatch("activate", activateWGSL, min(g, 65535), (g+65534)/65535, p, bx)
+	if !k.finish(bx, x, p) {
+		k.fallback.Activate(x, act)
+	}
+}
+
+// AddBias implements kernels.Kernels.
+func (k *Kernels) AddBias(y []float32, m, n int, bias []float32) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if !k.ok() {
+		k.fallback.AddBias(y, m, n, bias)
+		return
+	}
+	p := k.D.buffer(params(m, n), 0)
+	bb, by := k.D.buffer(f32Bytes(bias[:n]), 0), k.D.buffer(f32Bytes(y[:m*n]), 0)
+	k.D.dispatch("add_bias", addBiasWGSL, groups(n), m, p, bb, by)
+	if !k.finish(by, y[:m*n], p, bb) {
+		k.fallback.AddBias(y, m, n, bias)
+	}
+}

@@ -1,0 +1,170 @@
+package webgpu
+
+// The WGSL kernels, one per kernels.Kernels method. Each reads its sizes from a params
+// array (u32, with f32 values bitcast) at binding 0, so that one pipeline serves every
+// shape. They are written for clarity first: one invocation per output value (or row),
+// no workgroup memory, which compiles fast on SwiftShader; tiling them for real GPUs is
+// the next step (see the README). int8 weights stay int8 in GPU memory, four to a u32,
+// with their per-row (and per-group) scales, and are dequantized in the shader.
+
+// sign-extends byte t (0..3) of a little-endian word.
+const unpackI8 = `
+fn i8at(word: u32, t: u32) -> f32 {
+  return f32(bitcast<i32>(word << (24u - 8u * t)) >> 24u);
+}
+`
+
+// y[i][j] = Σ_p x[i][p]·w[j][p]·scale[j][p / group] for i < m, j < n, p < k; the rows of
+// w are kw bytes apart (k rounded up to 4).
+const linearQ8WGSL = unpackI8 + `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, kw, group, groups
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> s: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let m = P[0]; let n = P[1]; let k = P[2]; let kw = P[3]; let group = P[4]; let groups = P[5];
+  let j = id.x; let i = id.y;
+  if (j >= n || i >= m) { return; }
+  var total = 0.0;
+  var g = 0u;
+  while (g * group < k) {
+    var acc = 0.0;
+    let end = min(k, (g + 1u) * group);
+    for (var p = g * group; p < end; p++) {
+      acc += x[i * k + p] * i8at(w[(j * kw + p) / 4u], p % 4u);
+    }
+    total += acc * s[j * groups + g];
+    g++;
+  }
+  y[i * n + j] = total;
+}
+`
+
+// C[i][j] = Σ_p A[i·lda + p]·B[j·ldb + p] (the gaps of C between rows are kept).
+const gemmNTWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, lda, ldb, ldc
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let m = P[0]; let n = P[1]; let k = P[2]; let lda = P[3]; let ldb = P[4]; let ldc = P[5];
+  let j = id.x; let i = id.y;
+  if (j >= n || i >= m) { return; }
+  var acc = 0.0;
+  for (var p = 0u; p < k; p++) {
+    acc += a[i * lda + p] * b[j * ldb + p];
+  }
+  c[i * ldc + j] = acc;
+}
+`
+
+// One invocation per (query row, head): softmax(scale·q·Kᵀ) over the visible keys
+// (all, or min(nk, causal + i + 1) when causal ≥ 0), then the weighted sum of values.
+// The scores are computed three times (max, sum, output) rather than stored.
+const attentionWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, nk, heads, dh, scale (f32), causal (i32)
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;
+
+fn score(i: u32, j: u32, h: u32, dh: u32, d: u32, scale: f32) -> f32 {
+  var acc = 0.0;
+  for (var c = 0u; c < dh; c++) {
+    acc += q[i * d + h * dh + c] * k[j * d + h * dh + c];
+  }
+  return acc * scale;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let m = P[0]; let nk = P[1]; let heads = P[2]; let dh = P[3];
+  let scale = bitcast<f32>(P[4]); let causal = bitcast<i32>(P[5]);
+  let h = id.x; let i = id.y;
+  if (h >= heads || i >= m) { return; }
+  let d = heads * dh;
+  var vis = nk;
+  if (causal >= 0) { vis = min(nk, u32(causal) + i + 1u); }
+  var mx = -3.4e38;
+  for (var j = 0u; j < vis; j++) { mx = max(mx, score(i, j, h, dh, d, scale)); }
+  var sum = 0.0;
+  for (var j = 0u; j < vis; j++) { sum += exp(score(i, j, h, dh, d, scale) - mx); }
+  for (var c = 0u; c < dh; c++) { o[i * d + h * dh + c] = 0.0; }
+  for (var j = 0u; j < vis; j++) {
+    let p = exp(score(i, j, h, dh, d, scale) - mx) / sum;
+    for (var c = 0u; c < dh; c++) {
+      o[i * d + h * dh + c] += p * v[j * d + h * dh + c];
+    }
+  }
+}
+`
+
+// One invocation per row of d values: y = (x − mean)/√(var + eps)·γ + β, in two passes.
+const layerNormWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // rows, d, eps (f32)
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let rows = P[0]; let d = P[1]; let eps = bitcast<f32>(P[2]);
+  let r = id.x;
+  if (r >= rows) { return; }
+  var mean = 0.0;
+  for (var c = 0u; c < d; c++) { mean += x[r * d + c]; }
+  mean /= f32(d);
+  var v = 0.0;
+  for (var c = 0u; c < d; c++) { let t = x[r * d + c] - mean; v += t * t; }
+  let inv = 1.0 / sqrt(v / f32(d) + eps);
+  for (var c = 0u; c < d; c++) { y[r * d + c] = (x[r * d + c] - mean) * inv * gamma[c] + beta[c]; }
+}
+`
+
+// Activations in place, by kind: 0 quick_gelu (CLIP), 1 gelu (BERT's erf form, erf by
+// Abramowitz & Stegun 7.1.26 as in the SIMD module: absolute error below 1.5e-7).
+const activateWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // n, kind
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+
+fn erf(z: f32) -> f32 {
+  let a = abs(z);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, z >= 0.0);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let n = P[0]; let kind = P[1];
+  let i = id.y * 65535u * 64u + id.x;
+  if (i >= n) { return; }
+  let v = x[i];
+  if (kind == 0u) {
+    x[i] = v / (1.0 + exp(-1.702 * v));
+  } else {
+    x[i] = 0.5 * v * (1.0 + erf(v * 0.70710678118654752));
+  }
+}
+`
+
+// y[i][j] += bias[j].
+const addBiasWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // rows, n
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let rows = P[0]; let n = P[1];
+  let j = id.x; let i = id.y;
+  if (j >= n || i >= rows) { return; }
+  y[i * n + j] += b[j];
+}
+`

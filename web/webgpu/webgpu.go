@@ -1,0 +1,233 @@
+//go:build js && wasm
+
+// Package webgpu runs the model's kernels on the GPU through WebGPU, from the worker's
+// Go (syscall/js through safejs). This is the first step of the WebGPU backend: every
+// kernels.Kernels method as a WGSL compute shader (shaders.go), int8 weights kept int8
+// in GPU memory and dequantized in the shader, proven against the Go reference and on
+// the whole tiny model. Each call still uploads its activations and reads the result
+// back; compiling whole graphs into one command sequence with activations resident on
+// the GPU is the next (see the README's "The forward pass and its backends").
+package webgpu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"unsafe"
+
+	"github.com/hack-pad/safejs"
+
+	"gitvqa/web/jsutil"
+)
+
+// Buffer usages and map modes (the WebGPU constants, which a worker also has as
+// GPUBufferUsage and GPUMapMode).
+const (
+	usageMapRead  = 0x0001
+	usageCopySrc  = 0x0004
+	usageCopyDst  = 0x0008
+	usageStorage  = 0x0080
+	mapModeRead   = 0x0001
+	workgroupSize = 64
+)
+
+// ErrNoAdapter is returned where the browser has no WebGPU, or only a software adapter
+// that was not allowed.
+var ErrNoAdapter = errors.New("no WebGPU adapter")
+
+// Device is an open WebGPU device and the kernels' compiled pipelines.
+type Device struct {
+	device, queue safejs.Value
+	// Software is set for a fallback (CPU) adapter such as SwiftShader: correct, slow.
+	Software bool
+	// Description names the adapter (vendor, architecture) for the ready message.
+	Description string
+	pipelines   map[string]safejs.Value
+	err         error // the first JavaScript error, reported by the next call
+}
+
+// Open asks for an adapter and a device with the largest buffer limits the adapter
+// offers (without requiredLimits a device is held to 128 MiB per binding). A fallback
+// adapter is refused unless allowSoftware.
+func Open(ctx context.Context, allowSoftware bool) (*Device, error) {
+	gpu, _ := safejs.Global().Get("navigator")
+	gpu, _ = gpu.Get("gpu")
+	if gpu.IsUndefined() || gpu.IsNull() {
+		return nil, fmt.Errorf("%w: navigator.gpu is missing", ErrNoAdapter)
+	}
+	p, err := gpu.Call("requestAdapter", map[string]any{"powerPreference": "high-performance"})
+	if err != nil {
+		return nil, err
+	}
+	adapter, err := jsutil.Await(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if adapter.IsNull() || adapter.IsUndefined() {
+		return nil, fmt.Errorf("%w: requestAdapter found none", ErrNoAdapter)
+	}
+	d := &Device{pipelines: map[string]safejs.Value{}}
+	// A fallback adapter says so (adapter.isFallbackAdapter, since Chromium 13x in
+	// adapter.info); Chromium's SwiftShader did not always, so its name counts too.
+	d.Software = d.bool(adapter, "isFallbackAdapter")
+	if info := d.get(adapter, "info"); !info.IsUndefined() {
+		d.Description = strings.TrimSpace(d.str(info, "vendor") + " " + d.str(info, "architecture"))
+		if d.str(info, "description") != "" {
+			d.Description += " (" + d.str(info, "description") + ")"
+		}
+		d.Software = d.Software || d.bool(info, "isFallbackAdapter") || strings.Contains(strings.ToLower(d.Description), "swiftshader")
+	}
+	if d.Software && !allowSoftware {
+		return nil, fmt.Errorf("%w: only a software adapter (%s)", ErrNoAdapter, d.Description)
+	}
+	limits := d.get(adapter, "limits")
+	req := map[string]any{}
+	for _, name := range []string{"maxStorageBufferBindingSize", "maxBufferSize"} {
+		if v := d.get(limits, name); v.Type() == safejs.TypeNumber {
+			n, _ := v.Float()
+			req[name] = n
+		}
+	}
+	p, err = adapter.Call("requestDevice", map[string]any{"requiredLimits": req})
+	if err != nil {
+		return nil, err
+	}
+	if d.device, err = jsutil.Await(ctx, p); err != nil {
+		return nil, fmt.Errorf("requestDevice: %w", err)
+	}
+	d.queue = d.get(d.device, "queue")
+	return d, d.err
+}
+
+// Close destroys the device.
+func (d *Device) Close() { d.call(d.device, "destroy") }
+
+func (d *Device) fail(err error) {
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *Device) get(v safejs.Value, name string) safejs.Value {
+	r, err := v.Get(name)
+	d.fail(err)
+	return r
+}
+
+func (d *Device) call(v safejs.Value, name string, args ...any) safejs.Value {
+	r, err := v.Call(name, args...)
+	d.fail(err)
+	return r
+}
+
+func (d *Device) bool(v safejs.Value, name string) bool {
+	b, _ := d.get(v, name).Bool()
+	return b
+}
+
+func (d *Device) str(v safejs.Value, name string) string {
+	s, _ := d.get(v, name).String()
+	return s
+}
+
+// pipeline compiles a kernel's shader once.
+func (d *Device) pipeline(name, wgsl string) safejs.Value {
+	if p, ok := d.pipelines[name]; ok {
+		return p
+	}
+	module := d.call(d.device, "createShaderModule", map[string]any{"code": wgsl, "label": name})
+	p := d.call(d.device, "createComputePipeline", map[string]any{
+		"layout": "auto", "label": name,
+		"compute": map[string]any{"module": module, "entryPoint": "main"},
+	})
+	d.pipelines[name] = p
+	return p
+}
+
+// buffer is a storage buffer holding b (at least 4 bytes: WebGPU refuses empty ones).
+func (d *Device) buffer(b []byte, extra int) safejs.Value {
+	size := (max(len(b), 4) + 3) &^ 3
+	buf := d.call(d.device, "createBuffer", map[string]any{"size": size, "usage": usageStorage | usageCopySrc | usageCopyDst | extra})
+	if len(b) > 0 {
+		u8, err := jsutil.Uint8Array(b)
+		d.fail(err)
+		d.call(d.queue, "writeBuffer", buf, 0, u8)
+	}
+	return buf
+}
+
+func f32Bytes(s []float32) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 4*len(s))
+}
+
+func i8Bytes(s []int8) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s))
+}
+
+// params packs a kernel's sizes (u32) and float arguments (bitcast) for binding 0.
+func params(v ...any) []byte {
+	out := make([]uint32, len(v))
+	for i, x := range v {
+		switch x := x.(type) {
+		case int:
+			out[i] = uint32(x)
+		case float32:
+			out[i] = math.Float32bits(x)
+		}
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*len(out))
+}
+
+// dispatch runs a kernel over x × y workgroups with the buffers bound in order.
+func (d *Device) dispatch(name, wgsl string, x, y int, bufs ...safejs.Value) {
+	p := d.pipeline(name, wgsl)
+	entries := make([]any, len(bufs))
+	for i, b := range bufs {
+		entries[i] = map[string]any{"binding": i, "resource": map[string]any{"buffer": b}}
+	}
+	layout := d.call(p, "getBindGroupLayout", 0)
+	group := d.call(d.device, "createBindGroup", map[string]any{"layout": layout, "entries": entries})
+	enc := d.call(d.device, "createCommandEncoder")
+	pass := d.call(enc, "beginComputePass")
+	d.call(pass, "setPipeline", p)
+	d.call(pass, "setBindGroup", 0, group)
+	d.call(pass, "dispatchWorkgroups", max(x, 1), max(y, 1))
+	d.call(pass, "end")
+	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
+}
+
+// read copies buf's first len(out) floats back into out.
+func (d *Device) read(buf safejs.Value, out []float32) error {
+	size := (max(4*len(out), 4) + 3) &^ 3
+	staging := d.call(d.device, "createBuffer", map[string]any{"size": size, "usage": usageMapRead | usageCopyDst})
+	enc := d.call(d.device, "createCommandEncoder")
+	d.call(enc, "copyBufferToBuffer", buf, 0, staging, 0, size)
+	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
+	if d.err != nil {
+		return d.err
+	}
+	p := d.call(staging, "mapAsync", mapModeRead)
+	if _, err := jsutil.Await(context.Background(), p); err != nil {
+		return fmt.Errorf("reading back: %w", err)
+	}
+	mapped := d.call(staging, "getMappedRange")
+	u8, err := safejs.Global().Get("Uint8Array")
+	d.fail(err)
+	view, err := u8.New(mapped)
+	d.fail(err)
+	_, err = safejs.CopyBytesToGo(f32Bytes(out), view)
+	d.fail(err)
+	d.call(staging, "unmap")
+	d.call(staging, "destroy")
+	return d.err
+}
+
+func groups(n int) int { return (n + workgroupSize - 1) / workgroupSize }

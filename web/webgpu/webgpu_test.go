@@ -1,0 +1,123 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"gitvqa/model"
+	"gitvqa/model/fixture"
+	"gitvqa/model/hf"
+	"gitvqa/model/kernels/simd"
+)
+
+// open gets the test browser's adapter: headless Chromium's SwiftShader (the chromium
+// wrapper adds --enable-unsafe-webgpu), a software adapter, allowed here.
+func open(t *testing.T) *Device {
+	d, err := Open(context.Background(), true)
+	if err != nil {
+		t.Fatalf("%v (make test runs Chromium with --enable-unsafe-webgpu)", err)
+	}
+	t.Cleanup(d.Close)
+	t.Logf("adapter: %s, software %v", d.Description, d.Software)
+	if !d.Software {
+		t.Errorf("headless Chromium's SwiftShader adapter (%s) was not taken for a software one", d.Description)
+	}
+	if _, err := Open(context.Background(), false); err == nil {
+		t.Error("a software adapter was accepted without allowSoftware")
+	}
+	return d
+}
+
+// Every shader against the Go reference, on the odd shapes the SIMD module's load-time
+// check uses, within the same bounds.
+func TestShadersMatchReference(t *testing.T) {
+	k := NewKernels(open(t))
+	if err := simd.CheckFloat(k, simd.LoadShapes); err != nil {
+		t.Fatal(err)
+	}
+	if k.Err != nil {
+		t.Fatalf("a call fell back to Go: %v", k.Err)
+	}
+}
+
+// The tiny reference checkpoint on the shaders answers every fixture case with Hugging
+// Face's token ids, its first logits within 2e-4 of Hugging Face's (float32 sums in
+// another order; the fixture's own float32-vs-float64 noise is 1.2e-6).
+func TestTinyModelOnWebGPU(t *testing.T) {
+	m, err := hf.LoadDir(fixture.TinyDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := NewKernels(open(t))
+	for _, c := range fixture.TinyCases(t) {
+		px, err := c.Pixels(&m.Preprocess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := m.NewSession(model.CPU("webgpu", k, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first []float32
+		ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnLogits: func(step int, l []float32) {
+			if step == 0 {
+				first = append([]float32(nil), l...)
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+			t.Errorf("%s: ids %v, want %v", c.Name, ans.GeneratedIDs, c.GeneratedIDs)
+		}
+		want, err := c.Array("logits_last.npy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := fixture.MaxAbsDiff(first, want.Float32); d > 2e-4 {
+			t.Errorf("%s: first logits differ by %g", c.Name, d)
+		}
+	}
+	if k.Err != nil {
+		t.Fatalf("a call fell back to Go: %v", k.Err)
+	}
+}
+
+// A device lost mid-question (destroyed here, as a driver reset or a tab in the
+// background would) fails no question: each call falls back to Go, answers stay exact,
+// and Err says what happened.
+func TestLostDeviceFallsBackToGo(t *testing.T) {
+	m, err := hf.LoadDir(fixture.TinyDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := NewKernels(open(t))
+	c := fixture.TinyCases(t)[0]
+	px, err := c.Pixels(&m.Preprocess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.NewSession(model.CPU("webgpu", k, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnToken: func(model.Token) {
+		if calls++; calls == 1 {
+			k.D.Close() // after the image and the first token ran on the GPU
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+		t.Errorf("ids %v, want %v", ans.GeneratedIDs, c.GeneratedIDs)
+	}
+	if k.Err == nil {
+		t.Error("the lost device went unnoticed")
+	}
+	t.Logf("after the loss: %v", k.Err)
+}
