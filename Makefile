@@ -63,6 +63,7 @@ test-wasm: deps static/kernels.wasm
 
 # The real page in headless Chromium. GITVQA_E2E_MODEL (a Hugging Face folder) and
 # GITVQA_E2E_CASES (a cases/ folder) choose what it runs; testdata by default.
+# GITVQA_E2E_BACKEND=webgpu runs it with the GPU forced (SwiftShader here).
 test-e2e e2e: deps
 	PATH="$(BIN):$$PATH" CHROMIUM=/usr/bin/chromium $(GO) test -count=1 -v -timeout 20m ./web/e2e/ 2>&1 | grep -E '^(\s*--- |e2e:|ok|FAIL|PASS)|e2e_test.go'; exit $${PIPESTATUS[0]}
 

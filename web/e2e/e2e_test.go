@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,7 +395,23 @@ func TestPage(t *testing.T) {
 	st.start(t)
 	defer func() { st.stop() }()
 	ctx := browser(t)
-	page := st.url("/?model=models/e2e/&workers=2")
+	// GITVQA_E2E_BACKEND=webgpu runs the suite with the GPU forced (SwiftShader here):
+	// the pages below ask for device=webgpu, and one worker runs (the GPU's alone).
+	device := os.Getenv("GITVQA_E2E_BACKEND")
+	if device != "" && device != "webgpu" {
+		t.Fatalf("GITVQA_E2E_BACKEND=%q: want webgpu or nothing", device)
+	}
+	onDevice := func(u string) string {
+		if device == "" {
+			return u
+		}
+		return u + "&device=" + device
+	}
+	wantKernels, wantWorkers := []string{"relaxed-simd", "simd"}, "2"
+	if device != "" {
+		wantKernels, wantWorkers = []string{"webgpu"}, "1"
+	}
+	page := onDevice(st.url("/?model=models/e2e/&workers=2"))
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatal(err)
@@ -406,14 +423,15 @@ func TestPage(t *testing.T) {
 			t.Fatalf("not ready: %s", text)
 		}
 		firstLoad = text
-		// The fast path: the cases below are answered by the SIMD kernels.
+		// The fast path: the cases below are answered by the SIMD kernels (or the GPU).
 		k, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.kernels`))
-		if k != "relaxed-simd" && k != "simd" {
-			t.Errorf("kernels in use: %q, want the SIMD module", k)
+		if !slices.Contains(wantKernels, k) {
+			t.Errorf("kernels in use: %q, want %v", k, wantKernels)
 		}
 		ms, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.loadMs`))
-		// The cases below run with the image encoder shared between two workers.
-		waitTrue(t, ctx, `document.getElementById('load-status').dataset.workers === '2'`, 60*time.Second)
+		// The cases below run with the image encoder shared between two workers (on the
+		// CPU).
+		waitTrue(t, ctx, fmt.Sprintf(`document.getElementById('load-status').dataset.workers === %q`, wantWorkers), 60*time.Second)
 		wasm, _ := os.Stat(filepath.Join(dir, "gitvqa.wasm"))
 		t.Logf("first load: %s ms for %d model bytes (wasm %d bytes), kernels %s; status: %s", ms, man.TotalBytes, wasm.Size(), k, text)
 	}) {
@@ -636,7 +654,7 @@ func TestPage(t *testing.T) {
 		// the copy before the offline visit.
 		st.s.SetFaults(server.Faults{Delay: 250 * time.Millisecond})
 		st.s.ResetCounts()
-		clearCacheAndReload(t, ctx, st.url("/?model=models/e2e/&workers=1"))
+		clearCacheAndReload(t, ctx, onDevice(st.url("/?model=models/e2e/&workers=1")))
 		// Clear once some chunks are stored (they are written behind the download).
 		for deadline := time.Now().Add(time.Minute); storedCount(t, ctx) < 3 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		}
@@ -704,7 +722,7 @@ func TestPage(t *testing.T) {
 			_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `
 				if (navigator.storage) { window.persistCalls = 0; navigator.storage.persist = async () => { window.persistCalls++; return false; }; navigator.storage.persisted = async () => false; }`})
 			return err
-		}), chromedp.Navigate(st.url("/?model=models/e2e/&workers=1"))); err != nil {
+		}), chromedp.Navigate(onDevice(st.url("/?model=models/e2e/&workers=1")))); err != nil {
 			t.Fatal(err)
 		}
 		if text, ready := waitLoaded(t, tight); !ready {
@@ -782,7 +800,7 @@ func TestPage(t *testing.T) {
 	})
 
 	step(t, "cancel stops a running question and the next one works", func(t *testing.T) {
-		if err := chromedp.Do(ctx, chromedp.Navigate(st.url("/?model=models/small/"))); err != nil {
+		if err := chromedp.Do(ctx, chromedp.Navigate(onDevice(st.url("/?model=models/small/")))); err != nil {
 			t.Fatal(err)
 		}
 		if text, ready := waitLoaded(t, ctx); !ready {
