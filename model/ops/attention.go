@@ -55,7 +55,7 @@ func (b *Builder) KVCacheInputs(name string, capacity, d int) KVNodes {
 // row c.Len; the caller then advances c.Len by the rows it ran.
 func (n KVNodes) Bind(c *KVCache) []Binding {
 	rows := c.Cap()
-	return []Binding{{n.K, Dense(c.K, rows, c.D)}, {n.V, Dense(c.V, rows, c.D)}, BindInt(n.Len, c.Len)}
+	return []Binding{{Node: n.K, Value: Dense(c.K, rows, c.D)}, {Node: n.V, Value: Dense(c.V, rows, c.D)}, BindInt(n.Len, c.Len)}
 }
 
 type attentionOp struct {

@@ -42,13 +42,13 @@ func (b *Builder) LinearWeights(name string, w *kernels.Matrix, bias bool) Linea
 func (l LinearNodes) Bind(w *kernels.Matrix, bias []float32) []Binding {
 	var out []Binding
 	if l.Scales == nil {
-		out = append(out, Binding{l.W, Dense(w.F32, w.Rows, w.Cols)})
+		out = append(out, Binding{l.W, Dense(w.F32, w.Rows, w.Cols), true})
 	} else {
-		out = append(out, Binding{l.W, tensor.New(tensor.WithBacking(w.Q8), tensor.WithShape(w.Rows, w.Cols))},
-			Binding{l.Scales, Dense(w.Scales, w.Rows, (w.Cols+w.Group-1)/w.Group)})
+		out = append(out, Binding{l.W, tensor.New(tensor.WithBacking(w.Q8), tensor.WithShape(w.Rows, w.Cols)), true},
+			Binding{l.Scales, Dense(w.Scales, w.Rows, (w.Cols+w.Group-1)/w.Group), true})
 	}
 	if l.Bias != nil {
-		out = append(out, Binding{l.Bias, Dense(bias, len(bias))})
+		out = append(out, Binding{l.Bias, Dense(bias, len(bias)), true})
 	}
 	return out
 }
@@ -152,7 +152,7 @@ func (b *Builder) NormWeights(name string, d int) NormNodes {
 
 // Bind binds a LayerNorm's scale and shift.
 func (n NormNodes) Bind(gamma, beta []float32) []Binding {
-	return []Binding{{n.Gamma, Dense(gamma, len(gamma))}, {n.Beta, Dense(beta, len(beta))}}
+	return []Binding{{n.Gamma, Dense(gamma, len(gamma)), true}, {n.Beta, Dense(beta, len(beta)), true}}
 }
 
 type layerNormOp struct {

@@ -103,6 +103,9 @@ func (b *Builder) Int(name string) *G.Node {
 type Binding struct {
 	Node  *G.Node
 	Value G.Value
+	// Weight marks a model weight: the same values every time this backing is bound, so
+	// a device may keep its own copy (activations are bound afresh each run).
+	Weight bool
 }
 
 // Dense wraps float32 values in a tensor of the given shape.
@@ -111,15 +114,15 @@ func Dense(v []float32, shape ...int) *tensor.Dense {
 }
 
 // BindInt binds a scalar int input.
-func BindInt(n *G.Node, v int) Binding { return Binding{n, G.NewI(v)} }
+func BindInt(n *G.Node, v int) Binding { return Binding{Node: n, Value: G.NewI(v)} }
 
 // BindInt64s binds an int64 vector input.
 func BindInt64s(n *G.Node, v []int64) Binding {
-	return Binding{n, tensor.New(tensor.WithBacking(v), tensor.WithShape(len(v)))}
+	return Binding{Node: n, Value: tensor.New(tensor.WithBacking(v), tensor.WithShape(len(v)))}
 }
 
 // Bind binds a float32 input, in the node's shape.
-func Bind(n *G.Node, v []float32) Binding { return Binding{n, Dense(v, n.Shape()...)} }
+func Bind(n *G.Node, v []float32) Binding { return Binding{Node: n, Value: Dense(v, n.Shape()...)} }
 
 // ---- what every op shares ------------------------------------------------------------
 

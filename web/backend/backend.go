@@ -72,7 +72,7 @@ func newWebGPU() (model.Backend, string) {
 	if d.Software {
 		note += ": a software adapter, for correctness, not speed"
 	}
-	return model.CPU(protocol.KernelsWebGPU, k, true), note
+	return webgpu.NewBackend(k), note
 }
 
 func join(a, b string) string {

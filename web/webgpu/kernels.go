@@ -151,8 +151,7 @@ func (k *Kernels) LayerNorm(y, x []float32, d int, gamma, beta []float32, eps fl
 
 // Activate implements kernels.Kernels: CLIP's quick_gelu and BERT's gelu on the GPU.
 func (k *Kernels) Activate(x []float32, act string) {
-	kind := map[string]int{kernels.ActQuickGELU: 0, kernels.ActGELU: 1}
-	c, known := kind[act]
+	c, known := activations[act]
 	if len(x) == 0 || !known || !k.ok() {
 		k.fallback.Activate(x, act)
 		return

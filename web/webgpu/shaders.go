@@ -168,3 +168,18 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   y[i * n + j] += b[j];
 }
 `
+
+// y = a + b (the residual connections).
+const addWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // n
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let i = id.y * 65535u * 64u + id.x;
+  if (i >= P[0]) { return; }
+  y[i] = a[i] + b[i];
+}
+`

@@ -46,6 +46,8 @@ type Device struct {
 	Description string
 	pipelines   map[string]safejs.Value
 	err         error // the first JavaScript error, reported by the next call
+	// Reads counts the results copied back to Go: each is a wait for the GPU.
+	Reads int
 }
 
 // Open asks for an adapter and a device with the largest buffer limits the adapter
@@ -206,6 +208,7 @@ func (d *Device) dispatch(name, wgsl string, x, y int, bufs ...safejs.Value) {
 
 // read copies buf's first len(out) floats back into out.
 func (d *Device) read(buf safejs.Value, out []float32) error {
+	d.Reads++
 	size := (max(4*len(out), 4) + 3) &^ 3
 	staging := d.call(d.device, "createBuffer", map[string]any{"size": size, "usage": usageMapRead | usageCopyDst})
 	enc := d.call(d.device, "createCommandEncoder")

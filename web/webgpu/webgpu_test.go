@@ -43,46 +43,66 @@ func TestShadersMatchReference(t *testing.T) {
 	}
 }
 
-// The tiny reference checkpoint on the shaders answers every fixture case with Hugging
+// The tiny reference checkpoint on the GPU answers every fixture case with Hugging
 // Face's token ids, its first logits within 2e-4 of Hugging Face's (float32 sums in
-// another order; the fixture's own float32-vs-float64 noise is 1.2e-6).
+// another order; the fixture's own float32-vs-float64 noise is 1.2e-6): op by op on the
+// shaders, and as the backend runs it, the vision stack as one program whose
+// activations stay on the GPU (so far fewer results come back).
 func TestTinyModelOnWebGPU(t *testing.T) {
 	m, err := hf.LoadDir(fixture.TinyDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := NewKernels(open(t))
-	for _, c := range fixture.TinyCases(t) {
-		px, err := c.Pixels(&m.Preprocess)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := m.NewSession(model.CPU("webgpu", k, true))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var first []float32
-		ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnLogits: func(step int, l []float32) {
-			if step == 0 {
-				first = append([]float32(nil), l...)
+	reads := map[string]int{}
+	for _, path := range []string{"op by op", "programs"} {
+		t.Run(path, func(t *testing.T) {
+			k := NewKernels(open(t))
+			var b model.Backend = model.CPU("webgpu", k, true)
+			if path == "programs" {
+				b = NewBackend(k)
 			}
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
-			t.Errorf("%s: ids %v, want %v", c.Name, ans.GeneratedIDs, c.GeneratedIDs)
-		}
-		want, err := c.Array("logits_last.npy")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := fixture.MaxAbsDiff(first, want.Float32); d > 2e-4 {
-			t.Errorf("%s: first logits differ by %g", c.Name, d)
-		}
+			for _, c := range fixture.TinyCases(t) {
+				px, err := c.Pixels(&m.Preprocess)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := m.NewSession(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var first []float32
+				ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnLogits: func(step int, l []float32) {
+					if step == 0 {
+						first = append([]float32(nil), l...)
+					}
+				}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+					t.Errorf("%s: ids %v, want %v", c.Name, ans.GeneratedIDs, c.GeneratedIDs)
+				}
+				want, err := c.Array("logits_last.npy")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := fixture.MaxAbsDiff(first, want.Float32); d > 2e-4 {
+					t.Errorf("%s: first logits differ by %g", c.Name, d)
+				}
+			}
+			if k.Err != nil {
+				t.Fatalf("a call fell back to Go: %v", k.Err)
+			}
+			reads[path] = k.D.Reads
+			t.Logf("%d results read back", k.D.Reads)
+		})
 	}
-	if k.Err != nil {
-		t.Fatalf("a call fell back to Go: %v", k.Err)
+	// Op by op, a vision layer reads back a dozen results (each Linear's product, bias
+	// and activation, the norms, attention, the adds); as one program the whole stack
+	// reads back one. The decoder still runs op by op on both paths.
+	layers := len(fixture.TinyCases(t)) * m.Config.Vision.NumHiddenLayers
+	if saved := reads["op by op"] - reads["programs"]; saved < 10*layers {
+		t.Errorf("results read back: %v; the vision stack as one program should save ≥ %d", reads, 10*layers)
 	}
 }
 
