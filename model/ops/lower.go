@@ -12,7 +12,10 @@ import (
 type Step struct {
 	Kind string
 	// In are the op's inputs, in its order: Linear x, W (float32; or int8, then its
-	// scales), then the bias if Bias; LayerNorm x, γ, β; Add a, b; Attention q, k, v.
+	// scales), then the bias if Bias; LayerNorm x, γ, β; Add a, b; Attention q, k, v;
+	// CachedAttention q, k, v, the cache's keys and values (capacity × width) and its
+	// length: this run's keys and values are written at that row, then q attends over
+	// every row up to them.
 	In  []*G.Node
 	Out *G.Node
 
@@ -20,8 +23,9 @@ type Step struct {
 	Group int     // Linear: the int8 scale group; 0 for float32 weights
 	Bias  bool    // Linear
 	Eps   float64 // LayerNorm
-	Heads int     // Attention
-	Scale float32 // Attention
+	Heads  int     // Attention, CachedAttention
+	Scale  float32 // Attention, CachedAttention
+	Causal bool    // CachedAttention: GIT's text mask (else the image rows, on an empty cache)
 }
 
 // Step kinds.
@@ -30,10 +34,12 @@ const (
 	StepLayerNorm = "layer_norm"
 	StepAdd       = "add"
 	StepAttention = "attention"
+	// StepCachedAttention is the decoder's attention over its KV cache.
+	StepCachedAttention = "cached_attention"
 )
 
-// ErrNotLowered is wrapped by Lower's error for an op it has no step for (attention
-// over a KV cache, the embeddings, the workers' exchange): such a graph runs op by op.
+// ErrNotLowered is wrapped by Lower's error for an op it has no step for (the
+// embeddings, the workers' exchange): such a graph runs op by op.
 var ErrNotLowered = errors.New("an op without a device step")
 
 // Lower lists g's ops in an order they can run in (each after its inputs), as steps.
@@ -64,10 +70,12 @@ func Lower(g *G.ExprGraph) ([]Step, error) {
 		case *addOp:
 			s.Kind = StepAdd
 		case *attentionOp:
-			if op.cached || op.causal {
-				return nil, fmt.Errorf("%w: %s over a KV cache", ErrNotLowered, op.name)
+			s.Kind, s.Heads, s.Scale, s.Causal = StepAttention, op.heads, op.scale, op.causal
+			if op.cached {
+				s.Kind = StepCachedAttention
+			} else if op.causal {
+				return nil, fmt.Errorf("%w: %s, causal without a cache", ErrNotLowered, op.name)
 			}
-			s.Kind, s.Heads, s.Scale = StepAttention, op.heads, op.scale
 		default:
 			return nil, fmt.Errorf("%w: %s", ErrNotLowered, n.Op())
 		}

@@ -27,7 +27,20 @@ type Backend struct {
 	model.Backend // the op-by-op path
 	K             *Kernels
 	weights       map[weightKey]safejs.Value
+	// caches are the decoder's KV caches on the GPU, by their Go backing, most recent
+	// last. The Go copy stays the truth (each run's new rows are copied back, in one read
+	// with the output), so a cache that grows or is new is uploaded from it.
+	caches []gpuCache
 }
+
+type gpuCache struct {
+	key weightKey
+	buf safejs.Value
+}
+
+// maxCaches is how many KV caches stay on the GPU: the session keeps two pictures' (a
+// key and a value cache per decoder layer each).
+const maxCaches = 64
 
 type weightKey struct {
 	ptr   unsafe.Pointer
@@ -41,20 +54,45 @@ func NewBackend(k *Kernels) *Backend {
 	return &Backend{Backend: model.CPU(protocol.KernelsWebGPU, k, true), K: k, weights: map[weightKey]safejs.Value{}}
 }
 
+// cache is the GPU copy of a KV cache's buffer (uploaded from data when it has none).
+func (b *Backend) cache(data []byte) safejs.Value {
+	key := weightKey{unsafe.Pointer(&data[0]), len(data)}
+	for i, c := range b.caches {
+		if c.key == key {
+			b.caches = append(append(b.caches[:i:i], b.caches[i+1:]...), c) // most recent last
+			return c.buf
+		}
+	}
+	if len(b.caches) == maxCaches {
+		b.K.D.call(b.caches[0].buf, "destroy")
+		b.caches = b.caches[1:]
+	}
+	c := gpuCache{key, b.K.D.buffer(data, 0)}
+	b.caches = append(b.caches, c)
+	return c.buf
+}
+
 // WholeStacks implements model.Backend: the more layers a program holds, the fewer
 // trips its activations make.
 func (b *Backend) WholeStacks() bool { return true }
 
 // Compile implements model.Backend.
 func (b *Backend) Compile(g *G.ExprGraph, out *G.Node) (model.Program, error) {
+	opByOp, err := b.Backend.Compile(g, out)
+	if err != nil {
+		return nil, err
+	}
 	steps, err := ops.Lower(g)
 	if err != nil {
-		return b.Backend.Compile(g, out) // op by op
+		return opByOp, nil
 	}
-	p := &program{b: b, steps: steps, out: out, lastUse: map[*G.Node]int{}}
+	p := &program{b: b, steps: steps, out: out, lastUse: map[*G.Node]int{}, cacheNodes: map[*G.Node]bool{}, opByOp: opByOp}
 	for i, s := range steps {
 		for _, n := range s.In {
 			p.lastUse[n] = i
+		}
+		if s.Kind == ops.StepCachedAttention {
+			p.cacheNodes[s.In[3]], p.cacheNodes[s.In[4]] = true, true
 		}
 	}
 	p.lastUse[out] = len(steps)
@@ -67,15 +105,36 @@ type program struct {
 	steps   []ops.Step
 	out     *G.Node
 	lastUse map[*G.Node]int // the last step reading each node (len(steps): the output)
-	result  []float32
+	// cacheNodes are the KV caches' key and value inputs.
+	cacheNodes map[*G.Node]bool
+	result     []float32
+	// opByOp runs the graph when the GPU has failed (a lost device): the kernels then run
+	// in Go, and the KV caches' Go copies are whole, so the question is still answered.
+	opByOp model.Program
+}
+
+// cacheRows is a stretch of a KV cache a run wrote: copied back to its Go buffer.
+type cacheRows struct {
+	gpu    safejs.Value
+	goData []float32
+	offset int // floats
+	n      int // floats
 }
 
 // Run implements model.Program.
 func (p *program) Run(in ...[]ops.Binding) ([]float32, error) {
-	d := p.b.K.D
 	if !p.b.K.ok() {
-		return nil, fmt.Errorf("WebGPU: %w", p.b.K.Err)
+		return p.opByOp.Run(in...)
 	}
+	out, err := p.run(in...)
+	if err != nil && !p.b.K.ok() {
+		return p.opByOp.Run(in...) // the device failed under this run
+	}
+	return out, err
+}
+
+func (p *program) run(in ...[]ops.Binding) ([]float32, error) {
+	d := p.b.K.D
 	bufs := map[*G.Node]safejs.Value{}
 	var temps []safejs.Value // this run's: activations bound, params, intermediate values
 	defer func() {
@@ -83,11 +142,21 @@ func (p *program) Run(in ...[]ops.Binding) ([]float32, error) {
 			d.call(t, "destroy")
 		}
 	}()
+	ints := map[*G.Node]int{}
+	goValues := map[*G.Node][]float32{}
 	for _, bs := range in {
 		for _, x := range bs {
 			data := valueBytes(x.Value)
 			if data == nil {
-				continue // a scalar (a layer's index, for peers this backend has none of)
+				if i, ok := x.Value.(*G.I); ok {
+					ints[x.Node] = int(*i) // a KV cache's length (or a layer's index, unused here)
+				}
+				continue
+			}
+			if p.cacheNodes[x.Node] {
+				bufs[x.Node] = p.b.cache(data)
+				goValues[x.Node] = x.Value.(*tensor.Dense).Float32s()
+				continue
 			}
 			if !x.Weight {
 				bufs[x.Node] = d.buffer(data, 0)
@@ -103,6 +172,7 @@ func (p *program) Run(in ...[]ops.Binding) ([]float32, error) {
 			bufs[x.Node] = w
 		}
 	}
+	var written []cacheRows
 	pool := map[int][]safejs.Value{} // free intermediate buffers by size
 	alloc := func(n *G.Node) safejs.Value {
 		size := 4 * n.Shape().TotalSize()
@@ -121,7 +191,8 @@ func (p *program) Run(in ...[]ops.Binding) ([]float32, error) {
 	}
 	for i, s := range p.steps {
 		for _, n := range s.In {
-			if _, ok := bufs[n]; !ok {
+			_, isBuf := bufs[n]
+			if _, isInt := ints[n]; !isBuf && !isInt {
 				return nil, fmt.Errorf("WebGPU: %s has no value for %s", s.Kind, n.Name())
 			}
 		}
@@ -161,6 +232,21 @@ func (p *program) Run(in ...[]ops.Binding) ([]float32, error) {
 		case ops.StepAttention:
 			nk := s.In[1].Shape()[0]
 			d.dispatch("attention", attentionWGSL, groups(s.Heads), rows, param(rows, nk, s.Heads, cols/s.Heads, s.Scale, -1), x, bufs[s.In[1]], bufs[s.In[2]], y)
+		case ops.StepCachedAttention:
+			n, capacity := ints[s.In[5]], s.In[3].Shape()[0]
+			if n < 0 || n+rows > capacity || (!s.Causal && n != 0) {
+				return nil, fmt.Errorf("WebGPU: %d rows after %d do not fit a KV cache of %d", rows, n, capacity)
+			}
+			// this run's keys and values into the cache at row n, then attention over it
+			for j, c := range []int{3, 4} {
+				d.copy(bufs[s.In[1+j]], 0, bufs[s.In[c]], n*cols, rows*cols)
+				written = append(written, cacheRows{gpu: bufs[s.In[c]], goData: goValues[s.In[c]], offset: n * cols, n: rows * cols})
+			}
+			start := -1
+			if s.Causal {
+				start = n
+			}
+			d.dispatch("attention", attentionWGSL, groups(s.Heads), rows, param(rows, n+rows, s.Heads, cols/s.Heads, s.Scale, start), x, bufs[s.In[3]], bufs[s.In[4]], y)
 		default:
 			return nil, fmt.Errorf("WebGPU: no shader for %s", s.Kind)
 		}
@@ -176,7 +262,7 @@ func (p *program) Run(in ...[]ops.Binding) ([]float32, error) {
 	if n := p.out.Shape().TotalSize(); len(p.result) != n {
 		p.result = make([]float32, n)
 	}
-	if err := d.read(bufs[p.out], p.result); err != nil {
+	if err := d.readAll(bufs[p.out], p.result, written); err != nil {
 		p.b.K.Err = err
 		return nil, fmt.Errorf("WebGPU: %w", err)
 	}

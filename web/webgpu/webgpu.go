@@ -207,12 +207,37 @@ func (d *Device) dispatch(name, wgsl string, x, y int, bufs ...safejs.Value) {
 }
 
 // read copies buf's first len(out) floats back into out.
-func (d *Device) read(buf safejs.Value, out []float32) error {
-	d.Reads++
-	size := (max(4*len(out), 4) + 3) &^ 3
-	staging := d.call(d.device, "createBuffer", map[string]any{"size": size, "usage": usageMapRead | usageCopyDst})
+func (d *Device) read(buf safejs.Value, out []float32) error { return d.readAll(buf, out, nil) }
+
+// copy copies n floats of src from float offset so into dst at float offset do.
+func (d *Device) copy(src safejs.Value, so int, dst safejs.Value, do, n int) {
 	enc := d.call(d.device, "createCommandEncoder")
-	d.call(enc, "copyBufferToBuffer", buf, 0, staging, 0, size)
+	d.call(enc, "copyBufferToBuffer", src, 4*so, dst, 4*do, 4*n)
+	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
+}
+
+// readAll copies buf's first len(out) floats into out and each stretch of rows into its
+// Go buffer, through one staging buffer: one wait for the GPU.
+func (d *Device) readAll(buf safejs.Value, out []float32, more []cacheRows) error {
+	d.Reads++
+	type piece struct {
+		dst []float32
+		at  int // bytes into the staging buffer
+	}
+	pieces := []piece{{out, 0}}
+	size := (4*len(out) + 3) &^ 3
+	enc := d.call(d.device, "createCommandEncoder")
+	for _, r := range more {
+		pieces = append(pieces, piece{r.goData[r.offset : r.offset+r.n], size})
+		size += 4 * r.n
+	}
+	staging := d.call(d.device, "createBuffer", map[string]any{"size": max(size, 4), "usage": usageMapRead | usageCopyDst})
+	if len(out) > 0 {
+		d.call(enc, "copyBufferToBuffer", buf, 0, staging, 0, 4*len(out))
+	}
+	for i, r := range more {
+		d.call(enc, "copyBufferToBuffer", r.gpu, 4*r.offset, staging, pieces[i+1].at, 4*r.n)
+	}
 	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
 	if d.err != nil {
 		return d.err
@@ -224,10 +249,15 @@ func (d *Device) read(buf safejs.Value, out []float32) error {
 	mapped := d.call(staging, "getMappedRange")
 	u8, err := safejs.Global().Get("Uint8Array")
 	d.fail(err)
-	view, err := u8.New(mapped)
-	d.fail(err)
-	_, err = safejs.CopyBytesToGo(f32Bytes(out), view)
-	d.fail(err)
+	for _, pc := range pieces {
+		if len(pc.dst) == 0 {
+			continue
+		}
+		view, err := u8.New(mapped, pc.at, 4*len(pc.dst))
+		d.fail(err)
+		_, err = safejs.CopyBytesToGo(f32Bytes(pc.dst), view)
+		d.fail(err)
+	}
 	d.call(staging, "unmap")
 	d.call(staging, "destroy")
 	return d.err

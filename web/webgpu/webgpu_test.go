@@ -97,12 +97,12 @@ func TestTinyModelOnWebGPU(t *testing.T) {
 			t.Logf("%d results read back", k.D.Reads)
 		})
 	}
-	// Op by op, a vision layer reads back a dozen results (each Linear's product, bias
-	// and activation, the norms, attention, the adds); as one program the whole stack
-	// reads back one. The decoder still runs op by op on both paths.
-	layers := len(fixture.TinyCases(t)) * m.Config.Vision.NumHiddenLayers
-	if saved := reads["op by op"] - reads["programs"]; saved < 10*layers {
-		t.Errorf("results read back: %v; the vision stack as one program should save ≥ %d", reads, 10*layers)
+	// Op by op, a layer reads back a dozen results (each Linear's product, bias and
+	// activation, the norms, attention, the adds); as programs, the vision stack reads
+	// back one, and a token three (the decoder stack with its new keys and values, the
+	// head, the text embedding's norm).
+	if reads["programs"] == 0 || reads["programs"]*5 > reads["op by op"] {
+		t.Errorf("results read back: %v; the programs should need a fifth at most", reads)
 	}
 }
 
@@ -114,30 +114,38 @@ func TestLostDeviceFallsBackToGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := NewKernels(open(t))
 	c := fixture.TinyCases(t)[0]
 	px, err := c.Pixels(&m.Preprocess)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := m.NewSession(model.CPU("webgpu", k, true))
-	if err != nil {
-		t.Fatal(err)
+	for _, path := range []string{"op by op", "programs"} {
+		t.Run(path, func(t *testing.T) {
+			k := NewKernels(open(t))
+			var b model.Backend = model.CPU("webgpu", k, true)
+			if path == "programs" {
+				b = NewBackend(k)
+			}
+			s, err := m.NewSession(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := 0
+			ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnToken: func(model.Token) {
+				if calls++; calls == 1 {
+					k.D.Close() // after the image and the first token ran on the GPU
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+				t.Errorf("ids %v, want %v", ans.GeneratedIDs, c.GeneratedIDs)
+			}
+			if k.Err == nil {
+				t.Error("the lost device went unnoticed")
+			}
+			t.Logf("after the loss: %v", k.Err)
+		})
 	}
-	calls := 0
-	ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnToken: func(model.Token) {
-		if calls++; calls == 1 {
-			k.D.Close() // after the image and the first token ran on the GPU
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
-		t.Errorf("ids %v, want %v", ans.GeneratedIDs, c.GeneratedIDs)
-	}
-	if k.Err == nil {
-		t.Error("the lost device went unnoticed")
-	}
-	t.Logf("after the loss: %v", k.Err)
 }
