@@ -19,10 +19,10 @@ type Step struct {
 	In  []*G.Node
 	Out *G.Node
 
-	Act   string  // Linear: the activation after the bias ("" for none)
-	Group int     // Linear: the int8 scale group; 0 for float32 weights
-	Bias  bool    // Linear
-	Eps   float64 // LayerNorm
+	Act    string  // Linear: the activation after the bias ("" for none)
+	Group  int     // Linear: the int8 scale group; 0 for float32 weights
+	Bias   bool    // Linear
+	Eps    float64 // LayerNorm
 	Heads  int     // Attention, CachedAttention
 	Scale  float32 // Attention, CachedAttention
 	Causal bool    // CachedAttention: GIT's text mask (else the image rows, on an empty cache)
