@@ -169,6 +169,8 @@ serve: site
 # page and worker, with one and with all workers: one table (~5 min).
 bench: deps site
 	GITVQA_BENCH_WORKERS=1,$$(nproc) CHROMIUM=/usr/bin/chromium $(GO) test -run XXX -bench Browser -benchtime 1x -timeout 60m ./web/e2e/ | grep -v '^e2e:'
+	@# The WebGPU row: one of the encoder's products on the shaders (SwiftShader here: correctness only).
+	$(WASM_TEST) -run XXX -bench WebGPU -benchtime 1x ./web/webgpu/ 2>&1 | grep -E '^WebGPU|no WebGPU'
 
 # The same beside ONNX Runtime Web on the same encoder, in the same browser and run
 # (../shared/bench/ortbench; needs the npm registry and Debian's python3-onnx).

@@ -32,8 +32,17 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   var g = 0u;
   while (g * group < k) {
     var acc = 0.0;
+    var p = g * group;
     let end = min(k, (g + 1u) * group);
-    for (var p = g * group; p < end; p++) {
+    // four weights a word, dotted with four activations (the rows start on words)
+    while (p + 4u <= end && p % 4u == 0u) {
+      let word = w[(j * kw + p) / 4u];
+      let xb = i * k + p;
+      acc += dot(vec4<f32>(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u]),
+                 vec4<f32>(i8at(word, 0u), i8at(word, 1u), i8at(word, 2u), i8at(word, 3u)));
+      p += 4u;
+    }
+    for (; p < end; p++) {
       acc += x[i * k + p] * i8at(w[(j * kw + p) / 4u], p % 4u);
     }
     total += acc * s[j * groups + g];

@@ -1,12 +1,10 @@
 //go:build js && wasm
 
-// Package webgpu runs the model's kernels on the GPU through WebGPU, from the worker's
-// Go (syscall/js through safejs). This is the first step of the WebGPU backend: every
-// kernels.Kernels method as a WGSL compute shader (shaders.go), int8 weights kept int8
-// in GPU memory and dequantized in the shader, proven against the Go reference and on
-// the whole tiny model. Each call still uploads its activations and reads the result
-// back; compiling whole graphs into one command sequence with activations resident on
-// the GPU is the next (see the README's "The forward pass and its backends").
+// Package webgpu runs the model on the GPU through WebGPU, from the worker's Go
+// (through safejs): every kernels.Kernels method as a WGSL compute shader (shaders.go,
+// Kernels), and the Backend, which compiles each lowered graph (ops.Lower) into a
+// program that keeps its activations in GPU buffers from its first step to its last.
+// int8 weights stay int8 in GPU memory and are dequantized in the shader.
 package webgpu
 
 import (

@@ -4,12 +4,14 @@ package webgpu
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 
 	"gitvqa/model"
 	"gitvqa/model/fixture"
 	"gitvqa/model/hf"
+	"gitvqa/model/kernels"
 	"gitvqa/model/kernels/simd"
 )
 
@@ -148,4 +150,44 @@ func TestLostDeviceFallsBackToGo(t *testing.T) {
 			t.Logf("after the loss: %v", k.Err)
 		})
 	}
+}
+
+// BenchmarkWebGPULinearQ8 times one of the encoder's largest products, 901×1024 by an
+// int8 1024→4096 layer, on the shaders (upload and read-back included): make bench's
+// WebGPU row. On a software adapter (SwiftShader, the only one on this project's
+// machines) the figure says nothing of a GPU: it is printed as correctness only.
+func BenchmarkWebGPULinearQ8(b *testing.B) {
+	d, err := Open(context.Background(), true)
+	if err != nil {
+		b.Skipf("no WebGPU adapter: %v", err)
+	}
+	defer d.Close()
+	k := NewKernels(d)
+	const m, rows, cols = 901, 4096, 1024
+	w := &kernels.Matrix{Rows: rows, Cols: cols, Q8: make([]int8, rows*cols), Scales: make([]float32, rows), Group: cols}
+	for i := range w.Q8 {
+		w.Q8[i] = int8(i%255 - 127)
+	}
+	for i := range w.Scales {
+		w.Scales[i] = 0.01
+	}
+	x, y := make([]float32, m*cols), make([]float32, m*rows)
+	for i := range x {
+		x[i] = float32(i%7) * 0.1
+	}
+	k.LinearQ8(y, x, m, w) // the weights go up, the pipeline compiles
+	b.ResetTimer()
+	for range b.N {
+		k.LinearQ8(y, x, m, w)
+	}
+	if k.Err != nil {
+		b.Fatal(k.Err)
+	}
+	gflops := 2 * float64(m*rows*cols) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+	b.ReportMetric(gflops, "GFLOP/s")
+	label := "a GPU"
+	if d.Software {
+		label = "software adapter: correctness only"
+	}
+	fmt.Printf("WebGPU (%s, %s): linear_q8 901×1024→4096 in %.2f s, %.1f GFLOP/s\n", d.Description, label, b.Elapsed().Seconds()/float64(b.N), gflops)
 }
