@@ -4,7 +4,6 @@ package webgpu
 
 import (
 	"fmt"
-	"slices"
 	"unsafe"
 
 	"github.com/hack-pad/safejs"
@@ -86,7 +85,8 @@ func (b *Backend) Compile(g *G.ExprGraph, out *G.Node) (model.Program, error) {
 	if err != nil {
 		return opByOp, nil
 	}
-	p := &program{b: b, steps: steps, out: out, lastUse: map[*G.Node]int{}, cacheNodes: map[*G.Node]bool{}, opByOp: opByOp}
+	p := &program{b: b, steps: steps, out: out, lastUse: map[*G.Node]int{}, cacheNodes: map[*G.Node]bool{}, opByOp: opByOp,
+		free: map[int][]pooled{}}
 	for i, s := range steps {
 		for _, n := range s.In {
 			p.lastUse[n] = i
@@ -108,9 +108,17 @@ type program struct {
 	// cacheNodes are the KV caches' key and value inputs.
 	cacheNodes map[*G.Node]bool
 	result     []float32
+	// free are the intermediate buffers not in use, by size in bytes.
+	free map[int][]pooled
 	// opByOp runs the graph when the GPU has failed (a lost device): the kernels then run
 	// in Go, and the KV caches' Go copies are whole, so the question is still answered.
 	opByOp model.Program
+}
+
+// pooled is an intermediate value's buffer.
+type pooled struct {
+	buf  safejs.Value
+	size int
 }
 
 // cacheRows is a stretch of a KV cache a run wrote: copied back to its Go buffer.
@@ -173,16 +181,25 @@ func (p *program) run(in ...[]ops.Binding) ([]float32, error) {
 		}
 	}
 	var written []cacheRows
-	pool := map[int][]safejs.Value{} // free intermediate buffers by size
+	// Intermediate values take buffers from the program's pool (kept between runs: a
+	// token's program runs again and again) and give them back once read for the last
+	// time, or when the run ends.
+	owned := map[*G.Node]pooled{}
+	defer func() {
+		for _, b := range owned {
+			p.free[b.size] = append(p.free[b.size], b)
+		}
+	}()
 	alloc := func(n *G.Node) safejs.Value {
 		size := 4 * n.Shape().TotalSize()
-		if free := pool[size]; len(free) > 0 {
-			pool[size] = free[:len(free)-1]
-			return free[len(free)-1]
+		b := pooled{size: size}
+		if free := p.free[size]; len(free) > 0 {
+			b, p.free[size] = free[len(free)-1], free[:len(free)-1]
+		} else {
+			b.buf = d.empty(size)
 		}
-		b := d.buffer(make([]byte, size), 0)
-		temps = append(temps, b)
-		return b
+		owned[n] = b
+		return b.buf
 	}
 	param := func(v ...any) safejs.Value {
 		b := d.buffer(params(v...), 0)
@@ -252,10 +269,10 @@ func (p *program) run(in ...[]ops.Binding) ([]float32, error) {
 		}
 		bufs[s.Out] = y
 		// Values no later step reads go back to the pool (never the output, nor a bound input).
-		for j, n := range s.In {
-			if p.lastUse[n] == i && n.Op() != nil && !slices.Contains(s.In[:j], n) {
-				size := 4 * n.Shape().TotalSize()
-				pool[size] = append(pool[size], bufs[n])
+		for _, n := range s.In {
+			if b, ok := owned[n]; ok && p.lastUse[n] == i {
+				delete(owned, n)
+				p.free[b.size] = append(p.free[b.size], b)
 			}
 		}
 	}

@@ -158,6 +158,11 @@ func (d *Device) buffer(b []byte, extra int) safejs.Value {
 	return buf
 }
 
+// empty is a storage buffer of size bytes, zeros, nothing uploaded.
+func (d *Device) empty(size int) safejs.Value {
+	return d.call(d.device, "createBuffer", map[string]any{"size": (max(size, 4) + 3) &^ 3, "usage": usageStorage | usageCopySrc | usageCopyDst})
+}
+
 func f32Bytes(s []float32) []byte {
 	if len(s) == 0 {
 		return nil
