@@ -8,7 +8,6 @@
 package backend
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 
@@ -26,7 +25,7 @@ import (
 // note says why a faster one is not used (or which GPU runs).
 func New(kernels string, exact bool) (b model.Backend, note string) {
 	if kernels == protocol.KernelsWebGPU {
-		gpu, why := newWebGPU()
+		gpu, why := newWebGPU(exact)
 		if gpu != nil {
 			return gpu, why
 		}
@@ -55,20 +54,25 @@ func New(kernels string, exact bool) (b model.Backend, note string) {
 	return model.GoBackend(), note
 }
 
-// newWebGPU opens the GPU and holds its shaders to the Go reference (the SIMD module's
-// load-time shapes), or says why not: then the CPU sets run. A software adapter
-// (SwiftShader) is taken, as asked for, and named: it is for correctness, not speed.
-func newWebGPU() (model.Backend, string) {
+// newWebGPU opens the GPU and holds its shaders to the Go reference, or says why not:
+// then the CPU sets run. Unless exact, activations go to int8 for dot4I8Packed where
+// the GPU has it. A software adapter (SwiftShader) is taken, as asked for, and named: it
+// is for correctness, not speed.
+func newWebGPU(exact bool) (model.Backend, string) {
 	d, err := webgpu.Open(context.Background(), true)
 	if err != nil {
 		return nil, fmt.Sprintf("WebGPU is not available here (%v): running on the CPU", err)
 	}
 	k := webgpu.NewKernels(d)
-	if err := simd.CheckFloat(k, simd.LoadShapes); err != nil || k.Err != nil {
+	k.Int8 = !exact && d.DP4A
+	if err := webgpu.SelfTest(k); err != nil {
 		d.Close()
-		return nil, fmt.Sprintf("WebGPU (%s) failed its self-test (%v): running on the CPU", d.Description, cmp.Or(k.Err, err))
+		return nil, fmt.Sprintf("WebGPU (%s) failed its self-test (%v): running on the CPU", d.Description, err)
 	}
 	note := "WebGPU on " + d.Description
+	if k.Int8 {
+		note += ", int8 activations (dot4I8Packed)"
+	}
 	if d.Software {
 		note += ": a software adapter, for correctness, not speed"
 	}

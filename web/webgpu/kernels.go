@@ -13,7 +13,11 @@ import (
 // the shaders do not take (activations it has no shader for) run in Go. A JavaScript
 // error makes the call fall back to Go and is kept in Err.
 type Kernels struct {
-	D        *Device
+	D *Device
+	// Int8 quantizes each row of activations to int8 and multiplies it with the int8
+	// weights by dot4I8Packed (where D.DP4A), as the CPU's relaxed-SIMD path does with 7
+	// bits: RefLinearDP4A says exactly what. Off, activations stay float32: exact.
+	Int8     bool
 	weights  map[*kernels.Matrix]q8Buffers
 	fallback kernels.Go
 	// Err is the first WebGPU failure; from then on every call runs in Go.
@@ -67,6 +71,19 @@ func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
 	return b
 }
 
+// dp4a says whether LinearQ8 on w takes the DP4A path.
+func (k *Kernels) dp4a(w *kernels.Matrix) bool { return k.Int8 && k.D.DP4A && dp4aShape(w) }
+
+// quantizeRows dispatches the quantization of x's rows (m × cols floats on the GPU):
+// their int8 words and scales, and the buffers it made, to release once the product has
+// run (not x).
+func (k *Kernels) quantizeRows(x safejs.Value, m, cols int) (xq, sx safejs.Value, temps []safejs.Value) {
+	p := k.D.buffer(params(m, cols), 0)
+	xq, sx = k.D.empty(m*cols), k.D.empty(4*m)
+	k.D.dispatch("quantize_rows", quantizeRowsWGSL, groups(m), 1, p, x, xq, sx)
+	return xq, sx, []safejs.Value{p, xq, sx}
+}
+
 // GemmNT implements kernels.Kernels.
 func (k *Kernels) GemmNT(m, n, kk int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if m == 0 || n == 0 {
@@ -96,12 +113,20 @@ func (k *Kernels) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
 		k.fallback.LinearQ8(y, x, m, w)
 		return
 	}
-	group := min(w.Group, w.Cols)
-	if group <= 0 {
-		group = w.Cols
-	}
+	group := min(max(w.Group, 1), w.Cols)
 	nGroups := (w.Cols + group - 1) / group
 	wb := k.q8(w)
+	if k.dp4a(w) {
+		by := k.D.empty(4 * m * w.Rows)
+		bx := k.D.buffer(f32Bytes(x[:m*w.Cols]), 0)
+		xq, sx, temps := k.quantizeRows(bx, m, w.Cols)
+		p := k.D.buffer(params(m, w.Rows, w.Cols, group, nGroups), 0)
+		k.D.dispatch("linear_dp4a", linearDP4AWGSL, groups(w.Rows), m, p, xq, sx, wb.w, wb.scales, by)
+		if !k.finish(by, y[:m*w.Rows], append(temps, p, bx)...) {
+			k.fallback.LinearQ8(y, x, m, w)
+		}
+		return
+	}
 	p := k.D.buffer(params(m, w.Rows, w.Cols, wb.kw, group, nGroups), 0)
 	bx := k.D.buffer(f32Bytes(x[:m*w.Cols]), 0)
 	by := k.D.buffer(make([]byte, 4*m*w.Rows), 0)

@@ -71,6 +71,9 @@ func (b *Backend) cache(data []byte) safejs.Value {
 	return c.buf
 }
 
+// Exact implements model.Backend: false on the DP4A path (activations rounded to int8).
+func (b *Backend) Exact() bool { return !b.K.Int8 || !b.K.D.DP4A }
+
 // WholeStacks implements model.Backend: the more layers a program holds, the fewer
 // trips its activations make.
 func (b *Backend) WholeStacks() bool { return true }
@@ -227,7 +230,13 @@ func (p *program) run(in ...[]ops.Binding) ([]float32, error) {
 				if k%4 != 0 {
 					return nil, fmt.Errorf("WebGPU: int8 rows of %d bytes are not whole words", k)
 				}
-				d.dispatch("linear_q8", linearQ8WGSL, groups(cols), rows, param(rows, cols, k, k, group, nGroups), x, bufs[s.In[1]], bufs[s.In[2]], y)
+				if p.b.K.Int8 && d.DP4A && group%4 == 0 {
+					xq, sx, made := p.b.K.quantizeRows(x, rows, k)
+					temps = append(temps, made...)
+					d.dispatch("linear_dp4a", linearDP4AWGSL, groups(cols), rows, param(rows, cols, k, group, nGroups), xq, sx, bufs[s.In[1]], bufs[s.In[2]], y)
+				} else {
+					d.dispatch("linear_q8", linearQ8WGSL, groups(cols), rows, param(rows, cols, k, k, group, nGroups), x, bufs[s.In[1]], bufs[s.In[2]], y)
+				}
 				rest = s.In[3:]
 			} else {
 				d.dispatch("gemm_nt", gemmNTWGSL, groups(cols), rows, param(rows, cols, k, k, k, cols), x, bufs[s.In[1]], y)

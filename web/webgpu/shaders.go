@@ -192,3 +192,63 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   y[i] = a[i] + b[i];
 }
 `
+
+// The DP4A path (where navigator.gpu.wgslLanguageFeatures has
+// packed_4x8_integer_dot_product): each row of activations quantized to int8 with its
+// own scale (max|x|/127, rounded half to even as WGSL's round() does), then four int8
+// products a dot4I8Packed, summed in i32 per scale group.
+
+// One invocation per row: sx[r] and the row's bytes, four to a u32 (k a multiple of 4).
+const quantizeRowsWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // rows, k
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> xq: array<u32>;
+@group(0) @binding(3) var<storage, read_write> sx: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let rows = P[0]; let k = P[1];
+  let r = id.x;
+  if (r >= rows) { return; }
+  var mx = 0.0;
+  for (var p = 0u; p < k; p++) { mx = max(mx, abs(x[r * k + p])); }
+  let s = select(mx / 127.0, 1.0, mx == 0.0);
+  sx[r] = s;
+  for (var q = 0u; q < k / 4u; q++) {
+    var word = 0u;
+    for (var t = 0u; t < 4u; t++) {
+      let v = i32(clamp(round(x[r * k + 4u * q + t] / s), -127.0, 127.0));
+      word |= (bitcast<u32>(v) & 0xffu) << (8u * t);
+    }
+    xq[r * (k / 4u) + q] = word;
+  }
+}
+`
+
+// y[i][j] = sx[i]·Σ_g scale[j][g]·Σ_{p in g} xq[i][p]·w[j][p] (group a multiple of 4).
+const linearDP4AWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, group, groups
+@group(0) @binding(1) var<storage, read> xq: array<u32>;
+@group(0) @binding(2) var<storage, read> sx: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<u32>;
+@group(0) @binding(4) var<storage, read> s: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let m = P[0]; let n = P[1]; let k = P[2]; let group = P[3]; let groups = P[4];
+  let j = id.x; let i = id.y;
+  if (j >= n || i >= m) { return; }
+  let words = k / 4u;
+  var total = 0.0;
+  for (var g = 0u; g < groups; g++) {
+    var acc = 0i;
+    let end = min(words, (g + 1u) * group / 4u);
+    for (var q = g * group / 4u; q < end; q++) {
+      acc += dot4I8Packed(xq[i * words + q], w[j * words + q]);
+    }
+    total += f32(acc) * s[j * groups + g];
+  }
+  y[i * n + j] = total * sx[i];
+}
+`

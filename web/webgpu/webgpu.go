@@ -46,6 +46,9 @@ type Device struct {
 	err         error // the first JavaScript error, reported by the next call
 	// Reads counts the results copied back to Go: each is a wait for the GPU.
 	Reads int
+	// DP4A says the shaders may use dot4I8Packed (the WGSL language feature
+	// packed_4x8_integer_dot_product).
+	DP4A bool
 }
 
 // Open asks for an adapter and a device with the largest buffer limits the adapter
@@ -69,6 +72,10 @@ func Open(ctx context.Context, allowSoftware bool) (*Device, error) {
 		return nil, fmt.Errorf("%w: requestAdapter found none", ErrNoAdapter)
 	}
 	d := &Device{pipelines: map[string]safejs.Value{}}
+	if wf := d.get(gpu, "wgslLanguageFeatures"); !wf.IsUndefined() && !wf.IsNull() {
+		has, _ := d.call(wf, "has", "packed_4x8_integer_dot_product").Bool()
+		d.DP4A = has
+	}
 	// A fallback adapter says so (adapter.isFallbackAdapter, since Chromium 13x in
 	// adapter.info); Chromium's SwiftShader did not always, so its name counts too.
 	d.Software = d.bool(adapter, "isFallbackAdapter")

@@ -5,10 +5,13 @@ package webgpu
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand"
 	"reflect"
 	"testing"
 
 	"gitvqa/model"
+	"gitvqa/model/convert"
 	"gitvqa/model/fixture"
 	"gitvqa/model/hf"
 	"gitvqa/model/kernels"
@@ -190,4 +193,102 @@ func BenchmarkWebGPULinearQ8(b *testing.B) {
 		label = "software adapter: correctness only"
 	}
 	fmt.Printf("WebGPU (%s, %s): linear_q8 901×1024→4096 in %.2f s, %.1f GFLOP/s\n", d.Description, label, b.Elapsed().Seconds()/float64(b.N), gflops)
+}
+
+// The DP4A shaders compute exactly RefLinearDP4A's integers: equal within float
+// rounding of the scales, on odd shapes (groups of 32 and whole rows, m = 1 to 9).
+func TestDP4AMatchesReference(t *testing.T) {
+	k := NewKernels(open(t))
+	if !k.D.DP4A {
+		t.Fatal("SwiftShader offers packed_4x8_integer_dot_product: the adapter here should have it")
+	}
+	k.Int8 = true
+	r := rand.New(rand.NewSource(5))
+	for _, c := range [][4]int{{1, 33, 64, 64}, {7, 70, 96, 32}, {9, 37, 48, 48}, {4, 64, 1024, 1024}, {2, 5, 4, 4}} {
+		m, w := c[0], simd.Quantized(r, c[1], c[2], c[3])
+		x := make([]float32, m*w.Cols)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		x[0] = 0 // a zero, and below a row of zeros
+		if m > 1 {
+			clear(x[w.Cols : 2*w.Cols])
+		}
+		got, want := make([]float32, m*w.Rows), make([]float32, m*w.Rows)
+		k.LinearQ8(got, x, m, w)
+		RefLinearDP4A(want, x, m, w)
+		for i := range want {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("%v at %d: %g, want %g", c, i, got[i], want[i])
+			}
+		}
+	}
+	if k.Err != nil {
+		t.Fatal(k.Err)
+	}
+}
+
+// The tiny checkpoint as an int8 folder on the DP4A path: weights and activations
+// rounded to int8, it is held to what the CPU's 7-bit path is held to (README, "int8
+// Linear layers"): first logits at cosine ≥ 0.9995 of Hugging Face's float32, most
+// greedy answers still exact.
+func TestTinyModelOnDP4A(t *testing.T) {
+	in, closeIn, err := convert.OpenFolder(fixture.TinyDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, err = convert.Convert(in, dir, convert.Options{})
+	closeIn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := hf.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := NewKernels(open(t))
+	k.Int8 = true
+	b := NewBackend(k)
+	if b.Exact() {
+		t.Fatal("the DP4A backend says it is exact")
+	}
+	exact, cases := 0, fixture.TinyCases(t)
+	for _, c := range cases {
+		px, err := c.Pixels(&m.Preprocess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := m.NewSession(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first []float32
+		ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnLogits: func(step int, l []float32) {
+			if step == 0 {
+				first = append([]float32(nil), l...)
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := c.Array("logits_last.npy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cos := fixture.Cosine(first, want.Float32)
+		if cos < 0.9995 {
+			t.Errorf("%s: first logits at cosine %.6f of Hugging Face's", c.Name, cos)
+		}
+		if reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+			exact++
+		}
+		t.Logf("%s: cosine %.6f, answer exact %v", c.Name, cos, reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs))
+	}
+	if exact < len(cases)/2 {
+		t.Errorf("%d of %d answers exact", exact, len(cases))
+	}
+	if k.Err != nil {
+		t.Fatal(k.Err)
+	}
 }
