@@ -165,7 +165,7 @@ export interface Ready {
   warning?: string;
   offline: boolean;
   loadMs: number;
-  /** what runs: KernelsRelaxed, KernelsSIMD, KernelsGo */
+  /** what runs: KernelsRelaxed, KernelsSIMD, KernelsGo, KernelsWebGPU */
   kernels: string;
   /** why not a faster set, when not */
   kernelsNote?: string;

@@ -151,7 +151,7 @@ export const protocol = Object.freeze({
  * @property {string} [warning]
  * @property {boolean} offline
  * @property {number} loadMs
- * @property {string} kernels what runs: KernelsRelaxed, KernelsSIMD, KernelsGo
+ * @property {string} kernels what runs: KernelsRelaxed, KernelsSIMD, KernelsGo, KernelsWebGPU
  * @property {string} [kernelsNote] why not a faster set, when not
  * @property {boolean} exact activations stay float32
  * @property {Phase[]} phases where the load's time went

@@ -37,7 +37,7 @@ const workerOf = (assetsURL) =>
 export class GitVQA {
   /**
    * Starts a worker and loads a model folder (its manifest.json and chunks).
-   * @param {{model?: string, onProgress?: Function, assetsURL?: string|URL, workerURL?: string|URL, exact?: boolean, workers?: number, kernels?: string, stallMs?: number}} options
+   * @param {{model?: string, onProgress?: Function, assetsURL?: string|URL, workerURL?: string|URL, exact?: boolean, workers?: number, kernels?: string, device?: string, stallMs?: number}} options
    *   onProgress({phase, loaded, total, fromCache}) — bytes; phase is download|verify|load.
    *   assetsURL: the folder of worker.js, wasm_exec.js and the .wasm files (default:
    *   GitVQA.assetsURL, else this module's folder); workerURL names worker.js itself.
@@ -60,6 +60,7 @@ export class GitVQA {
   static async load({ model = 'models/git-large-vqav2/', onProgress, assetsURL, workerURL, exact = false, workers, kernels = P.KernelsAuto, device = 'auto', stallMs } = {}) {
     const manifestURL = manifestOf(model);
     if (device === 'webgpu') kernels = P.KernelsWebGPU;
+    else if (device === 'cpu' && kernels === P.KernelsWebGPU) kernels = P.KernelsAuto;
     else if (device !== 'auto' && device !== 'cpu') throw new VQAError(P.CodeBadMessage, `device ${device}: want 'auto', 'webgpu' or 'cpu'`);
     const url = workerURL || workerOf(assetsURL);
     const vqa = new GitVQA(new Worker(url));
@@ -76,7 +77,9 @@ export class GitVQA {
     askToPersist(vqa.info);
     const want = Math.max(1, Math.min(workers ?? defaultWorkers(), vqa.info.model.maxWorkers || 1));
     /** Resolves to the number of workers sharing the image encoder, once they do. */
-    vqa.sharing = want > 1 ? vqa._startShards(url, load, want) : Promise.resolve(1);
+    // The shards run what the main worker runs (not what was asked for: a GPU that failed
+    // its self-test there leaves the CPU sets).
+    vqa.sharing = want > 1 ? vqa._startShards(url, { ...load, kernels: vqa.info.kernels }, want) : Promise.resolve(1);
     return vqa;
   }
 

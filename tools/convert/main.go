@@ -80,7 +80,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		o.Task = model.TaskVQA
 		if *in != "" {
 			abs, _ := filepath.Abs(*in)
-			o.Task = model.TaskOf(filepath.Base(abs))
+			name := strings.ToLower(filepath.Base(abs))
+			if !strings.HasPrefix(name, "git-") && !strings.Contains(name, "vqa") {
+				return fmt.Errorf("-task vqa or -task caption: the folder's name (%s) does not say which the checkpoint is", filepath.Base(abs))
+			}
+			o.Task = model.TaskOf(name)
 		}
 	}
 	if o.Task != model.TaskVQA && o.Task != model.TaskCaption {

@@ -16,7 +16,7 @@ import (
 func convertTo(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	var out, errb bytes.Buffer
-	if err := run(append([]string{"-in", fixture.TinyDir(), "-out", dir, "-q"}, args...), &out, &errb); err != nil {
+	if err := run(append([]string{"-in", fixture.TinyDir(), "-out", dir, "-q", "-task", "vqa"}, args...), &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	return out.String()
@@ -87,7 +87,10 @@ func TestBadFlags(t *testing.T) {
 		{"-in", fixture.TinyDir(), "-random", "large", "-out", t.TempDir()},
 		{"-in", fixture.TinyDir(), "-out", t.TempDir(), "-dtype", "int4"},
 		{"-in", fixture.TinyDir(), "-out", t.TempDir(), "-chunk-mib", "0"},
-		{"-in", "/nonexistent", "-out", t.TempDir()},
+		{"-in", "/nonexistent", "-out", t.TempDir(), "-task", "vqa"},
+		// A folder whose name does not say the task (testdata/tiny): it must be given.
+		{"-in", fixture.TinyDir(), "-out", t.TempDir()},
+		{"-in", fixture.TinyDir(), "-out", t.TempDir(), "-task", "both"},
 		{"-random", "huge", "-vocab", filepath.Join(fixture.TinyDir(), "vocab.txt"), "-out", t.TempDir()},
 		// Nothing defaults to a file of this checkout: a built binary has none.
 		{"-random", "large", "-out", t.TempDir()},
@@ -158,7 +161,7 @@ func TestFailedConversionKeepsTheWorkingFolder(t *testing.T) {
 		"a tensor missing halfway":               {hfCopy(t, map[string][]byte{"model.safetensors": missing.Bytes()}), `no tensor "git.encoder.layer.1.output.LayerNorm.weight"`},
 	} {
 		var out, errb bytes.Buffer
-		err := run([]string{"-in", c.in, "-out", dir, "-q", "-chunk-mib", "2"}, &out, &errb)
+		err := run([]string{"-in", c.in, "-out", dir, "-q", "-chunk-mib", "2", "-task", "vqa"}, &out, &errb)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want %q", name, err, c.want)
 		}

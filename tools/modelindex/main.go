@@ -61,7 +61,12 @@ func run(args []string) error {
 	if b, err := os.ReadFile(filepath.Join(dir, "index.json")); err == nil {
 		json.Unmarshal(b, &old)
 	}
-	ix.Default = cmp.Or(*def, old.Default)
+	ix.Default = *def
+	for _, m := range ix.Models {
+		if ix.Default == "" && m.Path == old.Default {
+			ix.Default = old.Default // still there: kept
+		}
+	}
 	if ix.Default == "" && len(ix.Models) > 0 {
 		ix.Default = ix.Models[0].Path
 	}

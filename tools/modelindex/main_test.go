@@ -52,4 +52,9 @@ func TestIndex(t *testing.T) {
 	if err := run([]string{dir}); err != nil || read().Default != "models/b-captions/" {
 		t.Fatalf("the default was not kept: %+v %v", read(), err)
 	}
+	// A default whose folder is gone is not kept: the page would load nothing.
+	os.RemoveAll(filepath.Join(dir, "b-captions"))
+	if err := run([]string{dir}); err != nil || read().Default != "models/a-vqa/" || len(read().Models) != 1 {
+		t.Fatalf("after its folder went: %+v %v", read(), err)
+	}
 }

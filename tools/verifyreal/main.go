@@ -206,7 +206,7 @@ func verify(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = convert.Convert(in, int8Dir, convert.Options{Description: o.repo + ", int8 (tools/verifyreal)"})
+	_, err = convert.Convert(in, int8Dir, convert.Options{Description: o.repo + ", int8 (tools/verifyreal)", Task: model.TaskOf(o.repo)})
 	closeIn()
 	if err != nil {
 		return fmt.Errorf("converting to int8: %w", err)

@@ -119,7 +119,7 @@ type Ready struct {
 	Warning     string    `json:"warning,omitempty"`
 	Offline     bool      `json:"offline"`
 	LoadMs      float64   `json:"loadMs"`
-	Kernels     string    `json:"kernels"`               // what runs: KernelsRelaxed, KernelsSIMD, KernelsGo
+	Kernels     string    `json:"kernels"`               // what runs: KernelsRelaxed, KernelsSIMD, KernelsGo, KernelsWebGPU
 	KernelsNote string    `json:"kernelsNote,omitempty"` // why not a faster set, when not
 	Exact       bool      `json:"exact"`                 // activations stay float32
 	Phases      []Phase   `json:"phases"`                // where the load's time went

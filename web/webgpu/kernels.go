@@ -47,7 +47,10 @@ func (k *Kernels) ok() bool {
 // finish reads out back from buf and releases the call's buffers; false when the GPU
 // failed (the caller then runs the Go kernel).
 func (k *Kernels) finish(buf safejs.Value, out []float32, temps ...safejs.Value) bool {
-	err := k.D.read(buf, out)
+	err := k.D.end()
+	if err == nil {
+		err = k.D.read(buf, out)
+	}
 	for _, t := range append(temps, buf) {
 		k.D.call(t, "destroy")
 	}
@@ -93,6 +96,7 @@ func (k *Kernels) GemmNT(m, n, kk int, a []float32, lda int, b []float32, ldb in
 		k.fallback.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
 		return
 	}
+	k.D.begin()
 	span := func(rows, ld, cols int) int { return (rows-1)*ld + cols }
 	p := k.D.buffer(params(m, n, kk, lda, ldb, ldc), 0)
 	ba, bb := k.D.buffer(f32Bytes(a[:span(m, lda, kk)]), 0), k.D.buffer(f32Bytes(b[:span(n, ldb, kk)]), 0)
@@ -115,6 +119,7 @@ func (k *Kernels) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
 	}
 	group := min(max(w.Group, 1), w.Cols)
 	nGroups := (w.Cols + group - 1) / group
+	k.D.begin()
 	wb := k.q8(w)
 	if k.dp4a(w) {
 		by := k.D.empty(4 * m * w.Rows)
@@ -145,6 +150,7 @@ func (k *Kernels) Attention(out, q, kv, v []float32, m, nk, heads, dh int, scale
 		k.fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
 		return
 	}
+	k.D.begin()
 	d := heads * dh
 	p := k.D.buffer(params(m, nk, heads, dh, scale, causal), 0)
 	bq, bk, bv := k.D.buffer(f32Bytes(q[:m*d]), 0), k.D.buffer(f32Bytes(kv[:nk*d]), 0), k.D.buffer(f32Bytes(v[:nk*d]), 0)
@@ -164,6 +170,7 @@ func (k *Kernels) LayerNorm(y, x []float32, d int, gamma, beta []float32, eps fl
 		k.fallback.LayerNorm(y, x, d, gamma, beta, eps)
 		return
 	}
+	k.D.begin()
 	rows := len(x) / d
 	p := k.D.buffer(params(rows, d, float32(eps)), 0)
 	bx, bg, bb := k.D.buffer(f32Bytes(x[:rows*d]), 0), k.D.buffer(f32Bytes(gamma[:d]), 0), k.D.buffer(f32Bytes(beta[:d]), 0)
@@ -181,6 +188,7 @@ func (k *Kernels) Activate(x []float32, act string) {
 		k.fallback.Activate(x, act)
 		return
 	}
+	k.D.begin()
 	p := k.D.buffer(params(len(x), c), 0)
 	bx := k.D.buffer(f32Bytes(x), 0)
 	g := groups(len(x))
@@ -199,6 +207,7 @@ func (k *Kernels) AddBias(y []float32, m, n int, bias []float32) {
 		k.fallback.AddBias(y, m, n, bias)
 		return
 	}
+	k.D.begin()
 	p := k.D.buffer(params(m, n), 0)
 	bb, by := k.D.buffer(f32Bytes(bias[:n]), 0), k.D.buffer(f32Bytes(y[:m*n]), 0)
 	k.D.dispatch("add_bias", addBiasWGSL, groups(n), m, p, bb, by)

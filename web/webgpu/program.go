@@ -38,8 +38,9 @@ type gpuCache struct {
 }
 
 // maxCaches is how many KV caches stay on the GPU: the session keeps two pictures' (a
-// key and a value cache per decoder layer each).
-const maxCaches = 64
+// key and a value cache for each of 6 decoder layers). A cache's Go buffer stays alive
+// while it is listed (its address is the key: a freed one could be reused).
+const maxCaches = 24
 
 type weightKey struct {
 	ptr   unsafe.Pointer
@@ -85,7 +86,7 @@ func (b *Backend) Compile(g *G.ExprGraph, out *G.Node) (model.Program, error) {
 		return nil, err
 	}
 	steps, err := ops.Lower(g)
-	if err != nil {
+	if err != nil || !shadersTake(steps) {
 		return opByOp, nil
 	}
 	p := &program{b: b, steps: steps, out: out, lastUse: map[*G.Node]int{}, cacheNodes: map[*G.Node]bool{}, opByOp: opByOp,
@@ -144,8 +145,20 @@ func (p *program) Run(in ...[]ops.Binding) ([]float32, error) {
 	return out, err
 }
 
-func (p *program) run(in ...[]ops.Binding) ([]float32, error) {
+func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 	d := p.b.K.D
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("WebGPU program: %v", r)
+		}
+	}()
+	d.begin()
+	scoped := true
+	defer func() {
+		if scoped {
+			d.end() // an early return: close the scopes
+		}
+	}()
 	bufs := map[*G.Node]safejs.Value{}
 	var temps []safejs.Value // this run's: activations bound, params, intermediate values
 	defer func() {
@@ -260,6 +273,9 @@ func (p *program) run(in ...[]ops.Binding) ([]float32, error) {
 			d.dispatch("attention", attentionWGSL, groups(s.Heads), rows, param(rows, nk, s.Heads, cols/s.Heads, s.Scale, -1), x, bufs[s.In[1]], bufs[s.In[2]], y)
 		case ops.StepCachedAttention:
 			n, capacity := ints[s.In[5]], s.In[3].Shape()[0]
+			if s.In[3].Shape()[1] != cols {
+				return nil, fmt.Errorf("WebGPU: a KV cache %d wide for rows of %d", s.In[3].Shape()[1], cols)
+			}
 			if n < 0 || n+rows > capacity || (!s.Causal && n != 0) {
 				return nil, fmt.Errorf("WebGPU: %d rows after %d do not fit a KV cache of %d", rows, n, capacity)
 			}
@@ -288,11 +304,33 @@ func (p *program) run(in ...[]ops.Binding) ([]float32, error) {
 	if n := p.out.Shape().TotalSize(); len(p.result) != n {
 		p.result = make([]float32, n)
 	}
+	scoped = false
+	if err := d.end(); err != nil {
+		p.b.K.Err = err
+		return nil, err
+	}
 	if err := d.readAll(bufs[p.out], p.result, written); err != nil {
 		p.b.K.Err = err
 		return nil, fmt.Errorf("WebGPU: %w", err)
 	}
 	return p.result, nil
+}
+
+// shadersTake says whether every step fits the shaders (else the graph runs op by op):
+// a known activation, int8 rows of whole words.
+func shadersTake(steps []ops.Step) bool {
+	for _, s := range steps {
+		if s.Kind != ops.StepLinear {
+			continue
+		}
+		if _, ok := activations[s.Act]; s.Act != "" && !ok {
+			return false
+		}
+		if s.Group > 0 && s.In[0].Shape()[1]%4 != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // activations are the activate shader's kinds.

@@ -108,6 +108,35 @@ func Open(ctx context.Context, allowSoftware bool) (*Device, error) {
 	return d, d.err
 }
 
+// begin opens the error scopes of a batch of GPU work: WebGPU reports a shader's
+// validation failure, or a buffer it could not allocate, through them (not as an
+// exception), and a result read back after such a failure would be zeros.
+func (d *Device) begin() {
+	d.call(d.device, "pushErrorScope", "out-of-memory")
+	d.call(d.device, "pushErrorScope", "validation")
+}
+
+// end closes begin's scopes and returns the first error they caught.
+func (d *Device) end() error {
+	for _, kind := range []string{"validation", "out-of-memory"} {
+		p := d.call(d.device, "popErrorScope")
+		if d.err != nil {
+			return d.err
+		}
+		v, err := jsutil.Await(context.Background(), p)
+		if err != nil {
+			d.fail(err)
+			return err
+		}
+		if !v.IsNull() && !v.IsUndefined() {
+			msg, _ := d.get(v, "message").String()
+			d.fail(fmt.Errorf("WebGPU %s error: %s", kind, msg))
+			return d.err
+		}
+	}
+	return nil
+}
+
 // Close destroys the device.
 func (d *Device) Close() { d.call(d.device, "destroy") }
 

@@ -292,3 +292,18 @@ func TestTinyModelOnDP4A(t *testing.T) {
 		t.Fatal(k.Err)
 	}
 }
+
+// A dispatch WebGPU refuses (here: a bind group missing two of the shader's buffers) is
+// reported through the error scopes, not as an exception: end must return it, or the
+// read-back after it would hand over zeros as a result.
+func TestValidationErrorsAreCaught(t *testing.T) {
+	d := open(t)
+	d.begin()
+	p := d.buffer(params(4), 0)
+	d.dispatch("add", addWGSL, 1, 1, p, d.empty(16))
+	if err := d.end(); err == nil {
+		t.Fatal("an invalid dispatch went unnoticed")
+	} else {
+		t.Logf("caught: %v", err)
+	}
+}
