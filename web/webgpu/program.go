@@ -248,7 +248,7 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 					temps = append(temps, made...)
 					d.dispatch("linear_dp4a", linearDP4AWGSL, groups(cols), rows, param(rows, cols, k, group, nGroups), xq, sx, bufs[s.In[1]], bufs[s.In[2]], y)
 				} else {
-					d.dispatch("linear_q8", linearQ8WGSL, groups(cols), rows, param(rows, cols, k, k, group, nGroups), x, bufs[s.In[1]], bufs[s.In[2]], y)
+					d.linearQ8(rows, cols, k, group, param(rows, cols, k, k, group, nGroups), x, bufs[s.In[1]], bufs[s.In[2]], y)
 				}
 				rest = s.In[3:]
 			} else {

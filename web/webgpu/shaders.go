@@ -252,3 +252,48 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   y[i * n + j] = total * sx[i];
 }
 `
+
+// linear_q8 in 16×16 tiles: a workgroup computes 16 rows × 16 outputs, staging 16
+// columns of x and of the (dequantized) weights in workgroup memory at a time, so each
+// value read from storage serves 16 products instead of one. The scale is applied at
+// each group's end, so a group must be a multiple of 16 (or the whole row).
+const linearQ8TiledWGSL = unpackI8 + `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, kw, group, groups
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> s: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+var<workgroup> xs: array<array<f32, 16>, 16>; // [row][column of the tile]
+var<workgroup> ws: array<array<f32, 16>, 16>; // [output][column of the tile]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let m = P[0]; let n = P[1]; let k = P[2]; let kw = P[3]; let group = P[4]; let groups = P[5];
+  let j = wg.x * 16u + l.x;
+  let i = wg.y * 16u + l.y;
+  let xi = wg.y * 16u + l.y; // the row this invocation stages
+  let wj = wg.x * 16u + l.y; // the output whose weights it stages
+  var total = 0.0;
+  var acc = 0.0;
+  for (var p0 = 0u; p0 < k; p0 += 16u) {
+    let p = p0 + l.x;
+    var xv = 0.0;
+    if (xi < m && p < k) { xv = x[xi * k + p]; }
+    xs[l.y][l.x] = xv;
+    var wv = 0.0;
+    if (wj < n && p < k) { wv = i8at(w[(wj * kw + p) / 4u], p % 4u); }
+    ws[l.y][l.x] = wv;
+    workgroupBarrier();
+    for (var t = 0u; t < 16u; t++) {
+      acc += xs[l.y][t] * ws[l.x][t];
+    }
+    workgroupBarrier();
+    if (p0 + 16u >= k || (p0 + 16u) % group == 0u) {
+      if (j < n) { total += acc * s[j * groups + p0 / group]; }
+      acc = 0.0;
+    }
+  }
+  if (i < m && j < n) { y[i * n + j] = total; }
+}
+`

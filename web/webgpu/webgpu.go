@@ -49,6 +49,8 @@ type Device struct {
 	// DP4A says the shaders may use dot4I8Packed (the WGSL language feature
 	// packed_4x8_integer_dot_product).
 	DP4A bool
+	// Tiled picks the tiled int8 product (workgroup memory): on hardware adapters.
+	Tiled bool
 }
 
 // Open asks for an adapter and a device with the largest buffer limits the adapter
@@ -86,6 +88,7 @@ func Open(ctx context.Context, allowSoftware bool) (*Device, error) {
 		}
 		d.Software = d.Software || d.bool(info, "isFallbackAdapter") || strings.Contains(strings.ToLower(d.Description), "swiftshader")
 	}
+	d.Tiled = !d.Software
 	if d.Software && !allowSoftware {
 		return nil, fmt.Errorf("%w: only a software adapter (%s)", ErrNoAdapter, d.Description)
 	}

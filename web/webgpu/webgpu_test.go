@@ -40,8 +40,11 @@ func open(t *testing.T) *Device {
 // check uses, within the same bounds.
 func TestShadersMatchReference(t *testing.T) {
 	k := NewKernels(open(t))
-	if err := simd.CheckFloat(k, simd.LoadShapes); err != nil {
-		t.Fatal(err)
+	for _, tiled := range []bool{false, true} { // hardware GPUs take the tiled int8 product
+		k.D.Tiled = tiled
+		if err := simd.CheckFloat(k, simd.LoadShapes); err != nil {
+			t.Fatalf("tiled %v: %v", tiled, err)
+		}
 	}
 	if k.Err != nil {
 		t.Fatalf("a call fell back to Go: %v", k.Err)
@@ -253,6 +256,40 @@ func TestTinyModelOnDP4A(t *testing.T) {
 	if b.Exact() {
 		t.Fatal("the DP4A backend says it is exact")
 	}
+	// The same folder with float activations through the tiled int8 product (what a
+	// hardware GPU runs when exact): every answer as the CPU's exact int8 path gives it.
+	t.Run("tiled, exact", func(t *testing.T) {
+		g := NewKernels(open(t))
+		g.D.Tiled = true
+		for _, c := range fixture.TinyCases(t)[:1] {
+			px, err := c.Pixels(&m.Preprocess)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := m.NewSession(model.GoBackend())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.NewSession(NewBackend(g))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := want.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := got.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(a.GeneratedIDs, b.GeneratedIDs) {
+				t.Errorf("%s: tiled %v, Go %v", c.Name, b.GeneratedIDs, a.GeneratedIDs)
+			}
+		}
+		if g.Err != nil {
+			t.Fatal(g.Err)
+		}
+	})
 	exact, cases := 0, fixture.TinyCases(t)
 	for _, c := range cases {
 		px, err := c.Pixels(&m.Preprocess)
