@@ -34,6 +34,7 @@ import (
 
 	"gitvqa/model"
 	"gitvqa/model/convert"
+	"gitvqa/model/fixture"
 	"gitvqa/model/hf"
 	"gitvqa/model/imageproc"
 	"gitvqa/tools/fetch/hub"
@@ -179,7 +180,7 @@ func verify(ctx context.Context, o options, out io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
-		d := maxAbs(logits[:3], o.ref.logits[:])
+		d := fixture.MaxAbsDiff(logits[:3], o.ref.logits[:])
 		verdict := "reported"
 		if judge {
 			verdict = "FAIL"
@@ -219,7 +220,7 @@ func verify(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	say("%-34s max |Δ| vs float32 over all %d logits %.3g, cosine %.6f", "", len(qLogits), maxAbs(qLogits, goF32), cosine(qLogits, goF32))
+	say("%-34s max |Δ| vs float32 over all %d logits %.3g, cosine %.6f", "", len(qLogits), fixture.MaxAbsDiff(qLogits, goF32), fixture.Cosine(qLogits, goF32))
 
 	for _, m := range []struct {
 		label string
@@ -236,7 +237,7 @@ func verify(ctx context.Context, o options, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("the page: %w", err)
 		}
-		say("%-34s logits[0,-1,:3] = %s; max |Δ| vs reference %.2g", "int8, the page in Chromium:", fmtRow(logits), maxAbs(logits, o.ref.logits[:]))
+		say("%-34s logits[0,-1,:3] = %s; max |Δ| vs reference %.2g", "int8, the page in Chromium:", fmtRow(logits), fixture.MaxAbsDiff(logits, o.ref.logits[:]))
 		say("answer (int8, the page in Chromium): %q → %q", o.ref.prompt, answer)
 	}
 	if !passed {
@@ -309,24 +310,6 @@ func download(ctx context.Context, url, file string) ([]byte, error) {
 }
 
 func path(url string) string { return url[strings.LastIndex(url, "/")+1:] }
-
-func maxAbs(a, b []float32) float64 {
-	d := 0.0
-	for i := range min(len(a), len(b)) {
-		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return d
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
 
 func fmtRow(v []float32) string {
 	s := make([]string, len(v))

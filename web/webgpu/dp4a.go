@@ -41,9 +41,3 @@ func RefLinearDP4A(y, x []float32, m int, w *kernels.Matrix) {
 		}
 	}
 }
-
-// dp4aShape says whether the DP4A shaders take w: whole words a row and a group.
-func dp4aShape(w *kernels.Matrix) bool {
-	group := min(max(w.Group, 1), w.Cols)
-	return w.Cols%4 == 0 && group%4 == 0
-}

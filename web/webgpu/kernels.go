@@ -74,20 +74,31 @@ func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
 	return b
 }
 
-// linearQ8 dispatches the int8 product: in tiles on a hardware GPU where every scale
-// group is whole tiles (a group of a multiple of 16, or the whole row), else one
-// invocation per output (SwiftShader runs workgroup barriers slowly: 40 s against 14 for
-// 901×1024·1024×4096).
-func (d *Device) linearQ8(m, n, cols, group int, bufs ...safejs.Value) {
-	if d.Tiled && (group%16 == 0 || group >= cols) {
-		d.dispatch("linear_q8_tiled", linearQ8TiledWGSL, (n+15)/16, (m+15)/16, bufs...)
-		return
+// dispatchLinearQ8 dispatches y = x·Wᵀ (m rows, n outputs, cols inputs) for int8
+// weights w (rows of kw bytes) and their scales, all already on the GPU, and returns the
+// buffers it made, to release once the run is done. With Int8, where the GPU has
+// dot4I8Packed and rows and groups are whole words, x is quantized per row (the DP4A
+// path); else the weights are dequantized in the shader: in tiles on a hardware GPU
+// where every scale group is whole tiles (a multiple of 16, or the whole row), one
+// invocation per output otherwise (SwiftShader runs workgroup barriers slowly: 40 s
+// against 14 for 901×1024·1024×4096).
+func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y safejs.Value) []safejs.Value {
+	d := k.D
+	nGroups := (cols + group - 1) / group
+	if k.Int8 && d.DP4A && cols%4 == 0 && group%4 == 0 {
+		xq, sx, made := k.quantizeRows(x, m, cols)
+		p := d.buffer(params(m, n, cols, group, nGroups), 0)
+		d.dispatch("linear_dp4a", linearDP4AWGSL, groups(n), m, p, xq, sx, w, scales, y)
+		return append(made, p)
 	}
-	d.dispatch("linear_q8", linearQ8WGSL, groups(n), m, bufs...)
+	p := d.buffer(params(m, n, cols, kw, group, nGroups), 0)
+	if d.Tiled && (group%16 == 0 || group >= cols) {
+		d.dispatch("linear_q8_tiled", linearQ8TiledWGSL, (n+15)/16, (m+15)/16, p, x, w, scales, y)
+	} else {
+		d.dispatch("linear_q8", linearQ8WGSL, groups(n), m, p, x, w, scales, y)
+	}
+	return []safejs.Value{p}
 }
-
-// dp4a says whether LinearQ8 on w takes the DP4A path.
-func (k *Kernels) dp4a(w *kernels.Matrix) bool { return k.Int8 && k.D.DP4A && dp4aShape(w) }
 
 // quantizeRows dispatches the quantization of x's rows (m × cols floats on the GPU):
 // their int8 words and scales, and the buffers it made, to release once the product has
@@ -129,26 +140,11 @@ func (k *Kernels) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
 		k.fallback.LinearQ8(y, x, m, w)
 		return
 	}
-	group := min(max(w.Group, 1), w.Cols)
-	nGroups := (w.Cols + group - 1) / group
 	k.D.begin()
 	wb := k.q8(w)
-	if k.dp4a(w) {
-		by := k.D.empty(4 * m * w.Rows)
-		bx := k.D.buffer(f32Bytes(x[:m*w.Cols]), 0)
-		xq, sx, temps := k.quantizeRows(bx, m, w.Cols)
-		p := k.D.buffer(params(m, w.Rows, w.Cols, group, nGroups), 0)
-		k.D.dispatch("linear_dp4a", linearDP4AWGSL, groups(w.Rows), m, p, xq, sx, wb.w, wb.scales, by)
-		if !k.finish(by, y[:m*w.Rows], append(temps, p, bx)...) {
-			k.fallback.LinearQ8(y, x, m, w)
-		}
-		return
-	}
-	p := k.D.buffer(params(m, w.Rows, w.Cols, wb.kw, group, nGroups), 0)
-	bx := k.D.buffer(f32Bytes(x[:m*w.Cols]), 0)
-	by := k.D.buffer(make([]byte, 4*m*w.Rows), 0)
-	k.D.linearQ8(m, w.Rows, w.Cols, group, p, bx, wb.w, wb.scales, by)
-	if !k.finish(by, y[:m*w.Rows], p, bx) {
+	bx, by := k.D.buffer(f32Bytes(x[:m*w.Cols]), 0), k.D.empty(4*m*w.Rows)
+	made := k.dispatchLinearQ8(m, w.Rows, w.Cols, wb.kw, min(max(w.Group, 1), w.Cols), bx, wb.w, wb.scales, by)
+	if !k.finish(by, y[:m*w.Rows], append(made, bx)...) {
 		k.fallback.LinearQ8(y, x, m, w)
 	}
 }
@@ -203,8 +199,7 @@ func (k *Kernels) Activate(x []float32, act string) {
 	k.D.begin()
 	p := k.D.buffer(params(len(x), c), 0)
 	bx := k.D.buffer(f32Bytes(x), 0)
-	g := groups(len(x))
-	k.D.dispatch("activate", activateWGSL, min(g, 65535), (g+65534)/65535, p, bx)
+	k.D.dispatchFlat("activate", activateWGSL, len(x), p, bx)
 	if !k.finish(bx, x, p) {
 		k.fallback.Activate(x, act)
 	}

@@ -237,19 +237,8 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 		case ops.StepLinear:
 			k := s.In[0].Shape()[1]
 			rest := s.In[2:]
-			if s.Group > 0 {
-				group := min(s.Group, k)
-				nGroups := (k + group - 1) / group
-				if k%4 != 0 {
-					return nil, fmt.Errorf("WebGPU: int8 rows of %d bytes are not whole words", k)
-				}
-				if p.b.K.Int8 && d.DP4A && group%4 == 0 {
-					xq, sx, made := p.b.K.quantizeRows(x, rows, k)
-					temps = append(temps, made...)
-					d.dispatch("linear_dp4a", linearDP4AWGSL, groups(cols), rows, param(rows, cols, k, group, nGroups), xq, sx, bufs[s.In[1]], bufs[s.In[2]], y)
-				} else {
-					d.linearQ8(rows, cols, k, group, param(rows, cols, k, k, group, nGroups), x, bufs[s.In[1]], bufs[s.In[2]], y)
-				}
+			if s.Group > 0 { // rows of k bytes: whole words (shadersTake)
+				temps = append(temps, p.b.K.dispatchLinearQ8(rows, cols, k, k, min(s.Group, k), x, bufs[s.In[1]], bufs[s.In[2]], y)...)
 				rest = s.In[3:]
 			} else {
 				d.dispatch("gemm_nt", gemmNTWGSL, groups(cols), rows, param(rows, cols, k, k, k, cols), x, bufs[s.In[1]], y)
@@ -257,17 +246,13 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 			if s.Bias {
 				d.dispatch("add_bias", addBiasWGSL, groups(cols), rows, param(rows, cols), bufs[rest[0]], y)
 			}
-			if kind, ok := activations[s.Act]; ok {
-				g := groups(rows * cols)
-				d.dispatch("activate", activateWGSL, min(g, 65535), (g+65534)/65535, param(rows*cols, kind), y)
-			} else if s.Act != "" {
-				return nil, fmt.Errorf("WebGPU: no shader for activation %q", s.Act)
+			if kind, ok := activations[s.Act]; ok { // known, or none (shadersTake)
+				d.dispatchFlat("activate", activateWGSL, rows*cols, param(rows*cols, kind), y)
 			}
 		case ops.StepLayerNorm:
 			d.dispatch("layer_norm", layerNormWGSL, groups(rows), 1, param(rows, cols, float32(s.Eps)), x, bufs[s.In[1]], bufs[s.In[2]], y)
 		case ops.StepAdd:
-			g := groups(rows * cols)
-			d.dispatch("add", addWGSL, min(g, 65535), (g+65534)/65535, param(rows*cols), x, bufs[s.In[1]], y)
+			d.dispatchFlat("add", addWGSL, rows*cols, param(rows*cols), x, bufs[s.In[1]], y)
 		case ops.StepAttention:
 			nk := s.In[1].Shape()[0]
 			d.dispatch("attention", attentionWGSL, groups(s.Heads), rows, param(rows, nk, s.Heads, cols/s.Heads, s.Scale, -1), x, bufs[s.In[1]], bufs[s.In[2]], y)

@@ -248,6 +248,13 @@ func (d *Device) dispatch(name, wgsl string, x, y int, bufs ...safejs.Value) {
 	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
 }
 
+// dispatchFlat runs an elementwise kernel over n values: workgroups of 64 in rows of at
+// most 65535 (WebGPU's limit a dimension), which its shader flattens back.
+func (d *Device) dispatchFlat(name, wgsl string, n int, bufs ...safejs.Value) {
+	g := groups(n)
+	d.dispatch(name, wgsl, min(g, 65535), (g+65534)/65535, bufs...)
+}
+
 // read copies buf's first len(out) floats back into out.
 func (d *Device) read(buf safejs.Value, out []float32) error { return d.readAll(buf, out, nil) }
 

@@ -36,6 +36,33 @@ func open(t *testing.T) *Device {
 	return d
 }
 
+// askCase asks c's question about its picture in a new session on b, and returns the
+// answer, its first step's logits and Hugging Face's.
+func askCase(t *testing.T, m *model.Model, b model.Backend, c fixture.Case) (ans *model.Answer, first, want []float32) {
+	t.Helper()
+	px, err := c.Pixels(&m.Preprocess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.NewSession(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err = s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnLogits: func(step int, l []float32) {
+		if step == 0 {
+			first = append([]float32(nil), l...)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf, err := c.Array("logits_last.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ans, first, hf.Float32
+}
+
 // Every shader against the Go reference, on the odd shapes the SIMD module's load-time
 // check uses, within the same bounds.
 func TestShadersMatchReference(t *testing.T) {
@@ -70,31 +97,11 @@ func TestTinyModelOnWebGPU(t *testing.T) {
 				b = NewBackend(k)
 			}
 			for _, c := range fixture.TinyCases(t) {
-				px, err := c.Pixels(&m.Preprocess)
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := m.NewSession(b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var first []float32
-				ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnLogits: func(step int, l []float32) {
-					if step == 0 {
-						first = append([]float32(nil), l...)
-					}
-				}})
-				if err != nil {
-					t.Fatal(err)
-				}
+				ans, first, want := askCase(t, m, b, c)
 				if !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
 					t.Errorf("%s: ids %v, want %v", c.Name, ans.GeneratedIDs, c.GeneratedIDs)
 				}
-				want, err := c.Array("logits_last.npy")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if d := fixture.MaxAbsDiff(first, want.Float32); d > 2e-4 {
+				if d := fixture.MaxAbsDiff(first, want); d > 2e-4 {
 					t.Errorf("%s: first logits differ by %g", c.Name, d)
 				}
 			}
@@ -262,26 +269,8 @@ func TestTinyModelOnDP4A(t *testing.T) {
 		g := NewKernels(open(t))
 		g.D.Tiled = true
 		for _, c := range fixture.TinyCases(t)[:1] {
-			px, err := c.Pixels(&m.Preprocess)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := m.NewSession(model.GoBackend())
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := m.NewSession(NewBackend(g))
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := want.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := got.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens})
-			if err != nil {
-				t.Fatal(err)
-			}
+			a, _, _ := askCase(t, m, model.GoBackend(), c)
+			b, _, _ := askCase(t, m, NewBackend(g), c)
 			if !reflect.DeepEqual(a.GeneratedIDs, b.GeneratedIDs) {
 				t.Errorf("%s: tiled %v, Go %v", c.Name, b.GeneratedIDs, a.GeneratedIDs)
 			}
@@ -292,28 +281,8 @@ func TestTinyModelOnDP4A(t *testing.T) {
 	})
 	exact, cases := 0, fixture.TinyCases(t)
 	for _, c := range cases {
-		px, err := c.Pixels(&m.Preprocess)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := m.NewSession(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var first []float32
-		ans, err := s.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens, OnLogits: func(step int, l []float32) {
-			if step == 0 {
-				first = append([]float32(nil), l...)
-			}
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := c.Array("logits_last.npy")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cos := fixture.Cosine(first, want.Float32)
+		ans, first, want := askCase(t, m, b, c)
+		cos := fixture.Cosine(first, want)
 		if cos < 0.9995 {
 			t.Errorf("%s: first logits at cosine %.6f of Hugging Face's", c.Name, cos)
 		}
