@@ -49,6 +49,9 @@ func New(kernels string, exact bool) (b model.Backend, note string) {
 			note = join(note, fmt.Sprintf("the %s kernels failed their self-test: %v", name, err))
 			continue
 		}
+		if k.SplitDot {
+			note = join(note, "int8 products by the split dot (faster here than the fused one)")
+		}
 		return model.CPU(name, k, !k.Int8), note
 	}
 	return model.GoBackend(), note

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"time"
 
 	"gitvqa/model/kernels"
 )
@@ -41,7 +42,14 @@ func Check(k *Kernels, s Shapes) error {
 	if !k.Int8 {
 		return nil
 	}
-	return checkQ8Q7(k, rand.New(rand.NewSource(8)), s.Q8Q7)
+	for _, split := range []bool{false, true} { // both dots: ChooseDot may pick either
+		d := *k
+		d.SplitDot = split
+		if err := checkQ8Q7(&d, rand.New(rand.NewSource(8)), s.Q8Q7); err != nil {
+			return fmt.Errorf("%w (split dot: %v)", err, split)
+		}
+	}
+	return nil
 }
 
 // CheckFloat holds any kernel set that keeps activations float32 (this module's without
@@ -221,7 +229,32 @@ func SelfTest(k *Kernels) error {
 		return err
 	}
 	warmUp(k)
+	if k.Int8 {
+		ChooseDot(k)
+	}
 	return nil
+}
+
+// ChooseDot sets k.SplitDot to whichever of gemm_q8q7's two forms runs faster here (see
+// kernels.wat): the fused dot is one instruction with AVX-VNNI or Arm's dot product,
+// five without, and only the clock tells which this browser compiled. A few
+// milliseconds, alternating the two so that noise hits both alike.
+func ChooseDot(k *Kernels) {
+	const m, n, c = 64, 128, 1024 // ≈17 MFLOP: well above a coarsened clock's 0.1 ms
+	r := rand.New(rand.NewSource(3))
+	w, xs, y := Quantized(r, n, c, c), randSlice(r, m*c, 1), make([]float32, m*n)
+	best := [2]time.Duration{time.Hour, time.Hour}
+	for round := 0; round < 4; round++ {
+		for i, split := range []bool{false, true} {
+			k.SplitDot = split
+			t := time.Now()
+			for range 8 {
+				k.LinearQ8(y, xs, m, w)
+			}
+			best[i] = min(best[i], time.Since(t))
+		}
+	}
+	k.SplitDot = best[1] < best[0]
 }
 
 func warmUp(k *Kernels) {

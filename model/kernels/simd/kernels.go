@@ -13,6 +13,9 @@ type Kernels struct {
 	// the cost of a rounding of the activations comparable to that of the weights. Off,
 	// activations stay float32: the exact setting.
 	Int8 bool
+	// SplitDot runs Int8's products as gemm_q8q7_split rather than gemm_q8q7: the same
+	// integers, faster where the fused dot is not one instruction (ChooseDot).
+	SplitDot bool
 
 	fallback kernels.Go
 }

@@ -788,6 +788,13 @@
   ;; gemm_q8q7 computes y[i][j] = sw[j]·(sx[i]·Σ_p x̂[i][p]·ŵ[j][p] + zx[i]·wsum[j]) for
   ;; i < m, j < n over k16 packed columns (see the layouts above); ldy counts floats.
   ;; sw and wsum are read four at a time: the caller pads them to a multiple of 4.
+  ;;
+  ;; Where the CPU has no single instruction for the fused dot (x86 without AVX-VNNI: V8
+  ;; spends five, rebuilding a constant each time), the same kernel runs faster as
+  ;; i16x8.dot + extadd_pairwise + add: the relaxed build also writes gemm_q8q7_split,
+  ;; this function with its dots (the lines marked "dot") so rewritten, and the worker
+  ;; times both at load (simd.ChooseDot). 7-bit activations keep each i16 pair sum
+  ;; within 2·127·128 < 2¹⁵, so both give the same integers.
   (func $gemm_q8q7 (export "gemm_q8q7")
     (param $m i32) (param $n i32) (param $k16 i32) (param $xp i32) (param $wp i32)
     (param $sx i32) (param $zx i32) (param $sw i32) (param $wsum i32) (param $y i32) (param $ldy i32)
@@ -818,14 +825,14 @@
           (local.set $w1 (v128.load offset=16 (local.get $pb)))
           (local.set $w2 (v128.load offset=32 (local.get $pb)))
           (local.set $w3 (v128.load offset=48 (local.get $pb)))
-          (local.set $c00 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x0) (local.get $c00)))
-          (local.set $c01 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x0) (local.get $c01)))
-          (local.set $c02 (i32x4.dot_i8x16_i7x16_add_s (local.get $w2) (local.get $x0) (local.get $c02)))
-          (local.set $c03 (i32x4.dot_i8x16_i7x16_add_s (local.get $w3) (local.get $x0) (local.get $c03)))
-          (local.set $c10 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x1) (local.get $c10)))
-          (local.set $c11 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x1) (local.get $c11)))
-          (local.set $c12 (i32x4.dot_i8x16_i7x16_add_s (local.get $w2) (local.get $x1) (local.get $c12)))
-          (local.set $c13 (i32x4.dot_i8x16_i7x16_add_s (local.get $w3) (local.get $x1) (local.get $c13)))
+          (local.set $c00 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x0) (local.get $c00))) ;; dot
+          (local.set $c01 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x0) (local.get $c01))) ;; dot
+          (local.set $c02 (i32x4.dot_i8x16_i7x16_add_s (local.get $w2) (local.get $x0) (local.get $c02))) ;; dot
+          (local.set $c03 (i32x4.dot_i8x16_i7x16_add_s (local.get $w3) (local.get $x0) (local.get $c03))) ;; dot
+          (local.set $c10 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x1) (local.get $c10))) ;; dot
+          (local.set $c11 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x1) (local.get $c11))) ;; dot
+          (local.set $c12 (i32x4.dot_i8x16_i7x16_add_s (local.get $w2) (local.get $x1) (local.get $c12))) ;; dot
+          (local.set $c13 (i32x4.dot_i8x16_i7x16_add_s (local.get $w3) (local.get $x1) (local.get $c13))) ;; dot
           (local.set $pa (i32.add (local.get $pa) (i32.const 32)))
           (local.set $pb (i32.add (local.get $pb) (i32.const 64)))
           (br $kl)))
@@ -853,6 +860,8 @@
     (f32x4.mul (local.get $sw)
       (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $dot)) (v128.load32_splat (local.get $psx)))
                  (f32x4.mul (local.get $wsum) (v128.load32_splat (local.get $pzx))))))
+
+  ;; split-dot kernels
 RELAXED;)
 
   ;; ---- elementwise ------------------------------------------------------------------------

@@ -61,17 +61,18 @@ type Module interface {
 	PackB8(b Ptr, ldb, n, k int, out Ptr, k4 int)
 	PackBT8(src Ptr, lds, k, n int, out Ptr, k4 int)
 	Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int)
-	// GemmQ8Q7 exists in the relaxed module only.
+	// GemmQ8Q7 and GemmQ8Q7Split exist in the relaxed module only.
 	GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
+	GemmQ8Q7Split(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
 }
 
 // Exports are the module's exported kernels, in the order of Module's methods.
 var Exports = []string{"pack_a", "pack_b", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_rows", "scale_rows",
 	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "resample_row_rgba", "attn_qk_row", "add_bias",
-	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "gemm_q8q7"}
+	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "gemm_q8q7", "gemm_q8q7_split"}
 
 // RelaxedOnly are the exports only kernels-relaxed.wasm has.
-var RelaxedOnly = map[string]bool{"gemm_q8q7": true}
+var RelaxedOnly = map[string]bool{"gemm_q8q7": true, "gemm_q8q7_split": true}
 
 // ByName is a Module for hosts that run the module themselves (wazero natively, a
 // WebAssembly.Instance of its own in browser tests): each kernel is called by its
@@ -148,4 +149,7 @@ func (b ByName) AddBias(y Ptr, rows, n int, bias Ptr) {
 }
 func (b ByName) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	b.Call("gemm_q8q7", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}
+func (b ByName) GemmQ8Q7Split(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	b.Call("gemm_q8q7_split", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }

@@ -71,6 +71,9 @@ func addBias(y uint32, rows, n int32, bias uint32)
 //go:wasmimport gitvqa gemm_q8q7
 func gemmQ8Q7(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
 
+//go:wasmimport gitvqa gemm_q8q7_split
+func gemmQ8Q7Split(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
+
 // InGoMemory is the module as static/worker.js instantiated it over the Go instance's
 // own memory: operands are the addresses of live Go slices, kept alive by their callers
 // for the duration of the calls.
@@ -183,4 +186,7 @@ func (*goModule) AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr) {
 func (*goModule) AddBias(y Ptr, rows, n int, bias Ptr) { addBias(y, i32(rows), i32(n), bias) }
 func (*goModule) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	gemmQ8Q7(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}
+func (*goModule) GemmQ8Q7Split(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	gemmQ8Q7Split(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall/js"
 	"testing"
+	"time"
 	"unsafe"
 
 	"gitvqa/model/kernels/simd"
@@ -152,4 +153,48 @@ func BenchmarkEncoderAttentionInBrowser(b *testing.B) {
 		k.Attention(out, q, kk, v, m, m, heads, dh, 0.125, -1)
 	}
 	b.ReportMetric(float64(4*m*m*heads*dh)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// Where a Linear layer's time goes on the int8 path (901×1024 → 4096, the encoder's
+// fc1), by 64-row panels as linearQ8Q7 runs it: the activations' quantization, the
+// per-call weight packing, and the product in both of gemm_q8q7's forms.
+func BenchmarkLinearQ8PartsInBrowser(b *testing.B) {
+	mod := inBrowser(&testing.T{}, "kernels-relaxed.wasm")
+	const m, k, n, blockN = 901, 1024, 4096, 64
+	x, w, sc := make([]float32, m*k), make([]int8, n*k), make([]float32, n)
+	for i := range x {
+		x[i] = float32(i%13) * 0.1
+	}
+	for i := range w {
+		w[i] = int8(i%17 - 8)
+	}
+	for i := range sc {
+		sc[i] = 0.01
+	}
+	px, pw, ps := mod.In(x), mod.InI8(w), mod.In(sc)
+	py := mod.Scratch(m * n)
+	xp, sx, zx := mod.Scratch((m+1)/2*2*k/4), mod.Scratch(m), mod.Scratch(m)
+	wp, ws := mod.Scratch(blockN*k/4), mod.Scratch(blockN)
+	var quant, pack time.Duration
+	var gemm [2]time.Duration
+	for range b.N {
+		t := time.Now()
+		mod.QuantPackA(px, k, m, k, xp, k, sx, zx)
+		quant += time.Since(t)
+		for i, f := range []func(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y simd.Ptr, ldy int){mod.GemmQ8Q7, mod.GemmQ8Q7Split} {
+			for jb := 0; jb < n; jb += blockN {
+				t := time.Now()
+				mod.PackWQ8(pw+simd.Ptr(jb*k), k, blockN, k, wp, k, ws)
+				t1 := time.Now()
+				f(m, blockN, k, xp, wp, sx, zx, ps+simd.Ptr(4*jb), ws, py+simd.Ptr(4*jb), n)
+				pack += t1.Sub(t)
+				gemm[i] += time.Since(t1)
+			}
+		}
+	}
+	flop := float64(2*m*n*k) * float64(b.N)
+	b.ReportMetric(quant.Seconds()*1e3/float64(b.N), "quant-ms")
+	b.ReportMetric(pack.Seconds()*1e3/float64(2*b.N), "pack-ms")
+	b.ReportMetric(flop/gemm[0].Seconds()/1e9, "fused-GFLOP/s")
+	b.ReportMetric(flop/gemm[1].Seconds()/1e9, "split-GFLOP/s")
 }

@@ -82,6 +82,10 @@ func (x *Kernels) linearQ8Q7(y, xs []float32, m int, w *kernels.Matrix) {
 	sw := x.M.Scratch(blockN)
 	py := x.M.InOut(y[:m*w.Rows])
 	pw, ps := x.M.InI8(w.Q8), x.M.In(w.Scales)
+	gemm := x.M.GemmQ8Q7
+	if x.SplitDot {
+		gemm = x.M.GemmQ8Q7Split
+	}
 	for jb := 0; jb < w.Rows; jb += blockN {
 		nb := min(blockN, w.Rows-jb)
 		x.M.PackWQ8(pw+Ptr(jb*k), k, nb, k, wp, k16, ws)
@@ -91,7 +95,7 @@ func (x *Kernels) linearQ8Q7(y, xs []float32, m int, w *kernels.Matrix) {
 			x.M.CopyF32(sw, scales, nb)
 			scales = sw
 		}
-		x.M.GemmQ8Q7(m, nb, k16, xp, wp, sx, zx, scales, ws, py+Ptr(4*jb), w.Rows)
+		gemm(m, nb, k16, xp, wp, sx, zx, scales, ws, py+Ptr(4*jb), w.Rows)
 	}
 	x.M.Done()
 }

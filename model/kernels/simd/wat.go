@@ -21,8 +21,12 @@ var Source string
 // madd matches a line "(local.set $acc (f32x4.add (local.get $acc) (f32x4.mul A B))) ;; madd".
 var madd = regexp.MustCompile(`\(f32x4\.add \(local\.get (\$[a-z0-9]+)\) \(f32x4\.mul (.*)\)\)\) ;; madd$`)
 
-// Relaxed rewrites the marked multiply-adds of src into f32x4.relaxed_madd and
-// uncomments the relaxed-only kernels (the block between "(;RELAXED" and "RELAXED;)").
+// dot matches a line "(local.set $acc (i32x4.dot_i8x16_i7x16_add_s W X (local.get $acc))) ;; dot".
+var dot = regexp.MustCompile(`\(local\.set (\$[a-z0-9]+) \(i32x4\.dot_i8x16_i7x16_add_s (\(local\.get \$[a-z0-9]+\)) (\(local\.get \$[a-z0-9]+\)) \(local\.get \$[a-z0-9]+\)\)\) ;; dot$`)
+
+// Relaxed rewrites the marked multiply-adds of src into f32x4.relaxed_madd, uncomments
+// the relaxed-only kernels (the block between "(;RELAXED" and "RELAXED;)") and appends
+// gemm_q8q7_split (see kernels.wat).
 func Relaxed(src string) (string, int) {
 	src = strings.Replace(strings.Replace(src, "(;RELAXED", "", 1), "RELAXED;)", "", 1)
 	lines := strings.Split(src, "\n")
@@ -33,7 +37,24 @@ func Relaxed(src string) (string, int) {
 			n++
 		}
 	}
-	return strings.Join(lines, "\n"), n
+	src = strings.Join(lines, "\n")
+	return strings.Replace(src, "\n  ;; split-dot kernels\n", "\n"+splitDot(src)+"\n", 1), n
+}
+
+// splitDot is gemm_q8q7 as gemm_q8q7_split: each marked fused dot as an i16 dot,
+// widened pairwise and added.
+func splitDot(src string) string {
+	start := strings.Index(src, `  (func $gemm_q8q7 (export "gemm_q8q7")`)
+	if start < 0 {
+		return ""
+	}
+	end := start + strings.Index(src[start:], "\n\n")
+	f := strings.Replace(src[start:end], `$gemm_q8q7 (export "gemm_q8q7")`, `$gemm_q8q7_split (export "gemm_q8q7_split")`, 1)
+	lines := strings.Split(f, "\n")
+	for i, l := range lines {
+		lines[i] = dot.ReplaceAllString(l, `(local.set $1 (i32x4.add (local.get $1) (i32x4.extadd_pairwise_i16x8_s (i16x8.dot_i8x16_i7x16_s $2 $3)))) ;; dot`)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Assemble runs wat2wasm on src and returns the module.
@@ -69,6 +90,9 @@ func Modules() (plain, relaxed []byte, err error) {
 	src, n := Relaxed(Source)
 	if n == 0 {
 		return nil, nil, fmt.Errorf("no multiply-add to fuse: the madd markers are gone")
+	}
+	if !strings.Contains(src, `(export "gemm_q8q7_split")`) || !strings.Contains(src, "i16x8.dot_i8x16_i7x16_s") {
+		return nil, nil, fmt.Errorf("gemm_q8q7_split not written: its markers in kernels.wat are gone")
 	}
 	relaxed, err = Assemble(src, true)
 	return plain, relaxed, err

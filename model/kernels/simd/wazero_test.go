@@ -39,6 +39,10 @@ func TestRelaxedRewrite(t *testing.T) {
 	if marked := strings.Count(simd.Source, ") ;; madd"); n != marked || n < 49 || strings.Count(src, "f32x4.relaxed_madd") != n+1 { // +1: the header comment
 		t.Fatalf("%d multiply-adds fused", n)
 	}
+	// gemm_q8q7_split: every marked dot of gemm_q8q7 split
+	if dots := strings.Count(simd.Source, ") ;; dot"); dots != 8 || strings.Count(src, "(i16x8.dot_i8x16_i7x16_s") != dots {
+		t.Fatalf("%d fused dots marked, %d split", dots, strings.Count(src, "(i16x8.dot_i8x16_i7x16_s"))
+	}
 	if _, err := simd.Assemble(src, true); err != nil {
 		t.Fatal(err)
 	}
