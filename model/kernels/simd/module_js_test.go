@@ -198,3 +198,41 @@ func BenchmarkLinearQ8PartsInBrowser(b *testing.B) {
 	b.ReportMetric(flop/gemm[0].Seconds()/1e9, "fused-GFLOP/s")
 	b.ReportMetric(flop/gemm[1].Seconds()/1e9, "split-GFLOP/s")
 }
+
+// One encoder head's attention (901 rows, dh 64) in its parts, on the relaxed module in
+// this browser: the scores' GEMM, the softmax, and the values' GEMM, 32 rows at a time
+// as Kernels.Attention runs them.
+func BenchmarkAttentionPartsInBrowser(b *testing.B) {
+	mod := inBrowser(&testing.T{}, "kernels-relaxed.wasm")
+	const m, dh, rowBlock = 901, 64, 32
+	nk4 := (m + 3) &^ 3
+	q, kk, v := make([]float32, m*dh), make([]float32, m*dh), make([]float32, m*dh)
+	for i := range q {
+		q[i], kk[i], v[i] = float32(i%7)*0.1, float32(i%5)*0.1, float32(i%3)
+	}
+	pq, pk, pv, po := mod.In(q), mod.In(kk), mod.In(v), mod.Scratch(m*dh)
+	kb, vb := mod.Scratch(((m+7)&^7)*dh), mod.Scratch(((dh+7)&^7)*nk4)
+	sc, rs := mod.Scratch(rowBlock*nk4), mod.Scratch(m)
+	var pack, qk, soft, pv8 time.Duration
+	for range b.N {
+		t := time.Now()
+		mod.PackB8(pk, dh, m, dh, kb, dh)
+		mod.PackBT8(pv, dh, m, dh, vb, nk4)
+		pack += time.Since(t)
+		for i0 := 0; i0 < m; i0 += rowBlock {
+			rows := min(rowBlock, m-i0)
+			t0 := time.Now()
+			mod.Gemm4x8(rows, m, dh, pq+simd.Ptr(4*i0*dh), dh, kb, sc, nk4)
+			t1 := time.Now()
+			mod.SoftmaxRows(sc, rows, m, nk4, 0.125, -1, nk4, rs+simd.Ptr(4*i0))
+			t2 := time.Now()
+			mod.Gemm4x8(rows, dh, nk4, sc, nk4, vb, po+simd.Ptr(4*i0*dh), dh)
+			qk, soft, pv8 = qk+t1.Sub(t0), soft+t2.Sub(t1), pv8+time.Since(t2)
+		}
+	}
+	flop := float64(2*m*m*dh) * float64(b.N)
+	b.ReportMetric(pack.Seconds()*1e3/float64(b.N), "pack-ms")
+	b.ReportMetric(flop/qk.Seconds()/1e9, "qk-GFLOP/s")
+	b.ReportMetric(soft.Seconds()*1e9/float64(b.N*m*m), "softmax-ns/score")
+	b.ReportMetric(flop/pv8.Seconds()/1e9, "pv-GFLOP/s")
+}
