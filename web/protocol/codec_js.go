@@ -327,12 +327,14 @@ func (d *Decoder) float32s(v safejs.Value) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, n)
+	var out []float32
 	if d.Reuse {
 		if cap(d.floats) < n {
 			d.floats = make([]float32, n)
 		}
 		out = d.floats[:n]
+	} else {
+		out = make([]float32, n)
 	}
 	if n == 0 {
 		return out, nil
