@@ -95,8 +95,10 @@ type Session struct {
 	postNorm   program[*normNodes]
 	projection program[*projectionNodes]
 	imagePass  *decoderStack
-	head       program[*headNodes]
-	text       map[[2]int]*textPrograms // by rows and cache capacity
+	// sharedImage is the image pass shared with the peers (nil without them).
+	sharedImage *sharedImagePass
+	head        program[*headNodes]
+	text        map[[2]int]*textPrograms // by rows and cache capacity
 }
 
 // program is a compiled graph and its inputs.
@@ -180,7 +182,13 @@ func (s *Session) SetPeers(p Peers) error {
 	if err != nil {
 		return err
 	}
-	s.vision, s.workers = v, count
+	var shared *sharedImagePass
+	if p != nil {
+		if shared, err = newSharedImagePass(s.m, s.b, count, p, s.imagePass.capacity); err != nil {
+			return err
+		}
+	}
+	s.vision, s.sharedImage, s.workers = v, shared, count
 	return nil
 }
 
@@ -322,6 +330,30 @@ func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) e
 		im.kv = append(im.kv, ops.NewKVCache(s.imagePass.capacity, c.HiddenSize))
 	}
 	h := clone(im.Projected)
+	if s.sharedImage != nil {
+		for i := range w.Decoder {
+			if err := s.pause(ctx); err != nil {
+				return err
+			}
+			y, err := s.sharedImage.run(i, h, im.kv[i])
+			if errors.Is(err, ops.ErrPeers) {
+				// Go on alone: drop the peers and run the pass again.
+				if err := s.SetPeers(nil); err != nil {
+					return err
+				}
+				im.kv = nil
+				s.stats.ImagePrefills--
+				return s.prefillImage(ctx, im, o)
+			}
+			if err != nil {
+				return fmt.Errorf("decoder layer %d over the image: %w", i, err)
+			}
+			advance(im.kv[i:i+1], n)
+			copy(h, y)
+			progress(o, "prefill", i+1, len(w.Decoder))
+		}
+		return nil
+	}
 	for first := 0; first < len(w.Decoder); first += len(s.imagePass.layers) {
 		if err := s.pause(ctx); err != nil {
 			return err

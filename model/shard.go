@@ -78,30 +78,45 @@ func (m *Model) ShardLayer(index, count, i int) (VisionLayer, error) {
 	dh := c.Vision.HiddenSize / c.Vision.NumAttentionHeads
 	h0, h1, i0, i1 := c.ShardBounds(index, count)
 	r0, r1 := h0*dh, h1*dh
-	rows := func(l *Linear, a, b int) Linear {
-		return Linear{W: *l.W.Slice(a, b, 0, l.W.Cols), B: l.B[a:b:b]}
-	}
-	cols := func(l *Linear, a, b int) Linear {
-		out := Linear{W: *l.W.Slice(0, l.W.Rows, a, b)}
-		if index == 0 {
-			out.B = l.B
-		}
-		return out
-	}
 	l := &m.Weights.Vision[i]
 	return VisionLayer{
 		Norm1: l.Norm1, Norm2: l.Norm2,
-		Q: rows(&l.Q, r0, r1), K: rows(&l.K, r0, r1), V: rows(&l.V, r0, r1), O: cols(&l.O, r0, r1),
-		FC1: rows(&l.FC1, i0, i1), FC2: cols(&l.FC2, i0, i1),
+		Q: rowSlice(&l.Q, r0, r1), K: rowSlice(&l.K, r0, r1), V: rowSlice(&l.V, r0, r1), O: colSlice(&l.O, r0, r1, index == 0),
+		FC1: rowSlice(&l.FC1, i0, i1), FC2: colSlice(&l.FC2, i0, i1, index == 0),
 	}, nil
 }
 
-// VisionShard computes one shard's partial sums of every vision layer's blocks: what a
+// rowSlice is output rows [a, b) of l: a view.
+func rowSlice(l *Linear, a, b int) Linear {
+	return Linear{W: *l.W.Slice(a, b, 0, l.W.Cols), B: l.B[a:b:b]}
+}
+
+// colSlice is input columns [a, b) of l (a copy), with its bias if bias: one shard's
+// term of a sum that the shards' partial sums make up.
+func colSlice(l *Linear, a, b int, bias bool) Linear {
+	out := Linear{W: *l.W.Slice(0, l.W.Rows, a, b)}
+	if bias {
+		out.B = l.B
+	}
+	return out
+}
+
+// VisionShard computes one shard's partial sums of every vision layer's blocks, and of
+// the decoder's blocks over the image rows once it has their share (AddDecoder): what a
 // worker that shares the encoder runs for the worker that asks.
 type VisionShard struct {
-	Index, Count int
-	shares       []VisionLayer
-	attn, mlp    *shardBlock
+	Index, Count    int
+	shares          []VisionLayer
+	attn, mlp       *shardBlock
+	decoder         []DecoderLayer
+	decAttn, decMLP *decoderBlock
+}
+
+// decoderBlock is one of the decoder's block kinds compiled for the shard's weights.
+type decoderBlock struct {
+	prog  Program
+	x     *G.Node
+	nodes *decoderShareNodes
 }
 
 // shardBlock is one block kind compiled for the shard's weights.
@@ -117,7 +132,46 @@ func (m *Model) NewVisionShard(index, count int, b Backend) (*VisionShard, error
 	if err != nil {
 		return nil, err
 	}
-	return NewVisionShardOf(&m.Config, index, count, shares, b)
+	s, err := NewVisionShardOf(&m.Config, index, count, shares, b)
+	if err != nil {
+		return nil, err
+	}
+	dec := make([]DecoderLayer, len(m.Weights.Decoder))
+	for i := range dec {
+		if dec[i], err = m.ShardDecoderLayer(index, count, i); err != nil {
+			return nil, err
+		}
+	}
+	return s, s.AddDecoder(&m.Config, dec, b)
+}
+
+// AddDecoder gives the shard its share of the decoder layers (ShardDecoderLayer), its
+// blocks running on b (nil: GoBackend()).
+func (s *VisionShard) AddDecoder(c *Config, layers []DecoderLayer, b Backend) error {
+	if b == nil {
+		b = GoBackend()
+	}
+	if len(layers) != c.NumHiddenLayers {
+		return fmt.Errorf("decoder shard: %d layers, the config has %d", len(layers), c.NumHiddenLayers)
+	}
+	block := func(f func(n *net, x *G.Node, l *decoderShareNodes) *G.Node) (*decoderBlock, error) {
+		n := newNet(c, b, nil)
+		db := &decoderBlock{x: n.Matrix("hidden", c.NumImageTokens(), c.HiddenSize)}
+		db.nodes = n.declareDecoderShare(&layers[0])
+		var err error
+		db.prog, err = n.compile(b, f(n, db.x, db.nodes))
+		return db, err
+	}
+	attn, err := block((*net).decoderAttentionShare)
+	if err != nil {
+		return err
+	}
+	mlp, err := block((*net).decoderMLPShare)
+	if err != nil {
+		return err
+	}
+	s.decoder, s.decAttn, s.decMLP = layers, attn, mlp
+	return nil
 }
 
 // ShardLayers is shard index of count of every vision layer, for another worker
@@ -157,6 +211,9 @@ func NewVisionShardOf(c *Config, index, count int, shares []VisionLayer, b Backe
 // Block returns this shard's partial sum of a layer's attention (or MLP) block for the
 // input x (N×Dv). The result is valid until the next call.
 func (s *VisionShard) Block(kind string, layer int, x []float32) ([]float32, error) {
+	if kind == BlockDecoderAttention || kind == BlockDecoderMLP {
+		return s.decoderBlock(kind, layer, x)
+	}
 	if layer < 0 || layer >= len(s.shares) {
 		return nil, fmt.Errorf("vision shard: no layer %d", layer)
 	}
@@ -174,4 +231,22 @@ func (s *VisionShard) Block(kind string, layer int, x []float32) ([]float32, err
 		return nil, fmt.Errorf("vision shard: input of %d values, the block takes %d×%d", len(x), shape[0], shape[1])
 	}
 	return b.prog.Run(b.nodes.bind(&s.shares[layer], layer), []ops.Binding{ops.Bind(b.x, x)})
+}
+
+func (s *VisionShard) decoderBlock(kind string, layer int, x []float32) ([]float32, error) {
+	if s.decAttn == nil {
+		return nil, fmt.Errorf("decoder shard: no share of the decoder")
+	}
+	if layer < 0 || layer >= len(s.decoder) {
+		return nil, fmt.Errorf("decoder shard: no layer %d", layer)
+	}
+	b := s.decAttn
+	if kind == BlockDecoderMLP {
+		b = s.decMLP
+	}
+	shape := b.x.Shape()
+	if len(x) != shape[0]*shape[1] {
+		return nil, fmt.Errorf("decoder shard: input of %d values, the block takes %d×%d", len(x), shape[0], shape[1])
+	}
+	return b.prog.Run(b.nodes.bind(&s.decoder[layer], layer), []ops.Binding{ops.Bind(b.x, x)})
 }

@@ -2,22 +2,29 @@ package model_test
 
 import (
 	"context"
-	"gitvqa/model"
 	"math"
 	"reflect"
 	"testing"
+
+	"gitvqa/model"
+	"gitvqa/model/fixture"
 )
 
 // localPeers computes the other shards in-process, as the browser's workers would.
 type localPeers struct {
 	shards []*model.VisionShard
 	calls  int
+	kinds  map[string]int
 }
 
 func (p *localPeers) Count() int { return len(p.shards) }
 
 func (p *localPeers) Start(kind string, layer int, x []float32) func([]float32) error {
 	p.calls++
+	if p.kinds == nil {
+		p.kinds = map[string]int{}
+	}
+	p.kinds[kind]++
 	in := append([]float32(nil), x...)
 	return func(dst []float32) error {
 		for _, s := range p.shards {
@@ -137,6 +144,25 @@ func TestShardSentAsBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var dec []model.DecoderLayer
+	for i := range m.Weights.Decoder {
+		l, err := m.ShardDecoderLayer(1, 2, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := model.EncodeShardDecoderLayer(nil, &l)
+		if dl, err := model.DecodeShardDecoderLayer(b); err != nil {
+			t.Fatal(err)
+		} else {
+			dec = append(dec, dl)
+		}
+		if _, err := model.DecodeShardDecoderLayer(b[:len(b)-4]); err == nil {
+			t.Fatal("a truncated decoder layer decoded")
+		}
+	}
+	if err := sent.AddDecoder(&m.Config, dec, nil); err != nil {
+		t.Fatal(err)
+	}
 	s, _ := m.NewSession(nil)
 	if err := s.SetPeers(&localPeers{shards: []*model.VisionShard{sent}}); err != nil {
 		t.Fatal(err)
@@ -145,6 +171,61 @@ func TestShardSentAsBytes(t *testing.T) {
 		ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{MaxTokens: c.MaxTokens})
 		if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
 			t.Errorf("%s with the shard sent as bytes: %v %v", c.Name, err, ans)
+		}
+	}
+}
+
+// The decoder's pass over the image rows is shared too: with 2 and 3 shards every
+// step's logits stay within 1e-5 of one worker's, the answers are the same, and each
+// decoder layer asked the peers for both of its blocks.
+func TestShardedImagePass(t *testing.T) {
+	m := tiny(t)
+	one, _ := m.NewSession(nil)
+	logitsOf := func(s *model.Session, c *fixture.Case) ([][]float32, []int) {
+		var steps [][]float32
+		ans, err := s.Ask(context.Background(), pixels(t, m, c), c.Question, model.Options{MaxTokens: c.MaxTokens,
+			OnLogits: func(_ int, l []float32) { steps = append(steps, append([]float32(nil), l...)) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return steps, ans.GeneratedIDs
+	}
+	for _, count := range []int{2, 3} {
+		s, _ := m.NewSession(nil)
+		peers := &localPeers{}
+		for i := 1; i < count; i++ {
+			sh, err := m.NewVisionShard(i, count, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			peers.shards = append(peers.shards, sh)
+		}
+		if err := s.SetPeers(peers); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases(t)[:3] {
+			want, wantIDs := logitsOf(one, &c)
+			got, ids := logitsOf(s, &c)
+			if !reflect.DeepEqual(ids, wantIDs) || !reflect.DeepEqual(ids, c.GeneratedIDs) {
+				t.Errorf("%d shards, %s: ids %v, one worker %v, HF %v", count, c.Name, ids, wantIDs, c.GeneratedIDs)
+				continue
+			}
+			var worst float64
+			for i := range want {
+				for j := range want[i] {
+					worst = math.Max(worst, math.Abs(float64(want[i][j]-got[i][j])))
+				}
+			}
+			if worst > 1e-5 {
+				t.Errorf("%d shards, %s: logits differ by %g", count, c.Name, worst)
+			}
+		}
+		layers := len(m.Weights.Decoder) * 3 // three pictures
+		if peers.kinds[model.BlockDecoderAttention] != layers || peers.kinds[model.BlockDecoderMLP] != layers {
+			t.Fatalf("%d shards: the peers were asked %v, want %d of each decoder block", count, peers.kinds, layers)
+		}
+		if s.Workers() != count {
+			t.Fatalf("%d workers after the questions, want %d", s.Workers(), count)
 		}
 	}
 }

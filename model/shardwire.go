@@ -44,6 +44,29 @@ func DecodeShardLayer(b []byte) (VisionLayer, error) {
 	return l, r.err
 }
 
+// EncodeShardDecoderLayer appends a decoder layer's share (ShardDecoderLayer) to buf:
+// its linear layers in the order of DecoderLayer's fields (the norms stay behind).
+func EncodeShardDecoderLayer(buf []byte, l *DecoderLayer) []byte {
+	w := wire{buf}
+	for _, x := range []*Linear{&l.Q, &l.K, &l.V, &l.O, &l.FFNIn, &l.FFNOut} {
+		w.linear(x)
+	}
+	return w.b
+}
+
+// DecodeShardDecoderLayer reads a decoder layer's share; its weights are views of b.
+func DecodeShardDecoderLayer(b []byte) (DecoderLayer, error) {
+	r := &reader{b: b}
+	var l DecoderLayer
+	for _, x := range []*Linear{&l.Q, &l.K, &l.V, &l.O, &l.FFNIn, &l.FFNOut} {
+		*x = r.linear()
+	}
+	if r.err == nil && r.off != len(b) {
+		r.err = fmt.Errorf("shard layer: %d bytes left over", len(b)-r.off)
+	}
+	return l, r.err
+}
+
 type wire struct{ b []byte }
 
 func (w *wire) u32(v int) { w.b = binary.LittleEndian.AppendUint32(w.b, uint32(v)) }

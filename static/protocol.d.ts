@@ -260,12 +260,15 @@ export interface ShardModel {
   type: 'shard-model';
   config: ArrayBuffer|Uint8Array;
   layers: number;
+  /** sent after the vision layers */
+  decoderLayers: number;
 }
 
 export interface ShardLayer {
   v: 2;
   type: 'shard-layer';
   layer: number;
+  decoder?: boolean;
   data: ArrayBuffer|Uint8Array;
 }
 
@@ -273,7 +276,7 @@ export interface Block {
   v: 2;
   type: 'block';
   seq: number;
-  /** model.BlockAttention or model.BlockMLP */
+  /** model.BlockAttention, BlockMLP, BlockDecoderAttention or BlockDecoderMLP */
   kind: string;
   layer: number;
   /** the block's input */

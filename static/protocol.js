@@ -242,6 +242,7 @@ export const protocol = Object.freeze({
  * @property {'shard-model'} type
  * @property {ArrayBuffer|Uint8Array} config
  * @property {number} layers
+ * @property {number} decoderLayers sent after the vision layers
  */
 
 /**
@@ -249,6 +250,7 @@ export const protocol = Object.freeze({
  * @property {2} v
  * @property {'shard-layer'} type
  * @property {number} layer
+ * @property {boolean} [decoder]
  * @property {ArrayBuffer|Uint8Array} data
  */
 
@@ -257,7 +259,7 @@ export const protocol = Object.freeze({
  * @property {2} v
  * @property {'block'} type
  * @property {number} seq
- * @property {string} kind model.BlockAttention or model.BlockMLP
+ * @property {string} kind model.BlockAttention, BlockMLP, BlockDecoderAttention or BlockDecoderMLP
  * @property {number} layer
  * @property {Float32Array} x the block's input
  */

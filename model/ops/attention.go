@@ -155,3 +155,48 @@ func (b *Builder) Attention(q, k, v *G.Node, heads int) *G.Node {
 func (b *Builder) CachedAttention(q, k, v *G.Node, cache KVNodes, heads int, causal bool) *G.Node {
 	return b.attention(q, k, v, heads, causal, &cache)
 }
+
+// WriteKV writes the image rows' keys and values into the cache at row cache.Len, the
+// first columns from kOwn, vOwn and the rest from kRest, vRest, and passes kOwn on: the
+// decoder's image pass shared with peers, where this worker attends over its own heads
+// but the cache must hold every head's keys and values for the tokens to come.
+func (b *Builder) WriteKV(cache KVNodes, kOwn, vOwn, kRest, vRest *G.Node) *G.Node {
+	return b.Apply(&writeKVOp{base{name: "WriteKV"}}, cache.K, cache.V, cache.Len, kOwn, vOwn, kRest, vRest)
+}
+
+type writeKVOp struct{ base }
+
+func (op *writeKVOp) Arity() int { return 7 }
+func (op *writeKVOp) Type() hm.Type {
+	m := tt(2, tensor.Float32)
+	return fnType(m, m, tensor.Int, m, m, m, m, tt(2, tensor.Float32))
+}
+func (op *writeKVOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapeOf(in[3])
+	if err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+func (op *writeKVOp) Do(in ...G.Value) (G.Value, error) {
+	capacity, d := rowsCols(in[0])
+	n := intOf(in[2])
+	m, own := rowsCols(in[3])
+	mr, rest := rowsCols(in[5])
+	switch {
+	case own+rest != d || mr != m:
+		return nil, fmt.Errorf("%s: %d+%d columns of %d and %d rows for a cache %d wide", op.name, own, rest, m, mr, d)
+	case n < 0 || n+m > capacity:
+		return nil, fmt.Errorf("%s: %d rows after %d do not fit a cache of %d", op.name, m, n, capacity)
+	}
+	for c, part := range [][2][]float32{{f32s(in[0]), f32s(in[3])}, {f32s(in[0]), f32s(in[5])}, {f32s(in[1]), f32s(in[4])}, {f32s(in[1]), f32s(in[6])}} {
+		col, w := 0, own
+		if c%2 == 1 {
+			col, w = own, rest
+		}
+		for i := 0; i < m; i++ {
+			copy(part[0][(n+i)*d+col:(n+i)*d+col+w], part[1][i*w:(i+1)*w])
+		}
+	}
+	return in[3], nil
+}

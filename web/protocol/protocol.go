@@ -243,20 +243,24 @@ type CacheDone struct {
 
 // ShardModel starts a share: the model's config.json, and how many layers follow.
 type ShardModel struct {
-	Config []byte `json:"config"`
-	Layers int    `json:"layers"`
+	Config        []byte `json:"config"`
+	Layers        int    `json:"layers"`
+	DecoderLayers int    `json:"decoderLayers"` // sent after the vision layers
 }
 
-// ShardLayer is the share of one vision layer (model.EncodeShardLayer).
+// ShardLayer is the share of one vision layer (model.EncodeShardLayer) or, with
+// Decoder, of one decoder layer (model.EncodeShardDecoderLayer).
 type ShardLayer struct {
-	Layer int    `json:"layer"`
-	Data  []byte `json:"data"`
+	Layer   int    `json:"layer"`
+	Decoder bool   `json:"decoder,omitempty"`
+	Data    []byte `json:"data"`
 }
 
-// Block asks a shard worker for its partial sum of a vision layer's block.
+// Block asks a shard worker for its partial sum of a vision layer's block, or of a
+// decoder layer's over the image rows.
 type Block struct {
 	Seq   int       `json:"seq"`
-	Kind  string    `json:"kind"` // model.BlockAttention or model.BlockMLP
+	Kind  string    `json:"kind"` // model.BlockAttention, BlockMLP, BlockDecoderAttention or BlockDecoderMLP
 	Layer int       `json:"layer"`
 	X     []float32 `json:"x"` // the block's input
 }

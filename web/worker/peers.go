@@ -189,9 +189,9 @@ func (w *Worker) sendShares(m *model.Model, ports []protocol.Port) error {
 		return err
 	}
 	var buf []byte
-	layers := len(m.Weights.Vision)
+	layers, decoder := len(m.Weights.Vision), len(m.Weights.Decoder)
 	for i, port := range ports {
-		if err := port.Post(protocol.ShardModel{Config: cfg, Layers: layers}); err != nil {
+		if err := port.Post(protocol.ShardModel{Config: cfg, Layers: layers, DecoderLayers: decoder}); err != nil {
 			return err
 		}
 		for l := 0; l < layers; l++ {
@@ -201,6 +201,16 @@ func (w *Worker) sendShares(m *model.Model, ports []protocol.Port) error {
 			}
 			buf = model.EncodeShardLayer(buf[:0], &share)
 			if err := port.Post(protocol.ShardLayer{Layer: l, Data: buf}); err != nil {
+				return err
+			}
+		}
+		for l := 0; l < decoder; l++ {
+			share, err := m.ShardDecoderLayer(i+1, 1+len(ports), l)
+			if err != nil {
+				return err
+			}
+			buf = model.EncodeShardDecoderLayer(buf[:0], &share)
+			if err := port.Post(protocol.ShardLayer{Layer: l, Decoder: true, Data: buf}); err != nil {
 				return err
 			}
 		}
@@ -221,7 +231,8 @@ func (w *Worker) loadShard(r protocol.Shard) {
 	start := time.Now()
 	var cfg model.Config
 	var layers []model.VisionLayer
-	want := -1
+	var decoder []model.DecoderLayer
+	want, wantDecoder := -1, -1
 	fail := func(err error) {
 		e := protocol.Error{Code: protocol.CodeLoadFailed, Message: "shard worker: " + err.Error()}
 		r.Port.Post(e)
@@ -235,16 +246,26 @@ func (w *Worker) loadShard(r protocol.Shard) {
 				fail(err)
 				return
 			}
-			cfg, want, layers = c, m.Layers, nil
+			cfg, want, wantDecoder, layers, decoder = c, m.Layers, m.DecoderLayers, nil, nil
 		case protocol.ShardLayer:
-			l, err := model.DecodeShardLayer(m.Data)
-			if err != nil || m.Layer != len(layers) || want < 0 {
-				fail(fmt.Errorf("layer %d out of order or damaged: %v", m.Layer, err))
-				return
+			if m.Decoder {
+				l, err := model.DecodeShardDecoderLayer(m.Data)
+				if err != nil || m.Layer != len(decoder) || len(layers) != want || wantDecoder < 0 {
+					fail(fmt.Errorf("decoder layer %d out of order or damaged: %v", m.Layer, err))
+					return
+				}
+				decoder = append(decoder, l)
+			} else {
+				l, err := model.DecodeShardLayer(m.Data)
+				if err != nil || m.Layer != len(layers) || want < 0 {
+					fail(fmt.Errorf("layer %d out of order or damaged: %v", m.Layer, err))
+					return
+				}
+				layers = append(layers, l)
 			}
-			if layers = append(layers, l); len(layers) == want {
+			if want >= 0 && len(layers) == want && len(decoder) == wantDecoder {
 				received := ms(time.Since(start))
-				go w.buildShard(r, &cfg, layers, received, start)
+				go w.buildShard(r, &cfg, layers, decoder, received, start)
 			}
 		case protocol.Block:
 			w.block(m, r.Port)
@@ -253,11 +274,14 @@ func (w *Worker) loadShard(r protocol.Shard) {
 }
 
 // buildShard compiles the shard's blocks once its share has arrived.
-func (w *Worker) buildShard(r protocol.Shard, cfg *model.Config, layers []model.VisionLayer, receivedMs float64, start time.Time) {
+func (w *Worker) buildShard(r protocol.Shard, cfg *model.Config, layers []model.VisionLayer, decoder []model.DecoderLayer, receivedMs float64, start time.Time) {
 	backendStart := time.Now()
 	b, _ := w.backend(r.Kernels, r.Exact)
 	backendMs := ms(time.Since(backendStart))
 	shard, err := model.NewVisionShardOf(cfg, r.Index, r.Count, layers, b)
+	if err == nil {
+		err = shard.AddDecoder(cfg, decoder, b)
+	}
 	if err != nil {
 		e := protocol.Error{Code: protocol.CodeLoadFailed, Message: "shard worker: " + err.Error()}
 		r.Port.Post(e)

@@ -1,0 +1,183 @@
+package model
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+
+	"gitvqa/model/ops"
+)
+
+// The decoder's pass over the image rows is split across workers as the vision layers
+// are (shard.go): shard s holds heads [h0, h1) of every decoder layer's attention with
+// the matching columns of its output projection, and a slice of its FFN units with the
+// matching columns of the second layer. The layers are post-LN, so each block's input
+// is the layer's own input (or the attention's normed sum) and the norms stay with the
+// main worker. The KV cache must hold every head for the tokens to come, which run on
+// the main worker alone: so the main worker also computes the other shards' keys and
+// values (≈17% more than its share with two workers, and no extra message).
+
+// Block kinds of the decoder's image pass.
+const (
+	BlockDecoderAttention = "decoder.attention"
+	BlockDecoderMLP       = "decoder.mlp"
+)
+
+// DecoderShardBounds returns the heads and FFN units shard index of count holds.
+func (c *Config) DecoderShardBounds(index, count int) (h0, h1, i0, i1 int) {
+	h0, h1 = span(c.NumAttentionHeads, 1, index, count)
+	unit := 64
+	if c.IntermediateSize%unit != 0 {
+		unit = 1
+	}
+	i0, i1 = span(c.IntermediateSize, unit, index, count)
+	return
+}
+
+// ShardDecoderLayer is shard index of count of decoder layer i, as another worker holds
+// it (EncodeShardDecoderLayer): its heads' Q, K, V rows, O's matching columns, its FFN
+// units. No norms: they stay with the main worker.
+func (m *Model) ShardDecoderLayer(index, count, i int) (DecoderLayer, error) {
+	c := &m.Config
+	if count < 1 || index < 0 || index >= count || count > c.NumAttentionHeads {
+		return DecoderLayer{}, fmt.Errorf("decoder shard %d of %d: out of range (at most %d shards)", index, count, c.NumAttentionHeads)
+	}
+	if i < 0 || i >= len(m.Weights.Decoder) {
+		return DecoderLayer{}, fmt.Errorf("no decoder layer %d", i)
+	}
+	dh := c.HiddenSize / c.NumAttentionHeads
+	h0, h1, i0, i1 := c.DecoderShardBounds(index, count)
+	r0, r1 := h0*dh, h1*dh
+	l := &m.Weights.Decoder[i]
+	return DecoderLayer{
+		Q: rowSlice(&l.Q, r0, r1), K: rowSlice(&l.K, r0, r1), V: rowSlice(&l.V, r0, r1), O: colSlice(&l.O, r0, r1, index == 0),
+		FFNIn: rowSlice(&l.FFNIn, i0, i1), FFNOut: colSlice(&l.FFNOut, i0, i1, index == 0),
+	}, nil
+}
+
+// ---- the shard's blocks -----------------------------------------------------------------
+
+type decoderShareNodes struct {
+	index                     *G.Node
+	heads                     int
+	q, k, v, o, ffnIn, ffnOut ops.LinearNodes
+}
+
+func (n *net) declareDecoderShare(l *DecoderLayer) *decoderShareNodes {
+	lin := func(part string, w *Linear) ops.LinearNodes { return n.LinearWeights(part, &w.W, w.B != nil) }
+	return &decoderShareNodes{
+		index: n.Int("index"), heads: l.Q.W.Rows / (n.c.HiddenSize / n.c.NumAttentionHeads),
+		q: lin("query", &l.Q), k: lin("key", &l.K), v: lin("value", &l.V), o: lin("attention.output.dense", &l.O),
+		ffnIn: lin("intermediate.dense", &l.FFNIn), ffnOut: lin("output.dense", &l.FFNOut),
+	}
+}
+
+func (n *decoderShareNodes) bind(l *DecoderLayer, index int) []ops.Binding {
+	return concat([]ops.Binding{ops.BindInt(n.index, index)},
+		n.q.Bind(&l.Q.W, l.Q.B), n.k.Bind(&l.K.W, l.K.B), n.v.Bind(&l.V.W, l.V.B), n.o.Bind(&l.O.W, l.O.B),
+		n.ffnIn.Bind(&l.FFNIn.W, l.FFNIn.B), n.ffnOut.Bind(&l.FFNOut.W, l.FFNOut.B))
+}
+
+// decoderAttentionShare is a shard's term of the attention block over the image rows
+// (which see each other only: plain attention, as on an empty cache).
+func (n *net) decoderAttentionShare(x *G.Node, l *decoderShareNodes) *G.Node {
+	return n.Linear(n.Attention(n.Linear(x, l.q, ""), n.Linear(x, l.k, ""), n.Linear(x, l.v, ""), l.heads), l.o, "")
+}
+
+func (n *net) decoderMLPShare(x *G.Node, l *decoderShareNodes) *G.Node {
+	return n.Linear(n.Linear(x, l.ffnIn, n.c.HiddenAct), l.ffnOut, "")
+}
+
+// ---- the main worker's image pass with peers ---------------------------------------------
+
+// decoderImageShare is the main worker's share of a decoder layer (shard 0, with the
+// biases and the norms) and the other shards' key and value rows.
+type decoderImageShare struct {
+	DecoderLayer
+	KRest, VRest Linear
+}
+
+func (m *Model) decoderImageShares(count int) ([]decoderImageShare, error) {
+	c := &m.Config
+	dh := c.HiddenSize / c.NumAttentionHeads
+	_, h1, _, _ := c.DecoderShardBounds(0, count)
+	out := make([]decoderImageShare, len(m.Weights.Decoder))
+	for i := range out {
+		own, err := m.ShardDecoderLayer(0, count, i)
+		if err != nil {
+			return nil, err
+		}
+		l := &m.Weights.Decoder[i]
+		own.AttnNorm, own.OutNorm = l.AttnNorm, l.OutNorm
+		out[i] = decoderImageShare{DecoderLayer: own,
+			KRest: rowSlice(&l.K, h1*dh, c.HiddenSize), VRest: rowSlice(&l.V, h1*dh, c.HiddenSize)}
+	}
+	return out, nil
+}
+
+type decoderImageNodes struct {
+	share        *decoderShareNodes
+	kRest, vRest ops.LinearNodes
+	attnNorm     ops.NormNodes
+	outNorm      ops.NormNodes
+	cache        ops.KVNodes
+}
+
+func (n *net) declareDecoderImage(l *decoderImageShare, capacity int) *decoderImageNodes {
+	d := n.c.HiddenSize
+	return &decoderImageNodes{
+		share: n.declareDecoderShare(&l.DecoderLayer),
+		kRest: n.LinearWeights("key.rest", &l.KRest.W, true), vRest: n.LinearWeights("value.rest", &l.VRest.W, true),
+		attnNorm: n.NormWeights("attention.output.LayerNorm", d), outNorm: n.NormWeights("output.LayerNorm", d),
+		cache: n.KVCacheInputs("cache", capacity, d),
+	}
+}
+
+// decoderImageLayer is decoderLayer over the image rows with each block shared with the
+// peers: this worker's heads attend, every head's keys and values go into the cache.
+func (n *net) decoderImageLayer(x *G.Node, l *decoderImageNodes) *G.Node {
+	eps := n.c.LayerNormEps
+	s := l.share
+	a := n.TensorParallel(x, s.index, BlockDecoderAttention, n.peers, func(x *G.Node) *G.Node {
+		vOwn := n.Linear(x, s.v, "")
+		kOwn := n.WriteKV(l.cache, n.Linear(x, s.k, ""), vOwn, n.Linear(x, l.kRest, ""), n.Linear(x, l.vRest, ""))
+		return n.Linear(n.Attention(n.Linear(x, s.q, ""), kOwn, vOwn, s.heads), s.o, "")
+	})
+	x = n.LayerNorm(n.Add(a, x), l.attnNorm, eps)
+	f := n.TensorParallel(x, s.index, BlockDecoderMLP, n.peers, func(x *G.Node) *G.Node { return n.decoderMLPShare(x, s) })
+	return n.LayerNorm(n.Add(f, x), l.outNorm, eps)
+}
+
+func (n *decoderImageNodes) bind(l *decoderImageShare, index int, kv *ops.KVCache) []ops.Binding {
+	return concat(n.share.bind(&l.DecoderLayer, index),
+		n.kRest.Bind(&l.KRest.W, l.KRest.B), n.vRest.Bind(&l.VRest.W, l.VRest.B),
+		n.attnNorm.Bind(l.AttnNorm.Gamma, l.AttnNorm.Beta), n.outNorm.Bind(l.OutNorm.Gamma, l.OutNorm.Beta),
+		n.cache.Bind(kv))
+}
+
+// sharedImagePass is the image pass with peers: one layer a program (peers run on the
+// CPU backends, which take one layer at a time).
+type sharedImagePass struct {
+	prog     Program
+	x        *G.Node
+	nodes    *decoderImageNodes
+	shares   []decoderImageShare
+	capacity int
+}
+
+func newSharedImagePass(m *Model, b Backend, count int, peers ops.Peers, capacity int) (*sharedImagePass, error) {
+	shares, err := m.decoderImageShares(count)
+	if err != nil {
+		return nil, err
+	}
+	c := &m.Config
+	n := newNet(c, b, peers)
+	p := &sharedImagePass{x: n.Matrix("hidden", c.NumImageTokens(), c.HiddenSize), shares: shares, capacity: capacity}
+	p.nodes = n.declareDecoderImage(&shares[0], capacity)
+	p.prog, err = n.compile(b, n.decoderImageLayer(p.x, p.nodes))
+	return p, err
+}
+
+func (p *sharedImagePass) run(layer int, hidden []float32, kv *ops.KVCache) ([]float32, error) {
+	return p.prog.Run(p.nodes.bind(&p.shares[layer], layer, kv), []ops.Binding{ops.Bind(p.x, hidden)})
+}
