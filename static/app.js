@@ -163,7 +163,7 @@ async function loadModel() {
   state.vqa.sharing.then((n) => {
     $('load-status').dataset.shards = JSON.stringify(state.vqa.shardInfo);
     $('load-status').dataset.workers = String(n);
-    if (n > 1) $('load-status').textContent += ` ${n} workers share the image encoder.`;
+    if (n > 1) $('load-status').textContent += ` ${n} workers share the picture's work.`;
   });
 }
 

@@ -97,7 +97,7 @@ export declare class GitVQA {
   info: Ready;
   /** Resolves to the number of workers sharing the image encoder, once they do. */
   sharing: Promise<number>;
-  /** How many workers share the image encoder now. */
+  /** How many workers share a picture's encoder and image pass now. */
   workers: number;
   /** The shard workers' ready messages. */
   shardInfo: ShardReady[];

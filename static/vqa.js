@@ -41,9 +41,9 @@ export class GitVQA {
    *   onProgress({phase, loaded, total, fromCache}) — bytes; phase is download|verify|load.
    *   assetsURL: the folder of worker.js, wasm_exec.js and the .wasm files (default:
    *   GitVQA.assetsURL, else this module's folder); workerURL names worker.js itself.
-   *   workers: how many workers share the image encoder (default: one per core, at most
+   *   workers: how many workers share a picture's encoder and image pass (default: one per core, at most
    *   4; at most 2 in WebKit, whose core count is rounded up). The first answers as soon as it is ready; the others join in the background
-   *   (see .sharing) and each holds its share of the encoder's weights.
+   *   (see .sharing) and each holds its share of the encoder's and decoder's weights.
    *   exact: keep activations in float32 with int8 weights (slower; by default, where the
    *   browser has relaxed SIMD, activations are quantized to 7 bits per row, as ONNX
    *   Runtime's q8 models do).
@@ -123,7 +123,7 @@ export class GitVQA {
   constructor(worker) {
     this._worker = worker;
     this._shards = [];
-    /** How many workers share the image encoder now. */
+    /** How many workers share a picture's encoder and image pass now. */
     this.workers = 1;
     /** The shard workers' ready messages: {index, kernels, phases, loadMs, memoryBytes}. */
     this.shardInfo = [];
