@@ -152,7 +152,7 @@ func (m *Model) NewSession(b Backend) (*Session, error) {
 		return nil, err
 	}
 	rows := c.NumImageTokens()
-	if s.imagePass, err = newDecoderStack(c, b, w, rows, rows+64, false); err != nil {
+	if s.imagePass, err = newDecoderStack(c, b, w, rows, imageCacheRows(c), false); err != nil {
 		return nil, err
 	}
 	n = newNet(c, b, nil)
@@ -163,9 +163,9 @@ func (m *Model) NewSession(b Backend) (*Session, error) {
 	return s, nil
 }
 
-// SetPeers shares the vision encoder with other workers (nil: none), each computing
-// one shard as NewVisionShard(i, 1+peers.Count(), …) for i ≥ 1; this session keeps
-// shard 0.
+// SetPeers shares the vision encoder and the decoder's image pass with other workers
+// (nil: none), each computing one shard as NewVisionShard(i, 1+peers.Count(), …) for
+// i ≥ 1; this session keeps shard 0.
 func (s *Session) SetPeers(p Peers) error {
 	count := 1
 	if p != nil {
@@ -184,7 +184,7 @@ func (s *Session) SetPeers(p Peers) error {
 	}
 	var shared *sharedImagePass
 	if p != nil {
-		if shared, err = newSharedImagePass(s.m, s.b, count, p, s.imagePass.capacity); err != nil {
+		if shared, err = newSharedImagePass(s.m, s.b, count, p, imageCacheRows(&s.m.Config)); err != nil {
 			return err
 		}
 	}
@@ -342,7 +342,6 @@ func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) e
 					return err
 				}
 				im.kv = nil
-				s.stats.ImagePrefills--
 				return s.prefillImage(ctx, im, o)
 			}
 			if err != nil {
@@ -368,6 +367,9 @@ func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) e
 	}
 	return nil
 }
+
+// imageCacheRows is the KV caches' first capacity: the image rows and a short question.
+func imageCacheRows(c *Config) int { return c.NumImageTokens() + 64 }
 
 func advance(kv []*ops.KVCache, rows int) {
 	for _, c := range kv {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
@@ -79,6 +80,9 @@ func (m *Model) ShardLayer(index, count, i int) (VisionLayer, error) {
 	h0, h1, i0, i1 := c.ShardBounds(index, count)
 	r0, r1 := h0*dh, h1*dh
 	l := &m.Weights.Vision[i]
+	if err := errors.Join(colsFit(&l.O, r0, r1), colsFit(&l.FC2, i0, i1)); err != nil {
+		return VisionLayer{}, fmt.Errorf("vision layer %d: %w", i, err)
+	}
 	return VisionLayer{
 		Norm1: l.Norm1, Norm2: l.Norm2,
 		Q: rowSlice(&l.Q, r0, r1), K: rowSlice(&l.K, r0, r1), V: rowSlice(&l.V, r0, r1), O: colSlice(&l.O, r0, r1, index == 0),
@@ -91,8 +95,18 @@ func rowSlice(l *Linear, a, b int) Linear {
 	return Linear{W: *l.W.Slice(a, b, 0, l.W.Cols), B: l.B[a:b:b]}
 }
 
+// colsFit says why int8 weights grouped along their rows cannot be cut at columns a
+// and b (Matrix.Slice needs group boundaries), or nil.
+func colsFit(l *Linear, a, b int) error {
+	g := l.W.Group
+	if l.W.Quantized() && g < l.W.Cols && (a%g != 0 || b%g != 0) {
+		return fmt.Errorf("a %d×%d layer in groups of %d cannot be cut at columns %d and %d: fewer workers, or another -group", l.W.Rows, l.W.Cols, g, a, b)
+	}
+	return nil
+}
+
 // colSlice is input columns [a, b) of l (a copy), with its bias if bias: one shard's
-// term of a sum that the shards' partial sums make up.
+// term of a sum that the shards' partial sums make up. See colsFit.
 func colSlice(l *Linear, a, b int, bias bool) Linear {
 	out := Linear{W: *l.W.Slice(0, l.W.Rows, a, b)}
 	if bias {

@@ -102,6 +102,36 @@ func (f *failingPeers) Start(kind string, layer int, x []float32) func([]float32
 	return func([]float32) error { return context.DeadlineExceeded }
 }
 
+// decoderFailingPeers answer the encoder's blocks and fail the image pass's.
+type decoderFailingPeers struct{ localPeers }
+
+func (f *decoderFailingPeers) Start(kind string, layer int, x []float32) func([]float32) error {
+	if kind == model.BlockDecoderAttention || kind == model.BlockDecoderMLP {
+		return func([]float32) error { return context.DeadlineExceeded }
+	}
+	return f.localPeers.Start(kind, layer, x)
+}
+
+// A peer that fails in the image pass is dropped there too: the pass runs again alone,
+// and the answer is exact.
+func TestPeerFailingInTheImagePassFallsBack(t *testing.T) {
+	m := tiny(t)
+	c := cases(t)[0]
+	s, _ := m.NewSession(nil)
+	sh, _ := m.NewVisionShard(1, 2, nil)
+	p := &decoderFailingPeers{localPeers{shards: []*model.VisionShard{sh}}}
+	if err := s.SetPeers(p); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{})
+	if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+		t.Fatalf("%v %v", err, ans)
+	}
+	if s.Workers() != 1 || p.kinds[model.BlockAttention] == 0 {
+		t.Fatalf("%d workers after a peer failed in the image pass; the peers were asked %v", s.Workers(), p.kinds)
+	}
+}
+
 // A peer that fails is dropped and the picture is encoded alone, correctly.
 func TestFailingPeerFallsBack(t *testing.T) {
 	m := tiny(t)

@@ -180,14 +180,21 @@ func (op *writeKVOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 func (op *writeKVOp) Do(in ...G.Value) (G.Value, error) {
 	capacity, d := rowsCols(in[0])
+	vc, vd := rowsCols(in[1])
 	n := intOf(in[2])
 	m, own := rowsCols(in[3])
 	mr, rest := rowsCols(in[5])
+	vm, vown := rowsCols(in[4])
+	vmr, vrest := rowsCols(in[6])
 	switch {
-	case own+rest != d || mr != m:
-		return nil, fmt.Errorf("%s: %d+%d columns of %d and %d rows for a cache %d wide", op.name, own, rest, m, mr, d)
-	case n < 0 || n+m > capacity:
-		return nil, fmt.Errorf("%s: %d rows after %d do not fit a cache of %d", op.name, m, n, capacity)
+	case vc != capacity || vd != d:
+		return nil, fmt.Errorf("%s: a value cache %d×%d beside keys %d×%d", op.name, vc, vd, capacity, d)
+	case own+rest != d || mr != m || vm != m || vmr != m || vown != own || vrest != rest:
+		return nil, fmt.Errorf("%s: keys %d×(%d+%d) and values %d×%d + %d×%d for a cache %d wide", op.name, m, own, rest, vm, vown, vmr, vrest, d)
+	case n != 0:
+		return nil, fmt.Errorf("%s: the image pass needs an empty cache, not one of %d rows", op.name, n)
+	case m > capacity:
+		return nil, fmt.Errorf("%s: %d rows do not fit a cache of %d", op.name, m, capacity)
 	}
 	for c, part := range [][2][]float32{{f32s(in[0]), f32s(in[3])}, {f32s(in[0]), f32s(in[5])}, {f32s(in[1]), f32s(in[4])}, {f32s(in[1]), f32s(in[6])}} {
 		col, w := 0, own

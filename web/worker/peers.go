@@ -246,12 +246,20 @@ func (w *Worker) loadShard(r protocol.Shard) {
 				fail(err)
 				return
 			}
+			if m.Layers != c.Vision.NumHiddenLayers || m.DecoderLayers != c.NumHiddenLayers {
+				fail(fmt.Errorf("%d vision and %d decoder layers announced, the config has %d and %d",
+					m.Layers, m.DecoderLayers, c.Vision.NumHiddenLayers, c.NumHiddenLayers))
+				return
+			}
 			cfg, want, wantDecoder, layers, decoder = c, m.Layers, m.DecoderLayers, nil, nil
 		case protocol.ShardLayer:
 			if m.Decoder {
 				l, err := model.DecodeShardDecoderLayer(m.Data)
-				if err != nil || m.Layer != len(decoder) || len(layers) != want || wantDecoder < 0 {
-					fail(fmt.Errorf("decoder layer %d out of order or damaged: %v", m.Layer, err))
+				if err == nil && (m.Layer != len(decoder) || len(layers) != want || wantDecoder < 0) {
+					err = errors.New("out of order")
+				}
+				if err != nil {
+					fail(fmt.Errorf("decoder layer %d: %v", m.Layer, err))
 					return
 				}
 				decoder = append(decoder, l)

@@ -96,13 +96,14 @@ func (w *Worker) fail(id int, code string, err error) {
 	w.Post(protocol.Error{ID: id, Code: code, Message: err.Error()})
 }
 
-// maxWorkers is how many workers can share the image encoder: one per head on the CPU;
-// on the GPU the encoder is the GPU's alone.
+// maxWorkers is how many workers can share a picture's encoder and image pass: one per
+// head of the one with fewer (16 and 12 for git-large) on the CPU; on the GPU the work
+// is the GPU's alone.
 func maxWorkers(b model.Backend, c *model.Config) int {
 	if b.Name() == protocol.KernelsWebGPU {
 		return 1
 	}
-	return c.Vision.NumAttentionHeads
+	return min(c.Vision.NumAttentionHeads, c.NumAttentionHeads)
 }
 
 func (w *Worker) backend(kernels string, exact bool) (model.Backend, string) {

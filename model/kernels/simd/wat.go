@@ -48,7 +48,11 @@ func splitDot(src string) string {
 	if start < 0 {
 		return ""
 	}
-	end := start + strings.Index(src[start:], "\n\n")
+	end := strings.Index(src[start:], "\n\n")
+	if end < 0 {
+		return ""
+	}
+	end += start
 	f := strings.Replace(src[start:end], `$gemm_q8q7 (export "gemm_q8q7")`, `$gemm_q8q7_split (export "gemm_q8q7_split")`, 1)
 	lines := strings.Split(f, "\n")
 	for i, l := range lines {
