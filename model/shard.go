@@ -28,13 +28,17 @@ func span(total, unit, index, count int) (int, int) {
 
 // ShardBounds returns the heads and MLP units shard index of count holds.
 func (c *Config) ShardBounds(index, count int) (h0, h1, i0, i1 int) {
-	v := c.Vision
-	h0, h1 = span(v.NumAttentionHeads, 1, index, count)
+	return shardBounds(c.Vision.NumAttentionHeads, c.Vision.IntermediateSize, index, count)
+}
+
+// shardBounds splits heads one by one and MLP units 64 at a time (where they divide).
+func shardBounds(heads, units, index, count int) (h0, h1, i0, i1 int) {
+	h0, h1 = span(heads, 1, index, count)
 	unit := 64
-	if v.IntermediateSize%unit != 0 {
+	if units%unit != 0 {
 		unit = 1
 	}
-	i0, i1 = span(v.IntermediateSize, unit, index, count)
+	i0, i1 = span(units, unit, index, count)
 	return
 }
 

@@ -28,13 +28,7 @@ const (
 
 // DecoderShardBounds returns the heads and FFN units shard index of count holds.
 func (c *Config) DecoderShardBounds(index, count int) (h0, h1, i0, i1 int) {
-	h0, h1 = span(c.NumAttentionHeads, 1, index, count)
-	unit := 64
-	if c.IntermediateSize%unit != 0 {
-		unit = 1
-	}
-	i0, i1 = span(c.IntermediateSize, unit, index, count)
-	return
+	return shardBounds(c.NumAttentionHeads, c.IntermediateSize, index, count)
 }
 
 // ShardDecoderLayer is shard index of count of decoder layer i, as another worker holds
