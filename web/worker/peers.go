@@ -12,6 +12,10 @@ import (
 	"gitvqa/web/protocol"
 )
 
+// errGone is a block's error when its peer set was replaced or failed before the
+// answer came.
+var errGone = errors.New("the shard workers were replaced or failed")
+
 // PeerTimeout bounds the wait for a peer's partial sum: a block takes well under a
 // second, so a peer silent this long has failed.
 var PeerTimeout = 2 * time.Minute
@@ -37,6 +41,11 @@ type partial struct {
 func (p *peerSet) Count() int { return len(p.ports) }
 
 func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) error {
+	select {
+	case <-p.dead: // replaced or failed between blocks: nobody would answer
+		return func([]float32) error { return errGone }
+	default:
+	}
 	p.mu.Lock()
 	var chans []chan partial
 	var sendErr error
@@ -70,6 +79,8 @@ func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) err
 				}
 			case <-timeout:
 				return errors.New("a peer did not answer in time")
+			case <-p.dead:
+				return errGone
 			}
 		}
 		return nil

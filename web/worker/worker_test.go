@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -561,5 +562,27 @@ func TestCacheClearedDuringDownloadIsHonest(t *testing.T) {
 	net.SetDown(true)
 	if ready := newHarness(net, cache).load(t, protocol.Load{}); !ready.Offline || ready.Storage != protocol.StorageIndexedDB {
 		t.Fatalf("offline once repaired: %+v", ready)
+	}
+}
+
+// A peer set that was replaced (or failed) answers the next block at once with an
+// error, rather than posting to workers that are gone and waiting out PeerTimeout.
+func TestDeadPeersAnswerAtOnce(t *testing.T) {
+	a, b := portPair()
+	b.Listen(func(protocol.Message) {}) // the other end never answers
+	defer func(d time.Duration) { PeerTimeout = d }(PeerTimeout)
+	PeerTimeout = 3 * time.Second
+	p := &peerSet{ports: []protocol.Port{a}, wait: map[int]chan partial{}, memory: make([]int64, 1), dead: make(chan struct{})}
+	pending := p.Start(model.BlockAttention, 0, make([]float32, 4))
+	p.failAll(errors.New("the shard workers were replaced"))
+	start := time.Now()
+	if err := pending(make([]float32, 4)); err == nil {
+		t.Fatal("a block in flight when its peers were replaced succeeded")
+	}
+	if err := p.Start(model.BlockMLP, 0, make([]float32, 4))(make([]float32, 4)); err == nil {
+		t.Fatal("a block started after the peers were replaced succeeded")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the blocks took %v to fail", d)
 	}
 }
