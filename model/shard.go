@@ -125,23 +125,34 @@ func colSlice(l *Linear, a, b int, bias bool) Linear {
 type VisionShard struct {
 	Index, Count    int
 	shares          []VisionLayer
-	attn, mlp       *shardBlock
+	attn, mlp       *shardBlock[*visionLayerNodes]
 	decoder         []DecoderLayer
-	decAttn, decMLP *decoderBlock
+	decAttn, decMLP *shardBlock[*decoderShareNodes]
 }
 
-// decoderBlock is one of the decoder's block kinds compiled for the shard's weights.
-type decoderBlock struct {
+// shardBlock is one block kind compiled for the shard's weights: its input (the image
+// rows, d wide) and its weight inputs, N.
+type shardBlock[N any] struct {
 	prog  Program
 	x     *G.Node
-	nodes *decoderShareNodes
+	nodes N
 }
 
-// shardBlock is one block kind compiled for the shard's weights.
-type shardBlock struct {
-	prog  Program
-	x     *G.Node
-	nodes *visionLayerNodes
+func newShardBlock[N any](c *Config, b Backend, d int, declare func(*net) N, f func(*net, *G.Node, N) *G.Node) (*shardBlock[N], error) {
+	n := newNet(c, b, nil)
+	sb := &shardBlock[N]{x: n.Matrix("hidden", c.NumImageTokens(), d), nodes: declare(n)}
+	var err error
+	sb.prog, err = n.compile(b, f(n, sb.x, sb.nodes))
+	return sb, err
+}
+
+// run computes the block for the input x with a layer's weights bound.
+func (sb *shardBlock[N]) run(what string, weights []ops.Binding, x []float32) ([]float32, error) {
+	shape := sb.x.Shape()
+	if len(x) != shape[0]*shape[1] {
+		return nil, fmt.Errorf("%s: input of %d values, the block takes %d×%d", what, len(x), shape[0], shape[1])
+	}
+	return sb.prog.Run(weights, []ops.Binding{ops.Bind(sb.x, x)})
 }
 
 // NewVisionShard makes shard index of count, its blocks running on b (nil: GoBackend()).
@@ -172,19 +183,12 @@ func (s *VisionShard) AddDecoder(c *Config, layers []DecoderLayer, b Backend) er
 	if len(layers) != c.NumHiddenLayers {
 		return fmt.Errorf("decoder shard: %d layers, the config has %d", len(layers), c.NumHiddenLayers)
 	}
-	block := func(f func(n *net, x *G.Node, l *decoderShareNodes) *G.Node) (*decoderBlock, error) {
-		n := newNet(c, b, nil)
-		db := &decoderBlock{x: n.Matrix("hidden", c.NumImageTokens(), c.HiddenSize)}
-		db.nodes = n.declareDecoderShare(&layers[0])
-		var err error
-		db.prog, err = n.compile(b, f(n, db.x, db.nodes))
-		return db, err
-	}
-	attn, err := block((*net).decoderAttentionShare)
+	declare := func(n *net) *decoderShareNodes { return n.declareDecoderShare(&layers[0]) }
+	attn, err := newShardBlock(c, b, c.HiddenSize, declare, (*net).decoderAttentionShare)
 	if err != nil {
 		return err
 	}
-	mlp, err := block((*net).decoderMLPShare)
+	mlp, err := newShardBlock(c, b, c.HiddenSize, declare, (*net).decoderMLPShare)
 	if err != nil {
 		return err
 	}
@@ -209,18 +213,11 @@ func NewVisionShardOf(c *Config, index, count int, shares []VisionLayer, b Backe
 	}
 	s := &VisionShard{Index: index, Count: count, shares: shares}
 	var err error
-	block := func(f func(n *net, x *G.Node, l *visionLayerNodes) *G.Node) (*shardBlock, error) {
-		n := newNet(c, b, nil)
-		sb := &shardBlock{x: n.Matrix("hidden", c.NumImageTokens(), c.Vision.HiddenSize)}
-		sb.nodes = n.declareVisionLayer(&shares[0], "")
-		var err error
-		sb.prog, err = n.compile(b, f(n, sb.x, sb.nodes))
-		return sb, err
-	}
-	if s.attn, err = block((*net).visionAttention); err != nil {
+	declare := func(n *net) *visionLayerNodes { return n.declareVisionLayer(&shares[0], "") }
+	if s.attn, err = newShardBlock(c, b, c.Vision.HiddenSize, declare, (*net).visionAttention); err != nil {
 		return nil, err
 	}
-	if s.mlp, err = block((*net).visionMLP); err != nil {
+	if s.mlp, err = newShardBlock(c, b, c.Vision.HiddenSize, declare, (*net).visionMLP); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -235,7 +232,7 @@ func (s *VisionShard) Block(kind string, layer int, x []float32) ([]float32, err
 	if layer < 0 || layer >= len(s.shares) {
 		return nil, fmt.Errorf("vision shard: no layer %d", layer)
 	}
-	var b *shardBlock
+	var b *shardBlock[*visionLayerNodes]
 	switch kind {
 	case BlockAttention:
 		b = s.attn
@@ -244,11 +241,7 @@ func (s *VisionShard) Block(kind string, layer int, x []float32) ([]float32, err
 	default:
 		return nil, fmt.Errorf("vision shard: no block %q", kind)
 	}
-	shape := b.x.Shape()
-	if len(x) != shape[0]*shape[1] {
-		return nil, fmt.Errorf("vision shard: input of %d values, the block takes %d×%d", len(x), shape[0], shape[1])
-	}
-	return b.prog.Run(b.nodes.bind(&s.shares[layer], layer), []ops.Binding{ops.Bind(b.x, x)})
+	return b.run("vision shard", b.nodes.bind(&s.shares[layer], layer), x)
 }
 
 func (s *VisionShard) decoderBlock(kind string, layer int, x []float32) ([]float32, error) {
@@ -262,9 +255,5 @@ func (s *VisionShard) decoderBlock(kind string, layer int, x []float32) ([]float
 	if kind == BlockDecoderMLP {
 		b = s.decMLP
 	}
-	shape := b.x.Shape()
-	if len(x) != shape[0]*shape[1] {
-		return nil, fmt.Errorf("decoder shard: input of %d values, the block takes %d×%d", len(x), shape[0], shape[1])
-	}
-	return b.prog.Run(b.nodes.bind(&s.decoder[layer], layer), []ops.Binding{ops.Bind(b.x, x)})
+	return b.run("decoder shard", b.nodes.bind(&s.decoder[layer], layer), x)
 }
