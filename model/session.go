@@ -330,40 +330,30 @@ func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) e
 		im.kv = append(im.kv, ops.NewKVCache(s.imagePass.capacity, c.HiddenSize))
 	}
 	h := clone(im.Projected)
+	// a run of step layers from first: a stack alone, or a layer shared with the peers
+	step, run := len(s.imagePass.layers), func(first int) ([]float32, error) { return s.imagePass.run(w, first, h, im.kv) }
 	if s.sharedImage != nil {
-		for i := range w.Decoder {
-			if err := s.pause(ctx); err != nil {
-				return err
-			}
-			y, err := s.sharedImage.run(i, h, im.kv[i])
-			if errors.Is(err, ops.ErrPeers) {
-				// Go on alone: drop the peers and run the pass again.
-				if err := s.SetPeers(nil); err != nil {
-					return err
-				}
-				im.kv = nil
-				return s.prefillImage(ctx, im, o)
-			}
-			if err != nil {
-				return fmt.Errorf("decoder layer %d over the image: %w", i, err)
-			}
-			advance(im.kv[i:i+1], n)
-			copy(h, y)
-			progress(o, "prefill", i+1, len(w.Decoder))
-		}
-		return nil
+		step, run = 1, func(first int) ([]float32, error) { return s.sharedImage.run(first, h, im.kv[first]) }
 	}
-	for first := 0; first < len(w.Decoder); first += len(s.imagePass.layers) {
+	for first := 0; first < len(w.Decoder); first += step {
 		if err := s.pause(ctx); err != nil {
 			return err
 		}
-		y, err := s.imagePass.run(w, first, h, im.kv)
+		y, err := run(first)
+		if errors.Is(err, ops.ErrPeers) {
+			// Go on alone: drop the peers and run the pass again.
+			if err := s.SetPeers(nil); err != nil {
+				return err
+			}
+			im.kv = nil
+			return s.prefillImage(ctx, im, o)
+		}
 		if err != nil {
 			return fmt.Errorf("decoder layer %d over the image: %w", first, err)
 		}
-		advance(im.kv[first:first+len(s.imagePass.layers)], n)
+		advance(im.kv[first:first+step], n)
 		copy(h, y)
-		progress(o, "prefill", first+len(s.imagePass.layers), len(w.Decoder))
+		progress(o, "prefill", first+step, len(w.Decoder))
 	}
 	return nil
 }
