@@ -156,8 +156,8 @@ func (b *Builder) CachedAttention(q, k, v *G.Node, cache KVNodes, heads int, cau
 	return b.attention(q, k, v, heads, causal, &cache)
 }
 
-// WriteKV writes the image rows' keys and values into the cache at row cache.Len, the
-// first columns from kOwn, vOwn and the rest from kRest, vRest, and passes kOwn on: the
+// WriteKV writes the image rows' keys and values into the (empty) cache, the first
+// columns from kOwn, vOwn and the rest from kRest, vRest, and passes kOwn on: the
 // decoder's image pass shared with peers, where this worker attends over its own heads
 // but the cache must hold every head's keys and values for the tokens to come.
 func (b *Builder) WriteKV(cache KVNodes, kOwn, vOwn, kRest, vRest *G.Node) *G.Node {
@@ -196,14 +196,15 @@ func (op *writeKVOp) Do(in ...G.Value) (G.Value, error) {
 	case m > capacity:
 		return nil, fmt.Errorf("%s: %d rows do not fit a cache of %d", op.name, m, capacity)
 	}
-	for c, part := range [][2][]float32{{f32s(in[0]), f32s(in[3])}, {f32s(in[0]), f32s(in[5])}, {f32s(in[1]), f32s(in[4])}, {f32s(in[1]), f32s(in[6])}} {
-		col, w := 0, own
-		if c%2 == 1 {
-			col, w = own, rest
-		}
+	// columns [col, col+w) of the cache's first m rows from part (m×w)
+	put := func(cache, part []float32, col, w int) {
 		for i := 0; i < m; i++ {
-			copy(part[0][(n+i)*d+col:(n+i)*d+col+w], part[1][i*w:(i+1)*w])
+			copy(cache[i*d+col:i*d+col+w], part[i*w:(i+1)*w])
 		}
 	}
+	put(f32s(in[0]), f32s(in[3]), 0, own)
+	put(f32s(in[0]), f32s(in[5]), own, rest)
+	put(f32s(in[1]), f32s(in[4]), 0, own)
+	put(f32s(in[1]), f32s(in[6]), own, rest)
 	return in[3], nil
 }

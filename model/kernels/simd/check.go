@@ -248,8 +248,7 @@ func ChooseDot(k *Kernels) {
 	for round := 0; round <= 4; round++ {
 		for j := range 2 {
 			i := (j + round) % 2 // each form first in turn
-			split := i == 1
-			k.SplitDot = split
+			k.SplitDot = i == 1
 			t := time.Now()
 			for range 8 {
 				k.LinearQ8(y, xs, m, w)
