@@ -40,6 +40,24 @@ func (p *localPeers) Start(kind string, layer int, x []float32) func([]float32) 
 	}
 }
 
+// sharded is a session sharing its work with count−1 shards computed in-process.
+func sharded(t *testing.T, m *model.Model, count int) (*model.Session, *localPeers) {
+	t.Helper()
+	s, _ := m.NewSession(nil)
+	peers := &localPeers{}
+	for i := 1; i < count; i++ {
+		sh, err := m.NewVisionShard(i, count, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers.shards = append(peers.shards, sh)
+	}
+	if err := s.SetPeers(peers); err != nil {
+		t.Fatal(err)
+	}
+	return s, peers
+}
+
 // Splitting the vision encoder across shards changes nothing but rounding: the
 // features stay within 1e-5 of one worker's and the answers are the same.
 func TestShardedVisionEncoder(t *testing.T) {
@@ -47,18 +65,7 @@ func TestShardedVisionEncoder(t *testing.T) {
 	cs := cases(t)
 	one, _ := m.NewSession(nil)
 	for _, count := range []int{2, 3, 4} {
-		s, _ := m.NewSession(nil)
-		peers := &localPeers{}
-		for i := 1; i < count; i++ {
-			sh, err := m.NewVisionShard(i, count, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			peers.shards = append(peers.shards, sh)
-		}
-		if err := s.SetPeers(peers); err != nil {
-			t.Fatal(err)
-		}
+		s, peers := sharded(t, m, count)
 		if s.Workers() != count {
 			t.Fatalf("%d workers, want %d", s.Workers(), count)
 		}
@@ -221,18 +228,7 @@ func TestShardedImagePass(t *testing.T) {
 		return steps, ans.GeneratedIDs
 	}
 	for _, count := range []int{2, 3} {
-		s, _ := m.NewSession(nil)
-		peers := &localPeers{}
-		for i := 1; i < count; i++ {
-			sh, err := m.NewVisionShard(i, count, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			peers.shards = append(peers.shards, sh)
-		}
-		if err := s.SetPeers(peers); err != nil {
-			t.Fatal(err)
-		}
+		s, peers := sharded(t, m, count)
 		for _, c := range cases(t)[:3] {
 			want, wantIDs := logitsOf(one, &c)
 			got, ids := logitsOf(s, &c)
