@@ -6,9 +6,10 @@
 ;; (see static/worker.js and web/simd). model/kernel holds the plain-Go twins these
 ;; are tested against.
 ;;
-;; Assembled by wat2wasm (Debian's wabt). kernels-relaxed.wasm is this file with each
-;; multiply-add fused into f32x4.relaxed_madd (the Makefile rewrites the lines marked
-;; "madd"); browsers without relaxed SIMD load this one.
+;; Assembled by wat2wasm (Debian's wabt), after wat.go writes out each ";; exp2 $y" line
+;; (2^y in place; see exp2Body there). kernels-relaxed.wasm is this file with each
+;; multiply-add fused into f32x4.relaxed_madd (wat.go rewrites the lines marked "madd");
+;; browsers without relaxed SIMD load this one.
 (module
   (import "env" "mem" (memory 0))
 
@@ -25,33 +26,6 @@
     (if (local.get $acc)
       (then (local.set $v (f32.add (local.get $v) (f32.load (local.get $addr))))))
     (f32.store (local.get $addr) (local.get $v)))
-
-  ;; exp4 is e^x lane by lane (Cephes' expf: Cody-Waite reduction, degree-6 polynomial),
-  ;; within a couple of ulps over the clamped range [-87.3, 88.3]. Written for speed:
-  ;; pmin/pmax are one instruction where min/max handle NaNs in several, and n is
-  ;; rounded with the 1.5·2²³ trick instead of a saturating conversion.
-  (func $exp4 (param $x v128) (result v128)
-    (local $fx v128) (local $r v128) (local $p v128)
-    (local.set $x (f32x4.pmin (f32x4.pmax (local.get $x) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3))
-                              (v128.const f32x4 88.3 88.3 88.3 88.3)))
-    ;; fx = round(x·log2 e) + 1.5·2²³: the low bits of its representation hold the integer
-    (local.set $fx (f32x4.add (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
-                              (v128.const f32x4 12582912 12582912 12582912 12582912)))
-    (local.set $p (f32x4.sub (local.get $fx) (v128.const f32x4 12582912 12582912 12582912 12582912)))
-    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $p) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
-    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $p) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
-    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
-    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r)) (local.get $r))
-                             (v128.const f32x4 1 1 1 1)))
-    ;; times 2^n: n + 127 in the exponent bits (n is the low bits of fx's integer value)
-    (f32x4.mul (local.get $p)
-      (i32x4.shl (i32x4.add (i32x4.sub (local.get $fx) (v128.const f32x4 12582912 12582912 12582912 12582912))
-                            (v128.const i32x4 127 127 127 127)) (i32.const 23))))
 
   ;; ---- packed float32 GEMM ------------------------------------------------------------
   ;;
@@ -876,9 +850,9 @@ RELAXED;)
     (param $k4 i32) (param $rs i32)
     (local $i i32) (local $vis i32) (local $p i32) (local $end i32) (local $end4 i32) (local $row i32) (local $o i32)
     (local $v v128) (local $mx v128) (local $sum v128) (local $m f32) (local $s f32) (local $e f32) (local $sc v128) (local $c i32)
-    (local $fx v128) (local $t v128) (local $r v128)
+    (local $sl f32) (local $en v128) (local $ef v128) (local $ep v128)
     (local.set $ld (i32.shl (local.get $ld) (i32.const 2)))
-    (local.set $sc (f32x4.splat (local.get $scale)))
+    (local.set $sl (f32.mul (local.get $scale) (f32.const 1.44269504)))
     (local.set $i (i32.const 0))
     (block $rd (loop $rl
       (br_if $rd (i32.ge_u (local.get $i) (local.get $rows)))
@@ -905,32 +879,17 @@ RELAXED;)
         (local.set $m (f32.max (local.get $m) (f32.load (local.get $p))))
         (local.set $p (i32.add (local.get $p) (i32.const 4)))
         (br $l2)))
-      ;; e = exp(scale·(x − max)) over the scores
+      ;; e = 2^((x − max)·scale·log2 e) over the scores
       (local.set $mx (f32x4.splat (local.get $m)))
+      (local.set $sc (f32x4.splat (local.get $sl)))
       (local.set $sum (v128.const i64x2 0 0))
       (local.set $o (local.get $row))
       (local.set $p (local.get $row))
       (block $d3 (loop $l3
         (br_if $d3 (i32.ge_u (local.get $p) (local.get $end4)))
-        ;; e^(scale·(x − max)), exp4 written out: the hot loop of the softmax
         (local.set $v (f32x4.pmax (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $mx)) (local.get $sc))
-                                  (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)))
-        (local.set $fx (f32x4.add (f32x4.mul (local.get $v) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
-                                  (v128.const f32x4 12582912 12582912 12582912 12582912)))
-        (local.set $t (f32x4.sub (local.get $fx) (v128.const f32x4 12582912 12582912 12582912 12582912)))
-        (local.set $r (f32x4.sub (f32x4.sub (local.get $v) (f32x4.mul (local.get $t) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
-                                 (f32x4.mul (local.get $t) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
-        (local.set $t (f32x4.add (f32x4.mul (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4) (local.get $r))
-                                 (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
-        (local.set $t (f32x4.add (f32x4.mul (local.get $t) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
-        (local.set $t (f32x4.add (f32x4.mul (local.get $t) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
-        (local.set $t (f32x4.add (f32x4.mul (local.get $t) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
-        (local.set $t (f32x4.add (f32x4.mul (local.get $t) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
-        (local.set $t (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $t) (local.get $r)) (local.get $r)) (local.get $r))
-                                 (v128.const f32x4 1 1 1 1)))
-        (local.set $v (f32x4.mul (local.get $t)
-          (i32x4.shl (i32x4.add (i32x4.sub (local.get $fx) (v128.const f32x4 12582912 12582912 12582912 12582912))
-                                (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+                                  (v128.const f32x4 -126 -126 -126 -126)))
+        ;; exp2 $v
         (v128.store (local.get $o) (local.get $v))
         (local.set $sum (f32x4.add (local.get $sum) (local.get $v)))
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
@@ -940,7 +899,9 @@ RELAXED;)
       (local.set $c (i32.const 0))
       (block $d4 (loop $l4
         (br_if $d4 (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $e (f32x4.extract_lane 0 (call $exp4 (f32x4.splat (f32.mul (f32.sub (f32.load (local.get $p)) (local.get $m)) (local.get $scale))))))
+        (local.set $v (f32x4.splat (f32.max (f32.mul (f32.sub (f32.load (local.get $p)) (local.get $m)) (local.get $sl)) (f32.const -126))))
+        ;; exp2 $v
+        (local.set $e (f32x4.extract_lane 0 (local.get $v)))
         (f32.store (i32.add (local.get $o) (i32.shl (local.get $c) (i32.const 2))) (local.get $e))
         (local.set $s (f32.add (local.get $s) (local.get $e)))
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
@@ -977,69 +938,69 @@ RELAXED;)
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $rl))))
 
-  ;; gelu4 is the exact (erf) GELU lane by lane, 0.5·x·(1 + erf(x/√2)), with erf from
-  ;; Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
-  (func $gelu4 (param $x v128) (result v128)
-    (local $z v128) (local $t v128) (local $p v128) (local $e v128)
-    (local.set $z (f32x4.abs (f32x4.mul (local.get $x) (v128.const f32x4 0.70710678 0.70710678 0.70710678 0.70710678))))
-    (local.set $t (f32x4.div (v128.const f32x4 1 1 1 1)
-      (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $z) (v128.const f32x4 0.3275911 0.3275911 0.3275911 0.3275911)))))
-    (local.set $p (v128.const f32x4 1.061405429 1.061405429 1.061405429 1.061405429))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 -1.453152027 -1.453152027 -1.453152027 -1.453152027)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 1.421413741 1.421413741 1.421413741 1.421413741)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 -0.284496736 -0.284496736 -0.284496736 -0.284496736)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 0.254829592 0.254829592 0.254829592 0.254829592)))
-    (local.set $p (f32x4.mul (local.get $p) (local.get $t)))
-    ;; erf(|x|/√2) = 1 − p·e^(−z²); GELU = 0.5x(1 + sign(x)·erf) = x·(1 − 0.5·p·e^(−z²)) for x ≥ 0,
-    ;; and 0.5·x·p·e^(−z²) for x < 0
-    (local.set $e (f32x4.mul (local.get $p) (call $exp4 (f32x4.neg (f32x4.mul (local.get $z) (local.get $z))))))
-    (local.set $e (f32x4.mul (local.get $e) (v128.const f32x4 0.5 0.5 0.5 0.5)))
-    (f32x4.mul (local.get $x)
-      (v128.bitselect
-        (local.get $e)
-        (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $e))
-        (f32x4.lt (local.get $x) (v128.const f32x4 0 0 0 0)))))
-
-  ;; gelu sets x[i] = GELU(x[i]) (erf), the text decoder's activation.
+  ;; gelu sets x[i] = GELU(x[i]), the exact (erf) GELU, the text decoder's activation:
+  ;; 0.5·x·(1 + erf(x/√2)), with erf from Abramowitz & Stegun 7.1.26 (absolute error below
+  ;; 1.5e-7). One loop: the last n mod 4 values go through it one at a time (a splat in,
+  ;; lane 0 out), so the body is written once and nothing is called per vector.
   (func $gelu (export "gelu") (param $x i32) (param $n i32)
-    (local $end i32) (local $end4 i32)
+    (local $end i32) (local $whole i32) (local $v v128)
+    (local $z v128) (local $t v128) (local $p v128) (local $e v128) (local $en v128) (local $ef v128) (local $ep v128)
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
-    (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
     (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $x) (local.get $end4)))
-      (v128.store (local.get $x) (call $gelu4 (v128.load (local.get $x))))
-      (local.set $x (i32.add (local.get $x) (i32.const 16)))
-      (br $l)))
-    (block $d2 (loop $l2
-      (br_if $d2 (i32.ge_u (local.get $x) (local.get $end)))
-      (f32.store (local.get $x) (f32x4.extract_lane 0 (call $gelu4 (v128.load32_splat (local.get $x)))))
-      (local.set $x (i32.add (local.get $x) (i32.const 4)))
-      (br $l2))))
+      (br_if $d (i32.ge_u (local.get $x) (local.get $end)))
+      (local.set $whole (i32.le_u (i32.add (local.get $x) (i32.const 16)) (local.get $end)))
+      (if (local.get $whole)
+        (then (local.set $v (v128.load (local.get $x))))
+        (else (local.set $v (v128.load32_splat (local.get $x)))))
+      (local.set $z (f32x4.abs (f32x4.mul (local.get $v) (v128.const f32x4 0.70710678 0.70710678 0.70710678 0.70710678))))
+      (local.set $t (f32x4.div (v128.const f32x4 1 1 1 1)
+        (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $z) (v128.const f32x4 0.3275911 0.3275911 0.3275911 0.3275911)))))
+      (local.set $p (v128.const f32x4 1.061405429 1.061405429 1.061405429 1.061405429))
+      (local.set $p (f32x4.add (v128.const f32x4 -1.453152027 -1.453152027 -1.453152027 -1.453152027) (f32x4.mul (local.get $p) (local.get $t)))) ;; madd
+      (local.set $p (f32x4.add (v128.const f32x4 1.421413741 1.421413741 1.421413741 1.421413741) (f32x4.mul (local.get $p) (local.get $t)))) ;; madd
+      (local.set $p (f32x4.add (v128.const f32x4 -0.284496736 -0.284496736 -0.284496736 -0.284496736) (f32x4.mul (local.get $p) (local.get $t)))) ;; madd
+      (local.set $p (f32x4.add (v128.const f32x4 0.254829592 0.254829592 0.254829592 0.254829592) (f32x4.mul (local.get $p) (local.get $t)))) ;; madd
+      (local.set $p (f32x4.mul (local.get $p) (local.get $t)))
+      ;; erf(|x|/√2) = 1 − p·e^(−z²); GELU = 0.5x(1 + sign(x)·erf) = x·(1 − 0.5·p·e^(−z²)) for
+      ;; x ≥ 0, and 0.5·x·p·e^(−z²) for x < 0. e^(−z²) = 2^(−z²·log2 e).
+      (local.set $e (f32x4.pmax (f32x4.mul (f32x4.mul (local.get $z) (local.get $z)) (v128.const f32x4 -1.44269504 -1.44269504 -1.44269504 -1.44269504))
+                                (v128.const f32x4 -126 -126 -126 -126)))
+      ;; exp2 $e
+      (local.set $e (f32x4.mul (f32x4.mul (local.get $p) (local.get $e)) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+      (local.set $v (f32x4.mul (local.get $v)
+        (v128.bitselect
+          (local.get $e)
+          (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $e))
+          (f32x4.lt (local.get $v) (v128.const f32x4 0 0 0 0)))))
+      (if (local.get $whole)
+        (then (v128.store (local.get $x) (local.get $v))
+              (local.set $x (i32.add (local.get $x) (i32.const 16))))
+        (else (f32.store (local.get $x) (f32x4.extract_lane 0 (local.get $v)))
+              (local.set $x (i32.add (local.get $x) (i32.const 4)))))
+      (br $l))))
 
-  ;; quick_gelu sets x[i] = x[i]·σ(1.702·x[i]) = x[i] / (1 + e^(-1.702·x[i])), CLIP's activation.
+  ;; quick_gelu sets x[i] = x[i]·σ(1.702·x[i]) = x[i] / (1 + e^(-1.702·x[i])), CLIP's
+  ;; activation, in one loop as gelu.
   (func $quick_gelu (export "quick_gelu") (param $x i32) (param $n i32)
-    (local $end i32) (local $end4 i32) (local $v v128)
+    (local $end i32) (local $whole i32) (local $v v128) (local $y v128) (local $en v128) (local $ef v128) (local $ep v128)
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
-    (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
     (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $x) (local.get $end4)))
-      (local.set $v (v128.load (local.get $x)))
-      (v128.store (local.get $x)
-        (f32x4.div (local.get $v)
-          (f32x4.add (v128.const f32x4 1 1 1 1)
-            (call $exp4 (f32x4.mul (local.get $v) (v128.const f32x4 -1.702 -1.702 -1.702 -1.702))))))
-      (local.set $x (i32.add (local.get $x) (i32.const 16)))
-      (br $l)))
-    (block $d2 (loop $l2
-      (br_if $d2 (i32.ge_u (local.get $x) (local.get $end)))
-      (local.set $v (v128.load32_splat (local.get $x)))
-      (f32.store (local.get $x)
-        (f32x4.extract_lane 0
-          (f32x4.div (local.get $v)
-            (f32x4.add (v128.const f32x4 1 1 1 1)
-              (call $exp4 (f32x4.mul (local.get $v) (v128.const f32x4 -1.702 -1.702 -1.702 -1.702)))))))
-      (local.set $x (i32.add (local.get $x) (i32.const 4)))
-      (br $l2))))
+      (br_if $d (i32.ge_u (local.get $x) (local.get $end)))
+      (local.set $whole (i32.le_u (i32.add (local.get $x) (i32.const 16)) (local.get $end)))
+      (if (local.get $whole)
+        (then (local.set $v (v128.load (local.get $x))))
+        (else (local.set $v (v128.load32_splat (local.get $x)))))
+      ;; e^(-1.702·x) = 2^(-1.702·log2 e·x)
+      (local.set $y (f32x4.pmin (f32x4.pmax (f32x4.mul (local.get $v) (v128.const f32x4 -2.45546696 -2.45546696 -2.45546696 -2.45546696))
+                                            (v128.const f32x4 -126 -126 -126 -126)) (v128.const f32x4 127 127 127 127)))
+      ;; exp2 $y
+      (local.set $v (f32x4.div (local.get $v) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $y))))
+      (if (local.get $whole)
+        (then (v128.store (local.get $x) (local.get $v))
+              (local.set $x (i32.add (local.get $x) (i32.const 16))))
+        (else (f32.store (local.get $x) (f32x4.extract_lane 0 (local.get $v)))
+              (local.set $x (i32.add (local.get $x) (i32.const 4)))))
+      (br $l))))
 
   ;; layer_norm normalises rows of d values: y = (x − mean)/√(var + eps)·gamma + beta
   ;; (y may be x). d must be a multiple of 4 (the caller checks).

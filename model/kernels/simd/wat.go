@@ -16,10 +16,48 @@ import (
 // files tools/kernels writes into static/).
 
 //go:embed kernels.wat
-var Source string
+var written string
 
-// madd matches a line "(local.set $acc (f32x4.add (local.get $acc) (f32x4.mul A B))) ;; madd".
-var madd = regexp.MustCompile(`\(f32x4\.add \(local\.get (\$[a-z0-9]+)\) \(f32x4\.mul (.*)\)\)\) ;; madd$`)
+// Source is kernels.wat with its exp2 lines written out (see inlineExp2): both modules
+// are assembled from it.
+var Source = inlineExp2(written)
+
+// exp2 matches a line ";; exp2 $y": 2^y lane by lane into the v128 local $y, in place.
+var exp2 = regexp.MustCompile(`(?m)^( *);; exp2 (\$[a-z0-9]+)$`)
+
+// exp2Body is what an ";; exp2 $y" line becomes; its function declares the locals $en,
+// $ef and $ep. y must lie in [-126, 127] (callers clamp what they need: a softmax's y
+// is never positive), so that 2^n is a normal float; n = round(y) by the 1.5·2²³ trick
+// (the low bits of y + 1.5·2²³ hold n); 2^(y−n) on [-½, ½] is Cephes' exp2f
+// polynomial (relative error ≈1.4e-7), its Horner steps marked as multiply-adds; and
+// 2^n's bits are (n + 127) << 23, where n + 127 is n's bits plus 127 − bits(1.5·2²³).
+//
+// Written out, not called: V8 does not inline wasm calls, and a call in a loop over
+// vectors spills every v128 register around it. The softmax ran 2.5× slower calling a
+// function for it.
+const exp2Body = `(local.set $en (f32x4.add (local.get $Y) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+(local.set $ef (f32x4.sub (local.get $Y) (f32x4.sub (local.get $en) (v128.const f32x4 12582912 12582912 12582912 12582912))))
+(local.set $ep (f32x4.add (v128.const f32x4 1.339887440e-3 1.339887440e-3 1.339887440e-3 1.339887440e-3) (f32x4.mul (local.get $ef) (v128.const f32x4 1.535336188e-4 1.535336188e-4 1.535336188e-4 1.535336188e-4)))) ;; madd
+(local.set $ep (f32x4.add (v128.const f32x4 9.618437358e-3 9.618437358e-3 9.618437358e-3 9.618437358e-3) (f32x4.mul (local.get $ep) (local.get $ef)))) ;; madd
+(local.set $ep (f32x4.add (v128.const f32x4 5.550332471e-2 5.550332471e-2 5.550332471e-2 5.550332471e-2) (f32x4.mul (local.get $ep) (local.get $ef)))) ;; madd
+(local.set $ep (f32x4.add (v128.const f32x4 2.402264791e-1 2.402264791e-1 2.402264791e-1 2.402264791e-1) (f32x4.mul (local.get $ep) (local.get $ef)))) ;; madd
+(local.set $ep (f32x4.add (v128.const f32x4 6.931472029e-1 6.931472029e-1 6.931472029e-1 6.931472029e-1) (f32x4.mul (local.get $ep) (local.get $ef)))) ;; madd
+(local.set $ep (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $ep) (local.get $ef)))) ;; madd
+(local.set $Y (f32x4.mul (local.get $ep) (i32x4.shl (i32x4.add (local.get $en) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23))))`
+
+// inlineExp2 writes out every ";; exp2 $y" line of src.
+func inlineExp2(src string) string {
+	return exp2.ReplaceAllStringFunc(src, func(line string) string {
+		m := exp2.FindStringSubmatch(line)
+		indent, y := m[1], m[2]
+		body := strings.ReplaceAll(exp2Body, "$Y", y)
+		return indent + ";; " + y + " = 2^" + y + "\n" + indent + strings.ReplaceAll(body, "\n", "\n"+indent)
+	})
+}
+
+// madd matches a line "(local.set $acc (f32x4.add C (f32x4.mul A B))) ;; madd", C a
+// local or a constant.
+var madd = regexp.MustCompile(`\(f32x4\.add (\(local\.get \$[a-z0-9]+\)|\(v128\.const [^()]*\)) \(f32x4\.mul (.*)\)\)\) ;; madd$`)
 
 // dot matches a line "(local.set $acc (i32x4.dot_i8x16_i7x16_add_s W X (local.get $acc))) ;; dot".
 var dot = regexp.MustCompile(`\(local\.set (\$[a-z0-9]+) \(i32x4\.dot_i8x16_i7x16_add_s (\(local\.get \$[a-z0-9]+\)) (\(local\.get \$[a-z0-9]+\)) \(local\.get \$[a-z0-9]+\)\)\) ;; dot$`)
@@ -33,7 +71,7 @@ func Relaxed(src string) (string, int) {
 	n := 0
 	for i, l := range lines {
 		if madd.MatchString(l) {
-			lines[i] = madd.ReplaceAllString(l, `(f32x4.relaxed_madd $2 (local.get $1))) ;; madd`)
+			lines[i] = madd.ReplaceAllString(l, `(f32x4.relaxed_madd $2 $1)) ;; madd`)
 			n++
 		}
 	}
