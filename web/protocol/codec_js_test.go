@@ -109,3 +109,67 @@ func TestPortsCarryMessages(t *testing.T) {
 		}
 	}
 }
+
+// A port keeps the large Float32Arrays it receives and fills them for what it sends
+// back, so that the exchange between workers allocates no new arrays.
+func TestPortsSendBackWhatTheyReceived(t *testing.T) {
+	ch, _ := global("MessageChannel").New()
+	p1, _ := ch.Get("port1")
+	p2, _ := ch.Get("port2")
+	a, b := PortOf(p1).(*jsPort), PortOf(p2).(*jsPort)
+	atB, atA := make(chan Message, 1), make(chan Message, 1)
+	b.Listen(func(m Message) { atB <- m })
+	a.Listen(func(m Message) { atA <- m })
+	receive := func(c chan Message) Message {
+		select {
+		case m := <-c:
+			return m
+		case <-time.After(5 * time.Second):
+			t.Fatal("nothing arrived on the port")
+			return nil
+		}
+	}
+	x, y := make([]float32, spareMin), make([]float32, spareMin)
+	for i := range x {
+		x[i], y[i] = float32(i), float32(-2*i)
+	}
+	if err := a.Post(Block{Seq: 1, X: x}); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(atB).(Block); !reflect.DeepEqual(m.X, x) {
+		t.Fatal("the block arrived changed")
+	}
+	if len(b.spare.arrays) != 1 {
+		t.Fatalf("%d arrays kept, want the one received", len(b.spare.arrays))
+	}
+	kept := b.spare.arrays[0]
+	if err := b.Post(Partial{Seq: 1, X: y}); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.spare.arrays) != 0 {
+		t.Fatal("the kept array was not used")
+	}
+	if buf, _ := kept.Get("buffer"); byteLength(buf) != 0 {
+		t.Fatal("the kept array was not transferred")
+	}
+	if m := receive(atA).(Partial); !reflect.DeepEqual(m.X, y) {
+		t.Fatal("the partial arrived changed")
+	}
+	// small arrays, and views on a larger buffer (which would travel whole), are not kept
+	if err := a.Post(Block{Seq: 2, X: []float32{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	receive(atB)
+	whole, _ := global("Float32Array").New(2 * spareMin)
+	view, _ := whole.Call("subarray", spareMin)
+	b.spare.put(view, spareMin)
+	if len(b.spare.arrays) != 0 {
+		t.Fatalf("%d arrays kept, want none", len(b.spare.arrays))
+	}
+}
+
+func byteLength(buf safejs.Value) int {
+	n, _ := buf.Get("byteLength")
+	i, _ := n.Int()
+	return i
+}
