@@ -19,24 +19,23 @@ type localPeers struct {
 
 func (p *localPeers) Count() int { return len(p.shards) }
 
-func (p *localPeers) Start(kind string, layer int, x []float32) func([]float32) error {
+func (p *localPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
 	p.calls++
 	if p.kinds == nil {
 		p.kinds = map[string]int{}
 	}
 	p.kinds[kind]++
 	in := append([]float32(nil), x...)
-	return func(dst []float32) error {
+	return func() ([][]float32, error) {
+		var parts [][]float32
 		for _, s := range p.shards {
 			part, err := s.Block(kind, layer, in)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			for i, v := range part {
-				dst[i] += v
-			}
+			parts = append(parts, part)
 		}
-		return nil
+		return parts, nil
 	}
 }
 
@@ -105,16 +104,16 @@ func TestShardedVisionEncoder(t *testing.T) {
 
 type failingPeers struct{ localPeers }
 
-func (f *failingPeers) Start(kind string, layer int, x []float32) func([]float32) error {
-	return func([]float32) error { return context.DeadlineExceeded }
+func (f *failingPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
+	return func() ([][]float32, error) { return nil, context.DeadlineExceeded }
 }
 
 // decoderFailingPeers answer the encoder's blocks and fail the image pass's.
 type decoderFailingPeers struct{ localPeers }
 
-func (f *decoderFailingPeers) Start(kind string, layer int, x []float32) func([]float32) error {
+func (f *decoderFailingPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
 	if kind == model.BlockDecoderAttention || kind == model.BlockDecoderMLP {
-		return func([]float32) error { return context.DeadlineExceeded }
+		return func() ([][]float32, error) { return nil, context.DeadlineExceeded }
 	}
 	return f.localPeers.Start(kind, layer, x)
 }
@@ -139,21 +138,39 @@ func TestPeerFailingInTheImagePassFallsBack(t *testing.T) {
 	}
 }
 
-// A peer that fails is dropped and the picture is encoded alone, correctly.
+// shortPeers answer every block one value short.
+type shortPeers struct{ localPeers }
+
+func (f *shortPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
+	wait := f.localPeers.Start(kind, layer, x)
+	return func() ([][]float32, error) {
+		parts, err := wait()
+		for i := range parts {
+			parts[i] = parts[i][1:]
+		}
+		return parts, err
+	}
+}
+
+// A peer that fails, or answers with the wrong number of values, is dropped and the
+// picture is encoded alone, correctly.
 func TestFailingPeerFallsBack(t *testing.T) {
 	m := tiny(t)
 	c := cases(t)[0]
-	s, _ := m.NewSession(nil)
 	sh, _ := m.NewVisionShard(1, 2, nil)
-	if err := s.SetPeers(&failingPeers{localPeers{shards: []*model.VisionShard{sh}}}); err != nil {
-		t.Fatal(err)
-	}
-	ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{})
-	if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
-		t.Fatalf("%v %v", err, ans)
-	}
-	if s.Workers() != 1 {
-		t.Fatalf("%d workers after a peer failed", s.Workers())
+	local := localPeers{shards: []*model.VisionShard{sh}}
+	for _, peers := range []model.Peers{&failingPeers{local}, &shortPeers{local}} {
+		s, _ := m.NewSession(nil)
+		if err := s.SetPeers(peers); err != nil {
+			t.Fatal(err)
+		}
+		ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{})
+		if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+			t.Fatalf("%T: %v %v", peers, err, ans)
+		}
+		if s.Workers() != 1 {
+			t.Fatalf("%T: %d workers after a peer failed", peers, s.Workers())
+		}
 	}
 }
 

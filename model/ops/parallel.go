@@ -14,9 +14,9 @@ import (
 type Peers interface {
 	// Count is how many other shards there are.
 	Count() int
-	// Start sends a block's input to every peer and returns a function that adds their
-	// partial sums into dst once they arrive.
-	Start(kind string, layer int, x []float32) (wait func(dst []float32) error)
+	// Start sends a block's input to every peer and returns a function that waits for
+	// their partial sums, in peer order. They stay valid until the next Start.
+	Start(kind string, layer int, x []float32) (wait func() ([][]float32, error))
 }
 
 // ErrPeers is wrapped by the error of a run whose peers failed.
@@ -40,7 +40,7 @@ type exchange struct {
 	peers Peers
 	kind  string
 	b     *Builder
-	wait  func([]float32) error
+	wait  func() ([][]float32, error)
 }
 
 // shareOp sends x to the peers and passes it on unchanged.
@@ -65,7 +65,8 @@ func (op *shareOp) Do(in ...G.Value) (G.Value, error) {
 	return in[0], nil
 }
 
-// reduceOp adds the peers' partial sums to the local one.
+// reduceOp adds the peers' partial sums to the local one, on the kernels (the sum
+// counts as linear: it ends the block's last product).
 type reduceOp struct {
 	base
 	ex *exchange
@@ -93,9 +94,16 @@ func (op *reduceOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("%s: the block's input was never sent", op.name)
 	}
 	done := op.ex.b.Profile.Time("peers.wait")
-	defer done()
-	if err := wait(y); err != nil {
+	parts, err := wait()
+	done()
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPeers, err)
+	}
+	for _, p := range parts {
+		if len(p) != len(y) {
+			return nil, fmt.Errorf("%w: a peer sent %d values, not %d", ErrPeers, len(p), len(y))
+		}
+		op.ex.b.K.AddBias(y, 1, len(y), p)
 	}
 	return out, nil
 }

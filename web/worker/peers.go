@@ -40,10 +40,10 @@ type partial struct {
 
 func (p *peerSet) Count() int { return len(p.ports) }
 
-func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) error {
+func (p *peerSet) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
 	select {
 	case <-p.dead: // replaced or failed between blocks: nobody would answer
-		return func([]float32) error { return errGone }
+		return func() ([][]float32, error) { return nil, errGone }
 	default:
 	}
 	p.mu.Lock()
@@ -59,31 +59,27 @@ func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) err
 		}
 	}
 	p.mu.Unlock()
-	return func(dst []float32) error {
+	return func() ([][]float32, error) {
 		if sendErr != nil {
-			return sendErr
+			return nil, sendErr
 		}
 		timeout := time.After(PeerTimeout)
+		parts := make([][]float32, 0, len(chans))
 		for _, ch := range chans {
 			select {
 			case r := <-ch:
 				if r.err != nil {
-					return r.err
+					return nil, r.err
 				}
 				p.profile.Add("peers.compute", time.Duration(r.ms*float64(time.Millisecond)))
-				if len(r.x) != len(dst) {
-					return fmt.Errorf("a peer sent %d values, not %d", len(r.x), len(dst))
-				}
-				for i, v := range r.x {
-					dst[i] += v
-				}
+				parts = append(parts, r.x) // each port decodes into a buffer of its own
 			case <-timeout:
-				return errors.New("a peer did not answer in time")
+				return nil, errors.New("a peer did not answer in time")
 			case <-p.dead:
-				return errGone
+				return nil, errGone
 			}
 		}
-		return nil
+		return parts, nil
 	}
 }
 
