@@ -236,3 +236,42 @@ func BenchmarkAttentionPartsInBrowser(b *testing.B) {
 	b.ReportMetric(soft.Seconds()*1e9/float64(b.N*m*m), "softmax-ns/score")
 	b.ReportMetric(flop/pv8.Seconds()/1e9, "pv-GFLOP/s")
 }
+
+// The element-wise kernels on the relaxed module in this browser: the softmax (32 rows
+// of 901 scores, as Kernels.Attention runs it), quick_gelu and gelu. Each figure is the
+// best of 6 batches of many calls: a worker's clock is coarse (100 µs), and one softmax
+// call takes ≈30 µs.
+func BenchmarkElementwiseInBrowser(b *testing.B) {
+	mod := inBrowser(&testing.T{}, "kernels-relaxed.wasm")
+	const m, rowBlock, n = 901, 32, 901 * 1024
+	nk4 := (m + 3) &^ 3
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(i%97)*0.1 - 4
+	}
+	px, work, rs := mod.In(x), mod.Scratch(n), mod.Scratch(rowBlock)
+	best := func(calls int, f func()) time.Duration {
+		d := time.Duration(1 << 62)
+		for range 6 {
+			t := time.Now()
+			for range calls {
+				f()
+			}
+			d = min(d, time.Since(t)/time.Duration(calls))
+		}
+		return d
+	}
+	scores := rowBlock * nk4
+	copyOnly := best(300, func() { mod.CopyF32(work, px, scores) })
+	softmax := best(300, func() {
+		mod.CopyF32(work, px, scores) // fresh scores each time: the softmax works in place
+		mod.SoftmaxRows(work, rowBlock, m, nk4, 0.125, -1, nk4, rs)
+	}) - copyOnly
+	mod.CopyF32(work, px, n)
+	quick := best(10, func() { mod.QuickGELU(work, n) })
+	mod.CopyF32(work, px, n)
+	gelu := best(10, func() { mod.GELU(work, n) })
+	b.ReportMetric(float64(softmax)/float64(rowBlock*m), "softmax-ns/score")
+	b.ReportMetric(float64(quick)/float64(n), "quick_gelu-ns/value")
+	b.ReportMetric(float64(gelu)/float64(n), "gelu-ns/value")
+}
