@@ -15,10 +15,10 @@ import (
 // matching columns of the second layer. The layers are post-LN, so each block's input
 // is the layer's own input (or the attention's normed sum) and the norms stay with the
 // main worker. The KV cache must hold every head for the tokens to come, which run on
-// the main worker alone: so the main worker also computes the other shards' keys and
-// values rather than wait for another message a layer. With n workers that is ≈(n−1)/6
-// more than its share for GIT's shapes: 17% with two, 50% with four (which still beats
-// three).
+// the main worker alone: so each shard answers the attention block with its heads' keys
+// and values after its partial sum (PeerKV), and the main worker writes them into the
+// cache (TensorParallelKV). It used to compute them itself, ≈17% more than its share
+// with two workers.
 
 // Block kinds of the decoder's image pass.
 const (
@@ -79,9 +79,11 @@ func (n *decoderShareNodes) bind(l *DecoderLayer, index int) []ops.Binding {
 }
 
 // decoderAttentionShare is a shard's term of the attention block over the image rows
-// (which see each other only: plain attention, as on an empty cache).
+// (which see each other only: plain attention, as on an empty cache), followed by its
+// heads' keys and values for the main worker's cache.
 func (n *net) decoderAttentionShare(x *G.Node, l *decoderShareNodes) *G.Node {
-	return n.Linear(n.Attention(n.Linear(x, l.q, ""), n.Linear(x, l.k, ""), n.Linear(x, l.v, ""), l.heads), l.o, "")
+	k, v := n.Linear(x, l.k, ""), n.Linear(x, l.v, "")
+	return n.PeerKV(n.Linear(n.Attention(n.Linear(x, l.q, ""), k, v, l.heads), l.o, ""), k, v)
 }
 
 func (n *net) decoderMLPShare(x *G.Node, l *decoderShareNodes) *G.Node {
@@ -90,18 +92,10 @@ func (n *net) decoderMLPShare(x *G.Node, l *decoderShareNodes) *G.Node {
 
 // ---- the main worker's image pass with peers ---------------------------------------------
 
-// decoderImageShare is the main worker's share of a decoder layer (shard 0, with the
-// biases and the norms) and the other shards' key and value rows.
-type decoderImageShare struct {
-	DecoderLayer
-	KRest, VRest Linear
-}
-
-func (m *Model) decoderImageShares(count int) ([]decoderImageShare, error) {
-	c := &m.Config
-	dh := c.HiddenSize / c.NumAttentionHeads
-	_, h1, _, _ := c.DecoderShardBounds(0, count)
-	out := make([]decoderImageShare, len(m.Weights.Decoder))
+// decoderImageShares are the main worker's share of each decoder layer (shard 0, with
+// the biases and the norms).
+func (m *Model) decoderImageShares(count int) ([]DecoderLayer, error) {
+	out := make([]DecoderLayer, len(m.Weights.Decoder))
 	for i := range out {
 		own, err := m.ShardDecoderLayer(0, count, i)
 		if err != nil {
@@ -109,25 +103,22 @@ func (m *Model) decoderImageShares(count int) ([]decoderImageShare, error) {
 		}
 		l := &m.Weights.Decoder[i]
 		own.AttnNorm, own.OutNorm = l.AttnNorm, l.OutNorm
-		out[i] = decoderImageShare{DecoderLayer: own,
-			KRest: rowSlice(&l.K, h1*dh, c.HiddenSize), VRest: rowSlice(&l.V, h1*dh, c.HiddenSize)}
+		out[i] = own
 	}
 	return out, nil
 }
 
 type decoderImageNodes struct {
-	share        *decoderShareNodes
-	kRest, vRest ops.LinearNodes
-	attnNorm     ops.NormNodes
-	outNorm      ops.NormNodes
-	cache        ops.KVNodes
+	share    *decoderShareNodes
+	attnNorm ops.NormNodes
+	outNorm  ops.NormNodes
+	cache    ops.KVNodes
 }
 
-func (n *net) declareDecoderImage(l *decoderImageShare, capacity int) *decoderImageNodes {
+func (n *net) declareDecoderImage(l *DecoderLayer, capacity int) *decoderImageNodes {
 	d := n.c.HiddenSize
 	return &decoderImageNodes{
-		share: n.declareDecoderShare(&l.DecoderLayer),
-		kRest: n.LinearWeights("key.rest", &l.KRest.W, l.KRest.B != nil), vRest: n.LinearWeights("value.rest", &l.VRest.W, l.VRest.B != nil),
+		share:    n.declareDecoderShare(l),
 		attnNorm: n.NormWeights("attention.output.LayerNorm", d), outNorm: n.NormWeights("output.LayerNorm", d),
 		cache: n.KVCacheInputs("cache", capacity, d),
 	}
@@ -138,9 +129,10 @@ func (n *net) declareDecoderImage(l *decoderImageShare, capacity int) *decoderIm
 func (n *net) decoderImageLayer(x *G.Node, l *decoderImageNodes) *G.Node {
 	eps := n.c.LayerNormEps
 	s := l.share
-	a := n.TensorParallel(x, s.index, BlockDecoderAttention, n.peers, func(x *G.Node) *G.Node {
+	own := s.heads * (n.c.HiddenSize / n.c.NumAttentionHeads)
+	a := n.TensorParallelKV(x, s.index, BlockDecoderAttention, n.peers, l.cache, own, func(x *G.Node) *G.Node {
 		vOwn := n.Linear(x, s.v, "")
-		kOwn := n.WriteKV(l.cache, n.Linear(x, s.k, ""), vOwn, n.Linear(x, l.kRest, ""), n.Linear(x, l.vRest, ""))
+		kOwn := n.WriteKV(l.cache, n.Linear(x, s.k, ""), vOwn)
 		return n.Linear(n.Attention(n.Linear(x, s.q, ""), kOwn, vOwn, s.heads), s.o, "")
 	})
 	x = n.LayerNorm(n.Add(a, x), l.attnNorm, eps)
@@ -148,9 +140,8 @@ func (n *net) decoderImageLayer(x *G.Node, l *decoderImageNodes) *G.Node {
 	return n.LayerNorm(n.Add(f, x), l.outNorm, eps)
 }
 
-func (n *decoderImageNodes) bind(l *decoderImageShare, index int, kv *ops.KVCache) []ops.Binding {
-	return concat(n.share.bind(&l.DecoderLayer, index),
-		n.kRest.Bind(&l.KRest.W, l.KRest.B), n.vRest.Bind(&l.VRest.W, l.VRest.B),
+func (n *decoderImageNodes) bind(l *DecoderLayer, index int, kv *ops.KVCache) []ops.Binding {
+	return concat(n.share.bind(l, index),
 		n.attnNorm.Bind(l.AttnNorm.Gamma, l.AttnNorm.Beta), n.outNorm.Bind(l.OutNorm.Gamma, l.OutNorm.Beta),
 		n.cache.Bind(kv))
 }
@@ -161,7 +152,7 @@ type sharedImagePass struct {
 	prog     Program
 	x        *G.Node
 	nodes    *decoderImageNodes
-	shares   []decoderImageShare
+	shares   []DecoderLayer
 	capacity int
 }
 

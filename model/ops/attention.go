@@ -156,20 +156,20 @@ func (b *Builder) CachedAttention(q, k, v *G.Node, cache KVNodes, heads int, cau
 	return b.attention(q, k, v, heads, causal, &cache)
 }
 
-// WriteKV writes the image rows' keys and values into the (empty) cache, the first
-// columns from kOwn, vOwn and the rest from kRest, vRest, and passes kOwn on: the
-// decoder's image pass shared with peers, where this worker attends over its own heads
-// but the cache must hold every head's keys and values for the tokens to come.
-func (b *Builder) WriteKV(cache KVNodes, kOwn, vOwn, kRest, vRest *G.Node) *G.Node {
-	return b.Apply(&writeKVOp{base{name: "WriteKV"}}, cache.K, cache.V, cache.Len, kOwn, vOwn, kRest, vRest)
+// WriteKV writes the image rows' keys and values of this worker's heads into the first
+// columns of the (empty) cache, and passes kOwn on: the decoder's image pass shared with
+// peers, where this worker attends over its own heads but the cache must hold every
+// head's keys and values for the tokens to come (TensorParallelKV writes the peers').
+func (b *Builder) WriteKV(cache KVNodes, kOwn, vOwn *G.Node) *G.Node {
+	return b.Apply(&writeKVOp{base{name: "WriteKV"}}, cache.K, cache.V, cache.Len, kOwn, vOwn)
 }
 
 type writeKVOp struct{ base }
 
-func (op *writeKVOp) Arity() int { return 7 }
+func (op *writeKVOp) Arity() int { return 5 }
 func (op *writeKVOp) Type() hm.Type {
 	m := tt(2, tensor.Float32)
-	return fnType(m, m, tensor.Int, m, m, m, m, tt(2, tensor.Float32))
+	return fnType(m, m, tensor.Int, m, m, tt(2, tensor.Float32))
 }
 func (op *writeKVOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, err := shapeOf(in[3])
@@ -183,28 +183,25 @@ func (op *writeKVOp) Do(in ...G.Value) (G.Value, error) {
 	vc, vd := rowsCols(in[1])
 	n := intOf(in[2])
 	m, own := rowsCols(in[3])
-	mr, rest := rowsCols(in[5])
 	vm, vown := rowsCols(in[4])
-	vmr, vrest := rowsCols(in[6])
 	switch {
 	case vc != capacity || vd != d:
 		return nil, fmt.Errorf("%s: a value cache %d×%d beside keys %d×%d", op.name, vc, vd, capacity, d)
-	case own+rest != d || mr != m || vm != m || vmr != m || vown != own || vrest != rest:
-		return nil, fmt.Errorf("%s: keys %d×(%d+%d) and values %d×%d + %d×%d for a cache %d wide", op.name, m, own, rest, vm, vown, vmr, vrest, d)
+	case own > d || vm != m || vown != own:
+		return nil, fmt.Errorf("%s: keys %d×%d and values %d×%d for a cache %d wide", op.name, m, own, vm, vown, d)
 	case n != 0:
 		return nil, fmt.Errorf("%s: the image pass needs an empty cache, not one of %d rows", op.name, n)
 	case m > capacity:
 		return nil, fmt.Errorf("%s: %d rows do not fit a cache of %d", op.name, m, capacity)
 	}
-	// columns [col, col+w) of the cache's first m rows from part (m×w)
-	put := func(cache, part []float32, col, w int) {
-		for i := 0; i < m; i++ {
-			copy(cache[i*d+col:i*d+col+w], part[i*w:(i+1)*w])
-		}
-	}
-	put(f32s(in[0]), f32s(in[3]), 0, own)
-	put(f32s(in[0]), f32s(in[5]), own, rest)
-	put(f32s(in[1]), f32s(in[4]), 0, own)
-	put(f32s(in[1]), f32s(in[6]), own, rest)
+	putColumns(f32s(in[0]), d, f32s(in[3]), m, 0, own)
+	putColumns(f32s(in[1]), d, f32s(in[4]), m, 0, own)
 	return in[3], nil
+}
+
+// putColumns copies part (m×w) into columns [col, col+w) of cache's first m rows (d wide).
+func putColumns(cache []float32, d int, part []float32, m, col, w int) {
+	for i := 0; i < m; i++ {
+		copy(cache[i*d+col:i*d+col+w], part[i*w:(i+1)*w])
+	}
 }

@@ -32,7 +32,26 @@ func (b *Builder) TensorParallel(x, layer *G.Node, kind string, peers Peers, loc
 	}
 	ex := &exchange{peers: peers, kind: kind, b: b}
 	sent := b.Apply(&shareOp{base{name: "Share(" + kind + ")"}, ex}, x, layer)
-	return b.Apply(&reduceOp{base{name: "Reduce(" + kind + ")"}, ex}, local(sent))
+	return b.Apply(&reduceOp{base: base{name: "Reduce(" + kind + ")"}, ex: ex}, local(sent))
+}
+
+// TensorParallelKV is TensorParallel for the decoder's pass over the image rows, whose
+// keys and values the KV cache must hold for every head: each peer's partial sum (m×d)
+// comes followed by its heads' keys then values (m×w each, PeerKV), which go into the
+// cache's columns after this worker's own (own wide; local writes those), in peer order.
+func (b *Builder) TensorParallelKV(x, layer *G.Node, kind string, peers Peers, cache KVNodes, own int, local func(x *G.Node) *G.Node) *G.Node {
+	if peers == nil {
+		return local(x)
+	}
+	ex := &exchange{peers: peers, kind: kind, b: b}
+	sent := b.Apply(&shareOp{base{name: "Share(" + kind + ")"}, ex}, x, layer)
+	return b.Apply(&reduceOp{base: base{name: "Reduce(" + kind + ")"}, ex: ex, kv: true, own: own}, local(sent), cache.K, cache.V)
+}
+
+// PeerKV is what a peer answers a TensorParallelKV block with: its partial sum, then its
+// heads' keys and values, one after the other.
+func (b *Builder) PeerKV(partial, k, v *G.Node) *G.Node {
+	return b.Apply(&joinOp{base{name: "PeerKV"}}, partial, k, v)
 }
 
 // exchange is one tensor-parallel block in flight: shareOp starts it, reduceOp ends it.
@@ -66,15 +85,27 @@ func (op *shareOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // reduceOp adds the peers' partial sums to the local one, on the kernels (the sum
-// counts as linear: it ends the block's last product).
+// counts as linear: it ends the block's last product); with kv, it also writes the keys
+// and values after each peer's sum into the cache (its inputs 1 and 2) from column own.
 type reduceOp struct {
 	base
-	ex *exchange
+	ex  *exchange
+	kv  bool
+	own int
 }
 
-func (op *reduceOp) Arity() int { return 1 }
+func (op *reduceOp) Arity() int {
+	if op.kv {
+		return 3
+	}
+	return 1
+}
 func (op *reduceOp) Type() hm.Type {
-	return fnType(tt(2, tensor.Float32), tt(2, tensor.Float32))
+	m := tt(2, tensor.Float32)
+	if op.kv {
+		return fnType(m, m, m, m)
+	}
+	return fnType(m, m)
 }
 func (op *reduceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x, err := shapeOf(in[0])
@@ -100,10 +131,71 @@ func (op *reduceOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("%w: %v", ErrPeers, err)
 	}
 	for _, p := range parts {
-		if len(p) != len(y) {
+		if len(p) < len(y) || !op.kv && len(p) != len(y) {
 			return nil, fmt.Errorf("%w: a peer sent %d values, not %d", ErrPeers, len(p), len(y))
 		}
-		op.ex.b.K.AddBias(y, 1, len(y), p)
+		op.ex.b.K.AddBias(y, 1, len(y), p[:len(y)])
+	}
+	if op.kv {
+		if err := op.writeKV(f32s(in[1]), f32s(in[2]), in[1], m, len(y), parts); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrPeers, err)
+		}
+	}
+	return out, nil
+}
+
+// writeKV puts each peer's keys and values (what follows its sum's n values) into the
+// caches' columns, the first peer's from column own.
+func (op *reduceOp) writeKV(keys, values []float32, cache G.Value, m, n int, parts [][]float32) error {
+	capacity, d := rowsCols(cache)
+	if m > capacity {
+		return fmt.Errorf("%d rows do not fit a cache of %d", m, capacity)
+	}
+	col := op.own
+	for _, p := range parts {
+		kv := p[n:]
+		w := len(kv) / (2 * m)
+		if len(kv) != 2*m*w || col+w > d {
+			return fmt.Errorf("a peer sent %d values of keys and values for %d rows, past a cache %d wide", len(kv), m, d)
+		}
+		putColumns(keys, d, kv[:m*w], m, col, w)
+		putColumns(values, d, kv[m*w:], m, col, w)
+		col += w
+	}
+	if col != d {
+		return fmt.Errorf("the keys and values cover %d of the cache's %d columns", col, d)
+	}
+	return nil
+}
+
+// joinOp lays its inputs' values one after the other in a 1×n matrix.
+type joinOp struct{ base }
+
+func (op *joinOp) Arity() int { return 3 }
+func (op *joinOp) Type() hm.Type {
+	m := tt(2, tensor.Float32)
+	return fnType(m, m, m, m)
+}
+func (op *joinOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	n := 0
+	for _, d := range in {
+		s, err := shapeOf(d)
+		if err != nil {
+			return nil, err
+		}
+		n += s.TotalSize()
+	}
+	return tensor.Shape{1, n}, nil
+}
+func (op *joinOp) Do(in ...G.Value) (G.Value, error) {
+	n := 0
+	for _, v := range in {
+		n += len(f32s(v))
+	}
+	out := op.output(1, n)
+	y := out.Float32s()[:0]
+	for _, v := range in {
+		y = append(y, f32s(v)...)
 	}
 	return out, nil
 }
