@@ -71,7 +71,7 @@ function mb(n) {
 function setBar(id, fraction, label) {
   const bar = $(id);
   bar.hidden = false;
-  bar.querySelector('.fill').style.width = `${Math.max(0, Math.min(1, fraction)) * 100}%`;
+  bar.querySelector('.fill').style.transform = `scaleX(${Math.max(0, Math.min(1, fraction))})`;
   bar.querySelector('.label').textContent = label;
 }
 
