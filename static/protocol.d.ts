@@ -287,6 +287,7 @@ export interface Partial {
   v: 2;
   type: 'partial';
   seq: number;
+  /** the partial sum; for BlockDecoderAttention, then the shard's heads' keys, then values */
   x?: Float32Array;
   error?: string;
   /** how long the shard computed */

@@ -269,7 +269,7 @@ export const protocol = Object.freeze({
  * @property {2} v
  * @property {'partial'} type
  * @property {number} seq
- * @property {Float32Array} [x]
+ * @property {Float32Array} [x] the partial sum; for BlockDecoderAttention, then the shard's heads' keys, then values
  * @property {string} [error]
  * @property {number} ms how long the shard computed
  * @property {number} memoryBytes the shard worker's wasm memory

@@ -268,7 +268,7 @@ type Block struct {
 // Partial is a shard worker's answer to Block.
 type Partial struct {
 	Seq         int       `json:"seq"`
-	X           []float32 `json:"x,omitempty"`
+	X           []float32 `json:"x,omitempty"` // the partial sum; for BlockDecoderAttention, then the shard's heads' keys, then values
 	Error       string    `json:"error,omitempty"`
 	Ms          float64   `json:"ms"`          // how long the shard computed
 	MemoryBytes int64     `json:"memoryBytes"` // the shard worker's wasm memory
