@@ -149,7 +149,7 @@ func (e *encoder) value(v reflect.Value) (safejs.Value, error) {
 	return safejs.Undefined(), fmt.Errorf("cannot encode a %s", v.Type())
 }
 
-// float32Array copies x into a spare Float32Array of its length, or a new one.
+// float32Array copies x into a view on a spare buffer, or a new Float32Array.
 func (e *encoder) float32Array(x []float32) (safejs.Value, error) {
 	f32, ok := e.spare.take(len(x))
 	if !ok {
@@ -176,54 +176,84 @@ type Decoder struct {
 	spare  *spareArrays // where received Float32Arrays go once copied, if anywhere
 }
 
-// spareArrays holds a port's received Float32Arrays, their values already copied into
-// Go, for its next messages to fill and transfer back instead of new arrays: the
-// exchange between workers sends two 3.7 MB arrays a block, and filling a fresh one
-// costs ≈2.4 ms of page faults here, a used one 0.4 ms.
+// spareArrays holds the buffers of the Float32Arrays a port received, their values
+// already copied into Go, for its next messages to fill and transfer back instead of
+// new arrays: the exchange between workers sends two 3.7 MB arrays a block, and filling
+// a fresh one costs ≈2.4 ms of page faults here, a used one 0.4 ms. A message gets the
+// smallest kept buffer it fits in, as a view from its start, and the buffer travels
+// whole: so a port that receives larger messages than it sends (the main worker, whose
+// image pass gets each shard's keys and values with its sum) hands its larger buffers
+// over, and the other side has them for its larger answers.
 type spareArrays struct {
-	mu     sync.Mutex
-	arrays []safejs.Value
+	mu      sync.Mutex
+	buffers []safejs.Value
 }
 
-// spareMin is the smallest array worth keeping (64 KiB), spareMax how many are kept.
+// spareMin is the smallest array worth keeping (64 KiB), spareMax how many buffers are
+// kept (the smallest goes when one more comes).
 const spareMin, spareMax = 1 << 14, 4
 
-// put keeps v, n floats long, if it is a whole buffer of its own (a view's buffer
-// would travel whole) and there is room.
+// put keeps v's buffer (v n floats long), unless it is small or kept already.
 func (s *spareArrays) put(v safejs.Value, n int) {
 	if s == nil || n < spareMin {
 		return
 	}
-	buf, _ := v.Get("buffer")
-	size, _ := buf.Get("byteLength")
-	off, _ := v.Get("byteOffset")
-	if b, _ := size.Int(); b != 4*n {
-		return
-	}
-	if o, _ := off.Int(); o != 0 {
+	buf, err := v.Get("buffer")
+	if err != nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.arrays) < spareMax {
-		s.arrays = append(s.arrays, v)
+	for _, b := range s.buffers {
+		if b.Equal(buf) { // two arrays of one message on one buffer
+			return
+		}
+	}
+	s.buffers = append(s.buffers, buf)
+	if len(s.buffers) > spareMax {
+		smallest := 0
+		for i, b := range s.buffers {
+			if byteLength(b) < byteLength(s.buffers[smallest]) {
+				smallest = i
+			}
+		}
+		s.buffers = append(s.buffers[:smallest], s.buffers[smallest+1:]...)
 	}
 }
 
-// take hands out a kept array of n floats, if there is one.
+// take hands out a view of n floats on the smallest kept buffer that holds them.
 func (s *spareArrays) take(n int) (safejs.Value, bool) {
 	if s == nil || n < spareMin {
 		return safejs.Undefined(), false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, v := range s.arrays {
-		if l, _ := v.Length(); l == n {
-			s.arrays = append(s.arrays[:i], s.arrays[i+1:]...)
-			return v, true
+	best := -1
+	for i, b := range s.buffers {
+		if size := byteLength(b); size >= 4*n && (best < 0 || size < byteLength(s.buffers[best])) {
+			best = i
 		}
 	}
-	return safejs.Undefined(), false
+	if best < 0 {
+		return safejs.Undefined(), false
+	}
+	buf := s.buffers[best]
+	s.buffers = append(s.buffers[:best], s.buffers[best+1:]...)
+	v, err := global("Float32Array").New(buf, 0, n)
+	return v, err == nil
+}
+
+// drop lets every kept buffer go.
+func (s *spareArrays) drop() {
+	s.mu.Lock()
+	s.buffers = nil
+	s.mu.Unlock()
+}
+
+func byteLength(buf safejs.Value) int {
+	n, _ := buf.Get("byteLength")
+	i, _ := n.Int()
+	return i
 }
 
 // Decode reads one message, checking its version and type.
@@ -417,9 +447,10 @@ func (d *Decoder) float32s(v safejs.Value) ([]float32, error) {
 
 // jsPort is a Port over a MessagePort.
 type jsPort struct {
-	port   safejs.Value
-	listen safejs.Func
-	spare  spareArrays // what Listen received, for Post to send back
+	port      safejs.Value
+	listen    safejs.Func
+	listening bool        // listen is set, to release
+	spare     spareArrays // what Listen received, for Post to send back
 }
 
 // PortOf wraps a MessagePort.
@@ -456,6 +487,19 @@ func (p *jsPort) Listen(f func(Message)) {
 	if err != nil {
 		return
 	}
-	p.listen = h
+	if p.listening {
+		p.listen.Release()
+	}
+	p.listen, p.listening = h, true
 	p.port.Set("onmessage", h.Value())
+}
+
+func (p *jsPort) Close() {
+	p.port.Set("onmessage", safejs.Null())
+	p.port.Call("close")
+	if p.listening {
+		p.listen.Release()
+		p.listening = false
+	}
+	p.spare.drop()
 }

@@ -110,8 +110,9 @@ func TestPortsCarryMessages(t *testing.T) {
 	}
 }
 
-// A port keeps the large Float32Arrays it receives and fills them for what it sends
-// back, so that the exchange between workers allocates no new arrays.
+// A port keeps the buffers of the large Float32Arrays it receives and fills them for
+// what it sends back, so that the exchange between workers allocates no new arrays:
+// a smaller message gets a view on a larger buffer, which travels whole.
 func TestPortsSendBackWhatTheyReceived(t *testing.T) {
 	ch, _ := global("MessageChannel").New()
 	p1, _ := ch.Get("port1")
@@ -129,47 +130,58 @@ func TestPortsSendBackWhatTheyReceived(t *testing.T) {
 			return nil
 		}
 	}
-	x, y := make([]float32, spareMin), make([]float32, spareMin)
-	for i := range x {
-		x[i], y[i] = float32(i), float32(-2*i)
+	counting := func(n int, scale float32) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = scale * float32(i)
+		}
+		return x
 	}
-	if err := a.Post(Block{Seq: 1, X: x}); err != nil {
+	big, small := counting(2*spareMin, 1), counting(spareMin, -2)
+	if err := a.Post(Block{Seq: 1, X: big}); err != nil {
 		t.Fatal(err)
 	}
-	if m := receive(atB).(Block); !reflect.DeepEqual(m.X, x) {
+	if m := receive(atB).(Block); !reflect.DeepEqual(m.X, big) {
 		t.Fatal("the block arrived changed")
 	}
-	if len(b.spare.arrays) != 1 {
-		t.Fatalf("%d arrays kept, want the one received", len(b.spare.arrays))
+	if len(b.spare.buffers) != 1 {
+		t.Fatalf("%d buffers kept, want the one received", len(b.spare.buffers))
 	}
-	kept := b.spare.arrays[0]
-	if err := b.Post(Partial{Seq: 1, X: y}); err != nil {
+	kept := b.spare.buffers[0]
+	if err := b.Post(Partial{Seq: 1, X: small}); err != nil { // on the larger buffer
 		t.Fatal(err)
 	}
-	if len(b.spare.arrays) != 0 {
-		t.Fatal("the kept array was not used")
+	if len(b.spare.buffers) != 0 || byteLength(kept) != 0 {
+		t.Fatal("the kept buffer was not used and transferred")
 	}
-	if buf, _ := kept.Get("buffer"); byteLength(buf) != 0 {
-		t.Fatal("the kept array was not transferred")
-	}
-	if m := receive(atA).(Partial); !reflect.DeepEqual(m.X, y) {
+	if m := receive(atA).(Partial); !reflect.DeepEqual(m.X, small) {
 		t.Fatal("the partial arrived changed")
 	}
-	// small arrays, and views on a larger buffer (which would travel whole), are not kept
+	if len(a.spare.buffers) != 1 || byteLength(a.spare.buffers[0]) != 4*len(big) {
+		t.Fatal("the larger buffer did not come back whole")
+	}
+	// small arrays are not kept; a buffer under two arrays is kept once; the smallest
+	// goes past spareMax
 	if err := a.Post(Block{Seq: 2, X: []float32{1, 2}}); err != nil {
 		t.Fatal(err)
 	}
 	receive(atB)
+	if len(b.spare.buffers) != 0 {
+		t.Fatalf("%d buffers kept of a small message", len(b.spare.buffers))
+	}
 	whole, _ := global("Float32Array").New(2 * spareMin)
 	view, _ := whole.Call("subarray", spareMin)
+	b.spare.put(whole, 2*spareMin)
 	b.spare.put(view, spareMin)
-	if len(b.spare.arrays) != 0 {
-		t.Fatalf("%d arrays kept, want none", len(b.spare.arrays))
+	for i := 1; i <= spareMax; i++ {
+		f, _ := global("Float32Array").New((2 + i) * spareMin)
+		b.spare.put(f, (2+i)*spareMin)
 	}
-}
-
-func byteLength(buf safejs.Value) int {
-	n, _ := buf.Get("byteLength")
-	i, _ := n.Int()
-	return i
+	if len(b.spare.buffers) != spareMax || byteLength(b.spare.buffers[0]) != 4*3*spareMin {
+		t.Fatalf("kept %d buffers, the first %d bytes", len(b.spare.buffers), byteLength(b.spare.buffers[0]))
+	}
+	b.Close()
+	if len(b.spare.buffers) != 0 {
+		t.Fatal("a closed port keeps its buffers")
+	}
 }

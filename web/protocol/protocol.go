@@ -27,6 +27,8 @@ type Port interface {
 	Post(m Message) error
 	// Listen delivers every message that arrives on the port to f, in order.
 	Listen(f func(Message))
+	// Close stops the port: nothing more arrives, and what it held goes.
+	Close()
 }
 
 // ---- page → worker -------------------------------------------------------------------

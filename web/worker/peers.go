@@ -97,6 +97,13 @@ func (p *peerSet) failAll(err error) {
 	}
 }
 
+// close stops the set's ports (it was replaced): their handlers and kept buffers go.
+func (p *peerSet) close() {
+	for _, port := range p.ports {
+		port.Close()
+	}
+}
+
 // reply delivers a peer's answer to the waiting block.
 func (p *peerSet) reply(m protocol.Partial) {
 	p.mu.Lock()

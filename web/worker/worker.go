@@ -149,6 +149,7 @@ func (w *Worker) Handle(m protocol.Message) {
 		w.mu.Unlock()
 		if old != nil {
 			old.failAll(errors.New("the shard workers were replaced"))
+			old.close()
 		}
 		go w.setPeers(m.Ports)
 	case protocol.CacheList, protocol.CacheDelete, protocol.CacheClear:

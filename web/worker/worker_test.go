@@ -437,6 +437,8 @@ func (p *memPort) Listen(f func(protocol.Message)) {
 	p.mu.Unlock()
 }
 
+func (p *memPort) Close() { p.Listen(func(protocol.Message) {}) }
+
 // sharedLoad loads the model into a main worker and workers-1 shard workers wired to
 // it, all on the backends NewBackend makes.
 func sharedLoad(t *testing.T, files map[string][]byte, workers int, load protocol.Load, backends func(string, bool) (model.Backend, string)) *harness {
