@@ -113,14 +113,21 @@ type decoderImageNodes struct {
 	attnNorm ops.NormNodes
 	outNorm  ops.NormNodes
 	cache    ops.KVNodes
+	widths   []int // the cache columns each worker's heads fill
 }
 
-func (n *net) declareDecoderImage(l *DecoderLayer, capacity int) *decoderImageNodes {
-	d := n.c.HiddenSize
+func (n *net) declareDecoderImage(l *DecoderLayer, capacity, count int) *decoderImageNodes {
+	d, dh := n.c.HiddenSize, n.c.HiddenSize/n.c.NumAttentionHeads
+	widths := make([]int, count)
+	for i := range widths {
+		h0, h1, _, _ := n.c.DecoderShardBounds(i, count)
+		widths[i] = (h1 - h0) * dh
+	}
 	return &decoderImageNodes{
 		share:    n.declareDecoderShare(l),
 		attnNorm: n.NormWeights("attention.output.LayerNorm", d), outNorm: n.NormWeights("output.LayerNorm", d),
-		cache: n.KVCacheInputs("cache", capacity, d),
+		cache:  n.KVCacheInputs("cache", capacity, d),
+		widths: widths,
 	}
 }
 
@@ -129,8 +136,7 @@ func (n *net) declareDecoderImage(l *DecoderLayer, capacity int) *decoderImageNo
 func (n *net) decoderImageLayer(x *G.Node, l *decoderImageNodes) *G.Node {
 	eps := n.c.LayerNormEps
 	s := l.share
-	own := s.heads * (n.c.HiddenSize / n.c.NumAttentionHeads)
-	a := n.TensorParallelKV(x, s.index, BlockDecoderAttention, n.peers, l.cache, own, func(x *G.Node) *G.Node {
+	a := n.TensorParallelKV(x, s.index, BlockDecoderAttention, n.peers, l.cache, l.widths, func(x *G.Node) *G.Node {
 		vOwn := n.Linear(x, s.v, "")
 		kOwn := n.WriteKV(l.cache, n.Linear(x, s.k, ""), vOwn)
 		return n.Linear(n.Attention(n.Linear(x, s.q, ""), kOwn, vOwn, s.heads), s.o, "")
@@ -164,7 +170,7 @@ func newSharedImagePass(m *Model, b Backend, count int, peers ops.Peers, capacit
 	c := &m.Config
 	n := newNet(c, b, peers)
 	p := &sharedImagePass{x: n.Matrix("hidden", c.NumImageTokens(), c.HiddenSize), shares: shares, capacity: capacity}
-	p.nodes = n.declareDecoderImage(&shares[0], capacity)
+	p.nodes = n.declareDecoderImage(&shares[0], capacity, count)
 	p.prog, err = n.compile(b, n.decoderImageLayer(p.x, p.nodes))
 	return p, err
 }

@@ -38,14 +38,16 @@ func (b *Builder) TensorParallel(x, layer *G.Node, kind string, peers Peers, loc
 // TensorParallelKV is TensorParallel for the decoder's pass over the image rows, whose
 // keys and values the KV cache must hold for every head: each peer's partial sum (m×d)
 // comes followed by its heads' keys then values (m×w each, PeerKV), which go into the
-// cache's columns after this worker's own (own wide; local writes those), in peer order.
-func (b *Builder) TensorParallelKV(x, layer *G.Node, kind string, peers Peers, cache KVNodes, own int, local func(x *G.Node) *G.Node) *G.Node {
-	if peers == nil {
-		return local(x)
+// cache's columns after this worker's own (local writes those), in peer order. widths
+// are the columns each worker's heads fill, this worker's first.
+func (b *Builder) TensorParallelKV(x, layer *G.Node, kind string, peers Peers, cache KVNodes, widths []int, local func(x *G.Node) *G.Node) *G.Node {
+	if peers == nil || len(widths) != peers.Count()+1 {
+		b.Failf("%s: keys and values for %d workers need that many peers", kind, len(widths))
+		return nil
 	}
 	ex := &exchange{peers: peers, kind: kind, b: b}
 	sent := b.Apply(&shareOp{base{name: "Share(" + kind + ")"}, ex}, x, layer)
-	return b.Apply(&reduceOp{base: base{name: "Reduce(" + kind + ")"}, ex: ex, kv: true, own: own}, local(sent), cache.K, cache.V)
+	return b.Apply(&reduceOp{base: base{name: "Reduce(" + kind + ")"}, ex: ex, widths: widths}, local(sent), cache.K, cache.V)
 }
 
 // PeerKV is what a peer answers a TensorParallelKV block with: its partial sum, then its
@@ -85,24 +87,24 @@ func (op *shareOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // reduceOp adds the peers' partial sums to the local one, on the kernels (the sum
-// counts as linear: it ends the block's last product); with kv, it also writes the keys
-// and values after each peer's sum into the cache (its inputs 1 and 2) from column own.
+// counts as linear: it ends the block's last product); with widths (TensorParallelKV),
+// it also writes the keys and values after each peer's sum into the cache (its inputs 1
+// and 2).
 type reduceOp struct {
 	base
-	ex  *exchange
-	kv  bool
-	own int
+	ex     *exchange
+	widths []int
 }
 
 func (op *reduceOp) Arity() int {
-	if op.kv {
+	if op.widths != nil {
 		return 3
 	}
 	return 1
 }
 func (op *reduceOp) Type() hm.Type {
 	m := tt(2, tensor.Float32)
-	if op.kv {
+	if op.widths != nil {
 		return fnType(m, m, m, m)
 	}
 	return fnType(m, m)
@@ -131,12 +133,12 @@ func (op *reduceOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("%w: %v", ErrPeers, err)
 	}
 	for _, p := range parts {
-		if len(p) < len(y) || !op.kv && len(p) != len(y) {
+		if len(p) < len(y) || op.widths == nil && len(p) != len(y) {
 			return nil, fmt.Errorf("%w: a peer sent %d values, not %d", ErrPeers, len(p), len(y))
 		}
 		op.ex.b.K.AddBias(y, 1, len(y), p[:len(y)])
 	}
-	if op.kv {
+	if op.widths != nil {
 		if err := op.writeKV(f32s(in[1]), f32s(in[2]), in[1], m, len(y), parts); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrPeers, err)
 		}
@@ -145,25 +147,26 @@ func (op *reduceOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // writeKV puts each peer's keys and values (what follows its sum's n values) into the
-// caches' columns, the first peer's from column own.
+// caches' columns, after this worker's own.
 func (op *reduceOp) writeKV(keys, values []float32, cache G.Value, m, n int, parts [][]float32) error {
 	capacity, d := rowsCols(cache)
-	if m > capacity {
-		return fmt.Errorf("%d rows do not fit a cache of %d", m, capacity)
+	total := 0
+	for _, w := range op.widths {
+		total += w
 	}
-	col := op.own
-	for _, p := range parts {
-		kv := p[n:]
-		w := len(kv) / (2 * m)
-		if len(kv) != 2*m*w || col+w > d {
-			return fmt.Errorf("a peer sent %d values of keys and values for %d rows, past a cache %d wide", len(kv), m, d)
+	if m > capacity || total != d || len(parts) != len(op.widths)-1 {
+		return fmt.Errorf("%d rows and %d workers' %v columns for a cache of %d×%d", m, len(parts)+1, op.widths, capacity, d)
+	}
+	col := op.widths[0]
+	for i, p := range parts {
+		w := op.widths[i+1]
+		if kv := p[n:]; len(kv) == 2*m*w {
+			putColumns(keys, d, kv[:m*w], m, col, w)
+			putColumns(values, d, kv[m*w:], m, col, w)
+		} else {
+			return fmt.Errorf("peer %d sent %d values of keys and values, not 2×%d×%d", i+1, len(kv), m, w)
 		}
-		putColumns(keys, d, kv[:m*w], m, col, w)
-		putColumns(values, d, kv[m*w:], m, col, w)
 		col += w
-	}
-	if col != d {
-		return fmt.Errorf("the keys and values cover %d of the cache's %d columns", col, d)
 	}
 	return nil
 }
