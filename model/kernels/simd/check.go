@@ -1,6 +1,7 @@
 package simd
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
@@ -192,6 +193,14 @@ func checkElementwise(k kernels.Kernels, r *rand.Rand, widths []int) error {
 	}
 	if err := within("gelu", g, wantG, 5e-7); err != nil {
 		return err
+	}
+	for _, n := range []int{1, 2, 3, 5} { // shorter than a vector, or a vector and a tail
+		q, g := append([]float32(nil), v[:n]...), append([]float32(nil), v[:n]...)
+		k.Activate(q, kernels.ActQuickGELU)
+		k.Activate(g, kernels.ActGELU)
+		if err := errors.Join(within(fmt.Sprintf("quick_gelu of %d", n), q, wantQ[:n], 1e-6), within(fmt.Sprintf("gelu of %d", n), g, wantG[:n], 5e-7)); err != nil {
+			return err
+		}
 	}
 	for _, n := range []int{4, 6, 64, 1024, 13} {
 		y, bias := randSlice(r, 5*n, 2), randSlice(r, n, 2)

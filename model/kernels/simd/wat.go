@@ -22,8 +22,9 @@ var written string
 // are assembled from it.
 var Source = inlineExp2(written)
 
-// exp2 matches a line ";; exp2 $y": 2^y lane by lane into the v128 local $y, in place.
-var exp2 = regexp.MustCompile(`(?m)^( *);; exp2 (\$[a-z0-9]+)$`)
+// exp2 matches a line ";; exp2 $y": 2^y lane by lane into the v128 local $y, in place;
+// exp2Left, any line that starts so (one exp2 misses is an error, not a comment).
+var exp2, exp2Left = regexp.MustCompile(`(?m)^( *);; exp2 (\$[a-z0-9]+)$`), regexp.MustCompile(`(?m)^ *;; exp2 `)
 
 // exp2Body is what an ";; exp2 $y" line becomes; its function declares the locals $en,
 // $ef and $ep. y must lie in [-126, 127] (callers clamp what they need: a softmax's y
@@ -126,6 +127,9 @@ func Assemble(src string, relaxed bool) ([]byte, error) {
 
 // Modules assembles both modules: kernels.wasm as written and kernels-relaxed.wasm.
 func Modules() (plain, relaxed []byte, err error) {
+	if l := exp2Left.FindString(Source); l != "" {
+		return nil, nil, fmt.Errorf("kernels.wat: %q not written out (want \";; exp2 $local\")", strings.TrimSpace(l))
+	}
 	if plain, err = Assemble(Source, false); err != nil {
 		return nil, nil, err
 	}
