@@ -171,13 +171,7 @@ func (op *writeKVOp) Type() hm.Type {
 	m := tt(2, tensor.Float32)
 	return fnType(m, m, tensor.Int, m, m, tt(2, tensor.Float32))
 }
-func (op *writeKVOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[3])
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
-}
+func (op *writeKVOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return sameShape(in, 3) }
 func (op *writeKVOp) Do(in ...G.Value) (G.Value, error) {
 	capacity, d := rowsCols(in[0])
 	vc, vd := rowsCols(in[1])

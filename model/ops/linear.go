@@ -165,13 +165,7 @@ func (op *layerNormOp) Arity() int { return 3 }
 func (op *layerNormOp) Type() hm.Type {
 	return fnType(tt(2, tensor.Float32), tt(1, tensor.Float32), tt(1, tensor.Float32), tt(2, tensor.Float32))
 }
-func (op *layerNormOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	x, err := shapeOf(in[0])
-	if err != nil {
-		return nil, err
-	}
-	return x.Clone(), nil
-}
+func (op *layerNormOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return sameShape(in, 0) }
 func (op *layerNormOp) Do(in ...G.Value) (G.Value, error) {
 	m, d := rowsCols(in[0])
 	out := op.output(m, d)

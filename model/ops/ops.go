@@ -166,6 +166,15 @@ func shapeOf(d G.DimSizer) (tensor.Shape, error) {
 	return s, nil
 }
 
+// sameShape is the shape of input i: an op whose output is shaped as that input.
+func sameShape(in []G.DimSizer, i int) (tensor.Shape, error) {
+	s, err := shapeOf(in[i])
+	if err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+
 func f32s(v G.Value) []float32 { return v.(*tensor.Dense).Float32s() }
 
 func intOf(v G.Value) int {

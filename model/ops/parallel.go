@@ -74,13 +74,7 @@ func (op *shareOp) Arity() int { return 2 }
 func (op *shareOp) Type() hm.Type {
 	return fnType(tt(2, tensor.Float32), tensor.Int, tt(2, tensor.Float32))
 }
-func (op *shareOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	x, err := shapeOf(in[0])
-	if err != nil {
-		return nil, err
-	}
-	return x.Clone(), nil
-}
+func (op *shareOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return sameShape(in, 0) }
 func (op *shareOp) Do(in ...G.Value) (G.Value, error) {
 	op.ex.wait = op.ex.peers.Start(op.ex.kind, intOf(in[1]), f32s(in[0]))
 	return in[0], nil
@@ -109,13 +103,7 @@ func (op *reduceOp) Type() hm.Type {
 	}
 	return fnType(m, m)
 }
-func (op *reduceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	x, err := shapeOf(in[0])
-	if err != nil {
-		return nil, err
-	}
-	return x.Clone(), nil
-}
+func (op *reduceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return sameShape(in, 0) }
 func (op *reduceOp) Do(in ...G.Value) (G.Value, error) {
 	m, d := rowsCols(in[0])
 	out := op.output(m, d)
