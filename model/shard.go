@@ -62,9 +62,13 @@ func (m *Model) shardLayers(index, count int) ([]VisionLayer, error) {
 }
 
 func (m *Model) checkShard(index, count int) error {
-	v := m.Config.Vision
-	if count < 1 || index < 0 || index >= count || count > v.NumAttentionHeads {
-		return fmt.Errorf("shard %d of %d: out of range (at most %d shards)", index, count, v.NumAttentionHeads)
+	return checkShard("shard", index, count, m.Config.Vision.NumAttentionHeads)
+}
+
+// checkShard says why shard index of count cannot exist for a layer of heads heads.
+func checkShard(what string, index, count, heads int) error {
+	if count < 1 || index < 0 || index >= count || count > heads {
+		return fmt.Errorf("%s %d of %d: out of range (at most %d shards)", what, index, count, heads)
 	}
 	return nil
 }
@@ -80,18 +84,26 @@ func (m *Model) ShardLayer(index, count, i int) (VisionLayer, error) {
 		return VisionLayer{}, fmt.Errorf("no vision layer %d", i)
 	}
 	c := &m.Config
-	dh := c.Vision.HiddenSize / c.Vision.NumAttentionHeads
 	h0, h1, i0, i1 := c.ShardBounds(index, count)
-	r0, r1 := h0*dh, h1*dh
 	l := &m.Weights.Vision[i]
-	if err := errors.Join(colsFit(&l.O, r0, r1), colsFit(&l.FC2, i0, i1)); err != nil {
+	p, err := cutLayer(index, c.Vision.HiddenSize/c.Vision.NumAttentionHeads, h0, h1, i0, i1, &l.Q, &l.K, &l.V, &l.O, &l.FC1, &l.FC2)
+	if err != nil {
 		return VisionLayer{}, fmt.Errorf("vision layer %d: %w", i, err)
 	}
-	return VisionLayer{
-		Norm1: l.Norm1, Norm2: l.Norm2,
-		Q: rowSlice(&l.Q, r0, r1), K: rowSlice(&l.K, r0, r1), V: rowSlice(&l.V, r0, r1), O: colSlice(&l.O, r0, r1, index == 0),
-		FC1: rowSlice(&l.FC1, i0, i1), FC2: colSlice(&l.FC2, i0, i1, index == 0),
-	}, nil
+	return VisionLayer{Norm1: l.Norm1, Norm2: l.Norm2, Q: p[0], K: p[1], V: p[2], O: p[3], FC1: p[4], FC2: p[5]}, nil
+}
+
+// cutLayer is shard index's part of one layer's six Linears: heads [h0, h1), dh wide,
+// of the query, key and value rows and of the output projection's columns; MLP units
+// [u0, u1) of the first MLP layer's rows and of the second's columns. The column cuts
+// keep their biases on shard 0 only: the shards' partial sums add up to the block.
+func cutLayer(index, dh, h0, h1, u0, u1 int, q, k, v, o, in, out *Linear) ([6]Linear, error) {
+	r0, r1 := h0*dh, h1*dh
+	if err := errors.Join(colsFit(o, r0, r1), colsFit(out, u0, u1)); err != nil {
+		return [6]Linear{}, err
+	}
+	return [6]Linear{rowSlice(q, r0, r1), rowSlice(k, r0, r1), rowSlice(v, r0, r1), colSlice(o, r0, r1, index == 0),
+		rowSlice(in, u0, u1), colSlice(out, u0, u1, index == 0)}, nil
 }
 
 // rowSlice is output rows [a, b) of l: a view.

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
@@ -36,23 +35,19 @@ func (c *Config) DecoderShardBounds(index, count int) (h0, h1, i0, i1 int) {
 // units. No norms: they stay with the main worker.
 func (m *Model) ShardDecoderLayer(index, count, i int) (DecoderLayer, error) {
 	c := &m.Config
-	if count < 1 || index < 0 || index >= count || count > c.NumAttentionHeads {
-		return DecoderLayer{}, fmt.Errorf("decoder shard %d of %d: out of range (at most %d shards)", index, count, c.NumAttentionHeads)
+	if err := checkShard("decoder shard", index, count, c.NumAttentionHeads); err != nil {
+		return DecoderLayer{}, err
 	}
 	if i < 0 || i >= len(m.Weights.Decoder) {
 		return DecoderLayer{}, fmt.Errorf("no decoder layer %d", i)
 	}
-	dh := c.HiddenSize / c.NumAttentionHeads
 	h0, h1, i0, i1 := c.DecoderShardBounds(index, count)
-	r0, r1 := h0*dh, h1*dh
 	l := &m.Weights.Decoder[i]
-	if err := errors.Join(colsFit(&l.O, r0, r1), colsFit(&l.FFNOut, i0, i1)); err != nil {
+	p, err := cutLayer(index, c.HiddenSize/c.NumAttentionHeads, h0, h1, i0, i1, &l.Q, &l.K, &l.V, &l.O, &l.FFNIn, &l.FFNOut)
+	if err != nil {
 		return DecoderLayer{}, fmt.Errorf("decoder layer %d: %w", i, err)
 	}
-	return DecoderLayer{
-		Q: rowSlice(&l.Q, r0, r1), K: rowSlice(&l.K, r0, r1), V: rowSlice(&l.V, r0, r1), O: colSlice(&l.O, r0, r1, index == 0),
-		FFNIn: rowSlice(&l.FFNIn, i0, i1), FFNOut: colSlice(&l.FFNOut, i0, i1, index == 0),
-	}, nil
+	return DecoderLayer{Q: p[0], K: p[1], V: p[2], O: p[3], FFNIn: p[4], FFNOut: p[5]}, nil
 }
 
 // ---- the shard's blocks -----------------------------------------------------------------
