@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"gitvqa/model"
@@ -18,8 +19,6 @@ type localPeers struct {
 }
 
 func (p *localPeers) Count() int { return len(p.shards) }
-
-func (p *localPeers) asked() map[string]int { return p.kinds }
 
 func (p *localPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
 	p.calls++
@@ -104,96 +103,75 @@ func TestShardedVisionEncoder(t *testing.T) {
 	}
 }
 
-type failingPeers struct{ localPeers }
-
-func (f *failingPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
-	return func() ([][]float32, error) { return nil, context.DeadlineExceeded }
+// faultyPeers answer as localPeers, except that the blocks of the kinds in only (every
+// kind when only is empty) come back through fault.
+type faultyPeers struct {
+	localPeers
+	name  string
+	only  []string
+	fault func(parts [][]float32) ([][]float32, error)
 }
 
-// decoderFailingPeers answer the encoder's blocks and fail the image pass's.
-type decoderFailingPeers struct{ localPeers }
-
-func (f *decoderFailingPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
+func (f *faultyPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
 	wait := f.localPeers.Start(kind, layer, x)
-	if kind == model.BlockDecoderAttention || kind == model.BlockDecoderMLP {
-		return func() ([][]float32, error) { return nil, context.DeadlineExceeded }
+	if len(f.only) > 0 && !slices.Contains(f.only, kind) {
+		return wait
 	}
-	return wait
-}
-
-// kvShortPeers answer the image pass's attention blocks one value short: their keys
-// and values do not fit the cache.
-type kvShortPeers struct{ localPeers }
-
-func (f *kvShortPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
-	wait := f.localPeers.Start(kind, layer, x)
 	return func() ([][]float32, error) {
 		parts, err := wait()
-		for i := range parts {
-			if kind == model.BlockDecoderAttention {
-				parts[i] = parts[i][:len(parts[i])-1]
-			}
+		if err != nil {
+			return nil, err
 		}
-		return parts, err
+		return f.fault(parts)
 	}
 }
 
-// A peer that fails in the image pass, or sends keys and values that do not fit, is
-// dropped there too: the pass runs again alone, and the answer is exact.
-func TestPeerFailingInTheImagePassFallsBack(t *testing.T) {
+func fail([][]float32) ([][]float32, error) { return nil, context.DeadlineExceeded }
+
+// trim cuts every part to part[from:len−to].
+func trim(from, to int) func([][]float32) ([][]float32, error) {
+	return func(parts [][]float32) ([][]float32, error) {
+		for i, p := range parts {
+			parts[i] = p[from : len(p)-to]
+		}
+		return parts, nil
+	}
+}
+
+// A peer that fails, or answers with the wrong number of values (a sum one off, keys
+// and values that do not fit the cache), is dropped and the picture goes on alone,
+// correctly; one that fails only in the image pass answered the encoder's blocks first.
+func TestFaultyPeersFallBack(t *testing.T) {
 	m := tiny(t)
 	c := cases(t)[0]
 	sh, _ := m.NewVisionShard(1, 2, nil)
-	for _, p := range []interface {
-		model.Peers
-		asked() map[string]int
-	}{&decoderFailingPeers{localPeers{shards: []*model.VisionShard{sh}}}, &kvShortPeers{localPeers{shards: []*model.VisionShard{sh}}}} {
+	imagePass := []string{model.BlockDecoderAttention, model.BlockDecoderMLP}
+	for _, p := range []*faultyPeers{
+		{name: "failing", fault: fail},
+		{name: "one value short", fault: trim(1, 0)},
+		{name: "one value long", fault: func(parts [][]float32) ([][]float32, error) {
+			for i := range parts {
+				parts[i] = append(parts[i], 0)
+			}
+			return parts, nil
+		}},
+		{name: "failing in the image pass", only: imagePass, fault: fail},
+		{name: "keys and values one value short", only: []string{model.BlockDecoderAttention}, fault: trim(0, 1)},
+	} {
+		p.shards = []*model.VisionShard{sh}
 		s, _ := m.NewSession(nil)
 		if err := s.SetPeers(p); err != nil {
 			t.Fatal(err)
 		}
 		ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{})
 		if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
-			t.Fatalf("%T: %v %v", p, err, ans)
-		}
-		if s.Workers() != 1 || p.asked()[model.BlockAttention] == 0 || p.asked()[model.BlockDecoderAttention] == 0 && p.asked()[model.BlockDecoderMLP] == 0 {
-			t.Fatalf("%T: %d workers after a peer failed in the image pass; the peers were asked %v", p, s.Workers(), p.asked())
-		}
-	}
-}
-
-// shortPeers answer every block one value short.
-type shortPeers struct{ localPeers }
-
-func (f *shortPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
-	wait := f.localPeers.Start(kind, layer, x)
-	return func() ([][]float32, error) {
-		parts, err := wait()
-		for i := range parts {
-			parts[i] = parts[i][1:]
-		}
-		return parts, err
-	}
-}
-
-// A peer that fails, or answers with the wrong number of values, is dropped and the
-// picture is encoded alone, correctly.
-func TestFailingPeerFallsBack(t *testing.T) {
-	m := tiny(t)
-	c := cases(t)[0]
-	sh, _ := m.NewVisionShard(1, 2, nil)
-	local := localPeers{shards: []*model.VisionShard{sh}}
-	for _, peers := range []model.Peers{&failingPeers{local}, &shortPeers{local}} {
-		s, _ := m.NewSession(nil)
-		if err := s.SetPeers(peers); err != nil {
-			t.Fatal(err)
-		}
-		ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{})
-		if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
-			t.Fatalf("%T: %v %v", peers, err, ans)
+			t.Fatalf("%s: %v %v", p.name, err, ans)
 		}
 		if s.Workers() != 1 {
-			t.Fatalf("%T: %d workers after a peer failed", peers, s.Workers())
+			t.Fatalf("%s: %d workers after a peer failed", p.name, s.Workers())
+		}
+		if len(p.only) > 0 && (p.kinds[model.BlockAttention] == 0 || p.kinds[model.BlockDecoderAttention] == 0 && p.kinds[model.BlockDecoderMLP] == 0) {
+			t.Fatalf("%s: the peers were asked %v", p.name, p.kinds)
 		}
 	}
 }
