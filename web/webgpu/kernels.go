@@ -78,9 +78,9 @@ func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
 // weights w (rows of kw bytes) and their scales, all already on the GPU, and returns the
 // buffers it made, to release once the run is done. With Int8, where the GPU has
 // dot4I8Packed and rows and groups are whole words, x is quantized per row (the DP4A
-// path); else the weights are dequantized in the shader: in tiles on a hardware GPU
-// where every scale group is whole tiles (a multiple of 16, or the whole row), one
-// invocation per output otherwise (SwiftShader runs workgroup barriers slowly: 40 s
+// path); else the weights are dequantized in the shader. Either product runs in tiles on
+// a hardware GPU where every scale group is whole tiles (a multiple of 16 values, 64 for
+// DP4A, or the whole row), one invocation per output otherwise (SwiftShader runs workgroup barriers slowly: 40 s
 // against 14 for 901×1024·1024×4096).
 func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y safejs.Value) []safejs.Value {
 	d := k.D
@@ -88,7 +88,11 @@ func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y sa
 	if k.Int8 && d.DP4A && cols%4 == 0 && group%4 == 0 {
 		xq, sx, made := k.quantizeRows(x, m, cols)
 		p := d.buffer(params(m, n, cols, group, nGroups), 0)
-		d.dispatch("linear_dp4a", linearDP4AWGSL, groups(n), m, p, xq, sx, w, scales, y)
+		if d.Tiled && (group%64 == 0 || group >= cols) {
+			d.dispatch("linear_dp4a_tiled", linearDP4ATiledWGSL, (n+15)/16, (m+15)/16, p, xq, sx, w, scales, y)
+		} else {
+			d.dispatch("linear_dp4a", linearDP4AWGSL, groups(n), m, p, xq, sx, w, scales, y)
+		}
 		return append(made, p)
 	}
 	p := d.buffer(params(m, n, cols, kw, group, nGroups), 0)
@@ -154,7 +158,7 @@ func (k *Kernels) Attention(out, q, kv, v []float32, m, nk, heads, dh int, scale
 	if m == 0 || nk == 0 {
 		return
 	}
-	if !k.ok() {
+	if !k.ok() || dh > maxHeadSize {
 		k.fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
 		return
 	}
@@ -163,7 +167,7 @@ func (k *Kernels) Attention(out, q, kv, v []float32, m, nk, heads, dh int, scale
 	p := k.D.buffer(params(m, nk, heads, dh, scale, causal), 0)
 	bq, bk, bv := k.D.buffer(f32Bytes(q[:m*d]), 0), k.D.buffer(f32Bytes(kv[:nk*d]), 0), k.D.buffer(f32Bytes(v[:nk*d]), 0)
 	bo := k.D.buffer(make([]byte, 4*m*d), 0)
-	k.D.dispatch("attention", attentionWGSL, groups(heads), m, p, bq, bk, bv, bo)
+	k.D.dispatchAttention(m, heads, dh, p, bq, bk, bv, bo)
 	if !k.finish(bo, out[:m*d], p, bq, bk, bv) {
 		k.fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
 	}

@@ -255,7 +255,7 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 			d.dispatchFlat("add", addWGSL, rows*cols, param(rows*cols), x, bufs[s.In[1]], y)
 		case ops.StepAttention:
 			nk := s.In[1].Shape()[0]
-			d.dispatch("attention", attentionWGSL, groups(s.Heads), rows, param(rows, nk, s.Heads, cols/s.Heads, s.Scale, -1), x, bufs[s.In[1]], bufs[s.In[2]], y)
+			d.dispatchAttention(rows, s.Heads, cols/s.Heads, param(rows, nk, s.Heads, cols/s.Heads, s.Scale, -1), x, bufs[s.In[1]], bufs[s.In[2]], y)
 		case ops.StepCachedAttention:
 			n, capacity := ints[s.In[5]], s.In[3].Shape()[0]
 			if s.In[3].Shape()[1] != cols {
@@ -273,7 +273,7 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 			if s.Causal {
 				start = n
 			}
-			d.dispatch("attention", attentionWGSL, groups(s.Heads), rows, param(rows, n+rows, s.Heads, cols/s.Heads, s.Scale, start), x, bufs[s.In[3]], bufs[s.In[4]], y)
+			d.dispatchAttention(rows, s.Heads, cols/s.Heads, param(rows, n+rows, s.Heads, cols/s.Heads, s.Scale, start), x, bufs[s.In[3]], bufs[s.In[4]], y)
 		default:
 			return nil, fmt.Errorf("WebGPU: no shader for %s", s.Kind)
 		}
@@ -302,9 +302,12 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 }
 
 // shadersTake says whether every step fits the shaders (else the graph runs op by op):
-// a known activation, int8 rows of whole words.
+// a known activation, int8 rows of whole words, heads the attention shader is built for.
 func shadersTake(steps []ops.Step) bool {
 	for _, s := range steps {
+		if (s.Kind == ops.StepAttention || s.Kind == ops.StepCachedAttention) && s.Out.Shape()[1]/s.Heads > maxHeadSize {
+			return false
+		}
 		if s.Kind != ops.StepLinear {
 			continue
 		}

@@ -1,5 +1,7 @@
 package webgpu
 
+import "fmt"
+
 // The WGSL kernels, one per kernels.Kernels method. Each reads its sizes from a params
 // array (u32, with f32 values bitcast) at binding 0, so that one pipeline serves every
 // shape. They are written for clarity first: one invocation per output value (or row),
@@ -72,9 +74,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 `
 
-// One invocation per (query row, head): softmax(scale·q·Kᵀ) over the visible keys
-// (all, or min(nk, causal + i + 1) when causal ≥ 0), then the weighted sum of values.
-// The scores are computed three times (max, sum, output) rather than stored.
+// One invocation per (query row, head), a workgroup 64 rows of one head (so that its
+// invocations read the same key and value at the same time): softmax(scale·q·Kᵀ) over
+// the visible keys (all, or min(nk, causal + i + 1) when causal ≥ 0), then the weighted
+// sum of values, in one pass over the keys (the online softmax: the running sum and
+// output are rescaled when the maximum grows). The head size DH is a constant of the
+// pipeline (attentionShader), so that the loops over it unroll and the query row and
+// the output stay in registers.
 const attentionWGSL = `
 @group(0) @binding(0) var<storage, read> P: array<u32>; // m, nk, heads, dh, scale (f32), causal (i32)
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -82,36 +88,48 @@ const attentionWGSL = `
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read_write> o: array<f32>;
 
-fn score(i: u32, j: u32, h: u32, dh: u32, d: u32, scale: f32) -> f32 {
-  var acc = 0.0;
-  for (var c = 0u; c < dh; c++) {
-    acc += q[i * d + h * dh + c] * k[j * d + h * dh + c];
-  }
-  return acc * scale;
-}
-
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let m = P[0]; let nk = P[1]; let heads = P[2]; let dh = P[3];
+  let m = P[0]; let nk = P[1]; let heads = P[2];
   let scale = bitcast<f32>(P[4]); let causal = bitcast<i32>(P[5]);
-  let h = id.x; let i = id.y;
-  if (h >= heads || i >= m) { return; }
-  let d = heads * dh;
+  let i = id.x; let h = id.y;
+  if (i >= m || h >= heads) { return; }
+  let d = heads * DH;
+  let qi = i * d + h * DH;
   var vis = nk;
   if (causal >= 0) { vis = min(nk, u32(causal) + i + 1u); }
+  var qr: array<f32, DH>;
+  var acc: array<f32, DH>;
+  for (var c = 0u; c < DH; c++) { qr[c] = q[qi + c]; acc[c] = 0.0; }
   var mx = -3.4e38;
-  for (var j = 0u; j < vis; j++) { mx = max(mx, score(i, j, h, dh, d, scale)); }
   var sum = 0.0;
-  for (var j = 0u; j < vis; j++) { sum += exp(score(i, j, h, dh, d, scale) - mx); }
-  for (var c = 0u; c < dh; c++) { o[i * d + h * dh + c] = 0.0; }
   for (var j = 0u; j < vis; j++) {
-    let p = exp(score(i, j, h, dh, d, scale) - mx) / sum;
-    for (var c = 0u; c < dh; c++) {
-      o[i * d + h * dh + c] += p * v[j * d + h * dh + c];
+    let kj = j * d + h * DH;
+    var s = 0.0;
+    for (var c = 0u; c < DH; c++) { s += qr[c] * k[kj + c]; }
+    s *= scale;
+    if (s > mx) {
+      let f = exp(mx - s);
+      sum *= f;
+      for (var c = 0u; c < DH; c++) { acc[c] *= f; }
+      mx = s;
     }
+    let p = exp(s - mx);
+    sum += p;
+    for (var c = 0u; c < DH; c++) { acc[c] += p * v[kj + c]; }
   }
+  for (var c = 0u; c < DH; c++) { o[qi + c] = acc[c] / sum; }
 }
 `
+
+// maxHeadSize is the largest head the attention shader is built for: its query row and
+// output are DH registers each.
+const maxHeadSize = 128
+
+// attentionShader is the attention kernel's name and source for heads of dh values.
+func attentionShader(dh int) (name, wgsl string) {
+	return fmt.Sprintf("attention_dh%d", dh), fmt.Sprintf("const DH = %du;\n", dh) + attentionWGSL
+}
 
 // One invocation per row of d values: y = (x − mean)/√(var + eps)·γ + β, in two passes.
 const layerNormWGSL = `
@@ -295,5 +313,54 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
     }
   }
   if (i < m && j < n) { y[i * n + j] = total; }
+}
+`
+
+// linear_dp4a in 16×16 tiles, as linear_q8_tiled: a workgroup computes 16 rows × 16
+// outputs, staging 16 words (64 int8 values) of each of its rows and of each of its
+// outputs' weights in workgroup memory at a time, so that each word read from storage
+// serves 16 products. The scale is applied at each group's end, so a group must be a
+// multiple of 64 values (or the whole row).
+const linearDP4ATiledWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, group, groups
+@group(0) @binding(1) var<storage, read> xq: array<u32>;
+@group(0) @binding(2) var<storage, read> sx: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<u32>;
+@group(0) @binding(4) var<storage, read> s: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+var<workgroup> xs: array<array<u32, 16>, 16>; // [row][word of the tile]
+var<workgroup> ws: array<array<u32, 16>, 16>; // [output][word of the tile]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let m = P[0]; let n = P[1]; let k = P[2]; let group = P[3]; let groups = P[4];
+  let words = k / 4u;
+  let groupWords = group / 4u;
+  let j = wg.x * 16u + l.x;
+  let i = wg.y * 16u + l.y;
+  let xi = wg.y * 16u + l.y; // the row this invocation stages
+  let wj = wg.x * 16u + l.y; // the output whose weights it stages
+  var total = 0.0;
+  var acc = 0i;
+  for (var q0 = 0u; q0 < words; q0 += 16u) {
+    let q = q0 + l.x;
+    var xv = 0u;
+    if (xi < m && q < words) { xv = xq[xi * words + q]; }
+    xs[l.y][l.x] = xv;
+    var wv = 0u;
+    if (wj < n && q < words) { wv = w[wj * words + q]; }
+    ws[l.y][l.x] = wv;
+    workgroupBarrier();
+    for (var t = 0u; t < 16u; t++) {
+      acc += dot4I8Packed(xs[l.y][t], ws[l.x][t]);
+    }
+    workgroupBarrier();
+    if (q0 + 16u >= words || (q0 + 16u) % groupWords == 0u) {
+      if (j < n) { total += f32(acc) * s[j * groups + q0 / groupWords]; }
+      acc = 0i;
+    }
+  }
+  if (i < m && j < n) { y[i * n + j] = total * sx[i]; }
 }
 `

@@ -248,6 +248,13 @@ func (d *Device) dispatch(name, wgsl string, x, y int, bufs ...safejs.Value) {
 	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
 }
 
+// dispatchAttention runs the attention shader built for heads of dh values over m query
+// rows (p: its params, see attentionWGSL).
+func (d *Device) dispatchAttention(m, heads, dh int, p, q, k, v, o safejs.Value) {
+	name, wgsl := attentionShader(dh)
+	d.dispatch(name, wgsl, groups(m), heads, p, q, k, v, o)
+}
+
 // dispatchFlat runs an elementwise kernel over n values: workgroups of 64 in rows of at
 // most 65535 (WebGPU's limit a dimension), which its shader flattens back.
 func (d *Device) dispatchFlat(name, wgsl string, n int, bufs ...safejs.Value) {

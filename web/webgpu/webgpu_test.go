@@ -206,7 +206,8 @@ func BenchmarkWebGPULinearQ8(b *testing.B) {
 }
 
 // The DP4A shaders compute exactly RefLinearDP4A's integers: equal within float
-// rounding of the scales, on odd shapes (groups of 32 and whole rows, m = 1 to 9).
+// rounding of the scales, on odd shapes (groups of 32, 64 and whole rows, m = 1 to 17),
+// one invocation per output and in tiles.
 func TestDP4AMatchesReference(t *testing.T) {
 	k := NewKernels(open(t))
 	if !k.D.DP4A {
@@ -214,22 +215,26 @@ func TestDP4AMatchesReference(t *testing.T) {
 	}
 	k.Int8 = true
 	r := rand.New(rand.NewSource(5))
-	for _, c := range [][4]int{{1, 33, 64, 64}, {7, 70, 96, 32}, {9, 37, 48, 48}, {4, 64, 1024, 1024}, {2, 5, 4, 4}} {
-		m, w := c[0], simd.Quantized(r, c[1], c[2], c[3])
-		x := make([]float32, m*w.Cols)
-		for i := range x {
-			x[i] = float32(r.NormFloat64())
-		}
-		x[0] = 0 // a zero, and below a row of zeros
-		if m > 1 {
-			clear(x[w.Cols : 2*w.Cols])
-		}
-		got, want := make([]float32, m*w.Rows), make([]float32, m*w.Rows)
-		k.LinearQ8(got, x, m, w)
-		RefLinearDP4A(want, x, m, w)
-		for i := range want {
-			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
-				t.Fatalf("%v at %d: %g, want %g", c, i, got[i], want[i])
+	shapes := [][4]int{{1, 33, 64, 64}, {7, 70, 96, 32}, {9, 37, 48, 48}, {4, 64, 1024, 1024}, {2, 5, 4, 4}, {5, 23, 160, 64}, {17, 18, 192, 64}}
+	for _, tiled := range []bool{false, true} { // hardware GPUs take the tiled product (groups of 64)
+		k.D.Tiled = tiled
+		for _, c := range shapes {
+			m, w := c[0], simd.Quantized(r, c[1], c[2], c[3])
+			x := make([]float32, m*w.Cols)
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			x[0] = 0 // a zero, and below a row of zeros
+			if m > 1 {
+				clear(x[w.Cols : 2*w.Cols])
+			}
+			got, want := make([]float32, m*w.Rows), make([]float32, m*w.Rows)
+			k.LinearQ8(got, x, m, w)
+			RefLinearDP4A(want, x, m, w)
+			for i := range want {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+					t.Fatalf("tiled %v, %v at %d: %g, want %g", tiled, c, i, got[i], want[i])
+				}
 			}
 		}
 	}
