@@ -125,9 +125,10 @@ async function loadModel() {
   }
   const info = state.vqa.info;
   $('download-bar').hidden = true;
-  // Which device runs: the GPU when asked for and it passed its self-test; else why not.
+  // Which device runs: the GPU when it passed its self-test (and on 'auto' outran the
+  // CPU); else, where the GPU was asked for, why not (the title always says).
   const onGPU = info.kernels === P.KernelsWebGPU;
-  const device = onGPU ? ` on the GPU (${info.kernelsNote})` : params.get('device') === 'webgpu' ? ` on the CPU (${info.kernelsNote})` : '';
+  const device = onGPU ? ` on the GPU (${info.kernelsNote})` : params.get('device') === 'webgpu' ? ` on the CPU (${info.kernelsNote})` : ' on the CPU';
   const ready = `Model ready in ${(info.loadMs / 1000).toFixed(1)} s${device}`;
   const status = (where) => {
     $('load-status').textContent = `${ready} (${mb(info.bytes)}, ${where}${info.offline ? ', offline' : ''}).${info.warning ? ' ' + info.warning : ''}`;

@@ -24,6 +24,7 @@ export declare const protocol: Readonly<{
   CodeQuestionTooLong: "question_too_long";
   Error: "error";
   KernelsAuto: "auto";
+  KernelsCPU: "cpu";
   KernelsGo: "go";
   KernelsRelaxed: "relaxed-simd";
   KernelsSIMD: "simd";
@@ -59,7 +60,7 @@ export declare const protocol: Readonly<{
 export type ErrorCode = "bad_image" | "bad_message" | "cache_failed" | "cancelled" | "empty_image" | "empty_question" | "internal" | "load_failed" | "not_loaded" | "question_too_long";
 
 /** The values of protocol.Kernels*. */
-export type KernelSet = "auto" | "go" | "relaxed-simd" | "simd" | "webgpu";
+export type KernelSet = "auto" | "cpu" | "go" | "relaxed-simd" | "simd" | "webgpu";
 
 /** The values of protocol.Phase*. */
 export type PhaseName = "decode" | "download" | "encode" | "load" | "prefill" | "verify";
@@ -76,10 +77,12 @@ export interface Load {
   manifestURL: string;
   /** keep activations float32 (slower): no 7-bit activations */
   exact?: boolean;
-  /** KernelsAuto (default), a slower set to force (KernelsSIMD, KernelsGo), or KernelsWebGPU */
+  /** KernelsAuto (default), KernelsCPU, a slower set to force (KernelsSIMD, KernelsGo), or KernelsWebGPU */
   kernels?: string;
   /** how long a download may go without a byte before it is retried (default 20000) */
   stallMs?: number;
+  /** how many workers the page would share the CPU's work among: KernelsAuto weighs the GPU against them (default 1) */
+  workers?: number;
 }
 
 export interface Ask {

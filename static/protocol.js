@@ -24,6 +24,7 @@ export const protocol = Object.freeze({
   CodeQuestionTooLong: "question_too_long",
   Error: "error",
   KernelsAuto: "auto",
+  KernelsCPU: "cpu",
   KernelsGo: "go",
   KernelsRelaxed: "relaxed-simd",
   KernelsSIMD: "simd",
@@ -61,8 +62,9 @@ export const protocol = Object.freeze({
  * @property {'load'} type
  * @property {string} manifestURL
  * @property {boolean} [exact] keep activations float32 (slower): no 7-bit activations
- * @property {string} [kernels] KernelsAuto (default), a slower set to force (KernelsSIMD, KernelsGo), or KernelsWebGPU
+ * @property {string} [kernels] KernelsAuto (default), KernelsCPU, a slower set to force (KernelsSIMD, KernelsGo), or KernelsWebGPU
  * @property {number} [stallMs] how long a download may go without a byte before it is retried (default 20000)
+ * @property {number} [workers] how many workers the page would share the CPU's work among: KernelsAuto weighs the GPU against them (default 1)
  */
 
 /**

@@ -30,8 +30,10 @@ export interface LoadOptions {
   workers?: number;
   /** 'auto' (default) or a slower kernel set to force: 'simd' or 'go'. */
   kernels?: KernelSet;
-  /** 'auto' (default: the CPU for now), 'cpu', or 'webgpu': the GPU's shaders after a
-   * self-test, else the CPU with info.kernelsNote saying why. info.kernels says what runs. */
+  /** 'auto' (default: the GPU where a hardware adapter passes its self-test and a probe
+   * product runs faster on it than on the CPU's workers together; else the CPU), 'cpu',
+   * or 'webgpu' (forced, a software adapter included): the GPU's shaders after a
+   * self-test, else the CPU. info.kernels says what runs, info.kernelsNote why. */
   device?: 'auto' | 'cpu' | 'webgpu';
   /** How long a download may go without a byte before it is retried (default 20000). */
   stallMs?: number;

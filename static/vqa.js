@@ -49,10 +49,11 @@ export class GitVQA {
    *   Runtime's q8 models do).
    *   kernels: 'auto' (default: the fastest set that passes its self-test here), or a
    *   slower one to force: 'simd' (no relaxed SIMD) or 'go'.
-   *   device: 'auto' (default: the CPU, for now: the GPU path is not yet measured on a
-   *   real GPU), 'cpu', or 'webgpu': the shaders, after a self-test against the Go
-   *   reference; where WebGPU is missing or disagrees the CPU runs and info.kernelsNote
-   *   says why. info.kernels says what runs ('webgpu' on the GPU).
+   *   device: 'auto' (default: the GPU where a hardware adapter passes its self-test and
+   *   runs a probe product faster than the CPU's workers together would; else the CPU),
+   *   'cpu', or 'webgpu' (forced, a software adapter included): the shaders, after a
+   *   self-test against the Go reference; where WebGPU is missing or disagrees the CPU
+   *   runs. info.kernels says what runs ('webgpu' on the GPU), info.kernelsNote why.
    *   stallMs: how long a download may go without a byte before it is retried (default
    *   20000); after a few tries the load fails with a VQAError (code load_failed).
    * @returns {Promise<GitVQA>} resolved when the model is ready (see .info).
@@ -60,11 +61,12 @@ export class GitVQA {
   static async load({ model = 'models/git-large-vqav2/', onProgress, assetsURL, workerURL, exact = false, workers, kernels = P.KernelsAuto, device = 'auto', stallMs } = {}) {
     const manifestURL = manifestOf(model);
     if (device === 'webgpu') kernels = P.KernelsWebGPU;
-    else if (device === 'cpu' && kernels === P.KernelsWebGPU) kernels = P.KernelsAuto;
+    else if (device === 'cpu' && (kernels === P.KernelsWebGPU || kernels === P.KernelsAuto)) kernels = P.KernelsCPU;
     else if (device !== 'auto' && device !== 'cpu') throw new VQAError(P.CodeBadMessage, `device ${device}: want 'auto', 'webgpu' or 'cpu'`);
     const url = workerURL || workerOf(assetsURL);
     const vqa = new GitVQA(new Worker(url));
-    const load = { manifestURL, exact, kernels };
+    // workers: what the GPU is weighed against on 'auto'
+    const load = { manifestURL, exact, kernels, workers: workers ?? defaultWorkers() };
     try {
       vqa.info = await new Promise((resolve, reject) => {
         vqa._loading = { resolve, reject, onProgress };

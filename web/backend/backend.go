@@ -14,31 +14,55 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"gitvqa/model"
+	"gitvqa/model/kernels"
 	"gitvqa/model/kernels/simd"
 	"gitvqa/web/protocol"
 	"gitvqa/web/webgpu"
 )
 
-// New is worker.Worker.NewBackend: the fastest kernel set at most as fast as kernels
-// asks (protocol.KernelsAuto or "": any) that this browser runs and that passes its
-// self-test, or the GPU when kernels is protocol.KernelsWebGPU and it passes its own.
-// note says why a faster one is not used (or which GPU runs).
-func New(kernels string, exact bool) (b model.Backend, note string) {
-	if kernels == protocol.KernelsWebGPU {
-		gpu, why := newWebGPU(exact)
+// New is worker.Worker.NewBackend: with protocol.KernelsAuto (or ""), the GPU where a
+// hardware adapter passes its self-test and outruns the CPU (webgpu.Outruns), else the
+// fastest CPU set that this browser runs and that passes its self-test; with
+// protocol.KernelsCPU that CPU set; with a CPU set's name, the fastest at most as fast;
+// with protocol.KernelsWebGPU the GPU, a software adapter included, where it passes its
+// self-test. workers is how many workers the page would share the CPU's work among. note
+// says why a faster set is not used, or which GPU runs.
+func New(asked string, exact bool, workers int) (b model.Backend, note string) {
+	if asked == protocol.KernelsWebGPU {
+		gpu, why := newWebGPU(exact, true)
 		if gpu != nil {
-			return gpu, why
+			return gpu, why.String()
 		}
-		kernels = protocol.KernelsAuto // the fastest CPU set, saying why not the GPU
-		defer func() { note = join(why, note) }()
+		cpu, _, note := newCPU(protocol.KernelsCPU, exact)
+		return cpu, join(why.String(), note)
 	}
+	cpu, ck, note := newCPU(asked, exact)
+	if asked != protocol.KernelsAuto && asked != "" {
+		return cpu, note
+	}
+	gpu, why := newWebGPU(exact, false)
+	if gpu == nil {
+		return cpu, join(note, why.String())
+	}
+	pick, weighed := webgpu.Outruns(gpu.K, ck, max(workers, 1))
+	if pick {
+		return gpu, why.String() + ", " + weighed
+	}
+	gpu.K.D.Close()
+	return cpu, join(note, fmt.Sprintf("the CPU runs: %s, %s", why.String(), weighed))
+}
+
+// newCPU is the fastest CPU set at most as fast as asked, with its kernels (to
+// weigh the GPU against) and why a faster one is not used.
+func newCPU(asked string, exact bool) (model.Backend, kernels.Kernels, string) {
 	order := []string{protocol.KernelsRelaxed, protocol.KernelsSIMD, protocol.KernelsGo}
-	for len(order) > 1 && kernels != "" && kernels != protocol.KernelsAuto && order[0] != kernels {
+	for len(order) > 1 && asked != "" && asked != protocol.KernelsAuto && asked != protocol.KernelsCPU && order[0] != asked {
 		order = order[1:]
 	}
+	note := ""
 	for _, name := range order {
 		if name == protocol.KernelsGo {
-			return model.GoBackend(), note
+			break
 		}
 		if err := use(name); err != nil {
 			note = join(note, err.Error())
@@ -52,39 +76,52 @@ func New(kernels string, exact bool) (b model.Backend, note string) {
 		if k.SplitDot {
 			note = join(note, "int8 products by the split dot (faster here than the fused one)")
 		}
-		return model.CPU(name, k, !k.Int8), note
+		return model.CPU(name, k, !k.Int8), k, note
 	}
-	return model.GoBackend(), note
+	return model.GoBackend(), &kernels.Go{}, note
+}
+
+// gpuNote says what the GPU backend is, or why there is none.
+type gpuNote struct {
+	adapter, detail string
+	err             error // why there is no GPU backend
+}
+
+func (n gpuNote) String() string {
+	if n.err != nil {
+		return n.err.Error()
+	}
+	return "WebGPU on " + n.adapter + n.detail
 }
 
 // newWebGPU opens the GPU and holds its shaders to the Go reference, or says why not:
 // then the CPU sets run. Unless exact, activations go to int8 for dot4I8Packed where
-// the GPU has it. A software adapter (SwiftShader) is taken, as asked for, and named: it
-// is for correctness, not speed.
-func newWebGPU(exact bool) (model.Backend, string) {
-	d, err := webgpu.Open(context.Background(), true)
+// the GPU has it. A software adapter (SwiftShader) is taken where allowSoftware (as a
+// forced 'webgpu' asks) and named: it is for correctness, not speed.
+func newWebGPU(exact, allowSoftware bool) (*webgpu.Backend, gpuNote) {
+	d, err := webgpu.Open(context.Background(), allowSoftware)
 	if err != nil {
-		return nil, fmt.Sprintf("WebGPU is not available here (%v): running on the CPU", err)
+		return nil, gpuNote{err: fmt.Errorf("WebGPU is not available here (%v): running on the CPU", err)}
 	}
 	k := webgpu.NewKernels(d)
 	k.Int8 = !exact && d.DP4A
-	note := "WebGPU on " + d.Description
+	note := gpuNote{adapter: d.Description}
 	err = webgpu.SelfTest(k)
 	if err != nil && k.Int8 && k.Err == nil {
 		// WGSL may divide less exactly than Go, so a row can quantize a step apart: keep
 		// the GPU, with float activations.
-		note += fmt.Sprintf(", float activations (the int8 path disagreed: %v)", err)
+		note.detail = fmt.Sprintf(", float activations (the int8 path disagreed: %v)", err)
 		k.Int8 = false
 		err = webgpu.SelfTest(k)
 	} else if k.Int8 {
-		note += ", int8 activations (dot4I8Packed)"
+		note.detail = ", int8 activations (dot4I8Packed)"
 	}
 	if err != nil {
 		d.Close()
-		return nil, fmt.Sprintf("WebGPU (%s) failed its self-test (%v): running on the CPU", d.Description, err)
+		return nil, gpuNote{err: fmt.Errorf("WebGPU (%s) failed its self-test (%v): running on the CPU", d.Description, err)}
 	}
 	if d.Software {
-		note += ": a software adapter, for correctness, not speed"
+		note.detail += ": a software adapter, for correctness, not speed"
 	}
 	return webgpu.NewBackend(k), note
 }

@@ -428,6 +428,14 @@ func TestPage(t *testing.T) {
 		if !slices.Contains(wantKernels, k) {
 			t.Errorf("kernels in use: %q, want %v", k, wantKernels)
 		}
+		// On 'auto' the GPU is weighed first: SwiftShader, a software adapter, is refused,
+		// and the page says the CPU runs, its title why.
+		if device == "" {
+			note, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').title`))
+			if !strings.Contains(text, "on the CPU") || !strings.Contains(note, "software adapter") {
+				t.Errorf("auto with only a software adapter: status %q, title %q", text, note)
+			}
+		}
 		ms, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('load-status').dataset.loadMs`))
 		// The cases below run with the image encoder shared between two workers (on the
 		// CPU).

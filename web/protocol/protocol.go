@@ -37,8 +37,9 @@ type Port interface {
 type Load struct {
 	ManifestURL string `json:"manifestURL"`
 	Exact       bool   `json:"exact,omitempty"`   // keep activations float32 (slower): no 7-bit activations
-	Kernels     string `json:"kernels,omitempty"` // KernelsAuto (default), a slower set to force (KernelsSIMD, KernelsGo), or KernelsWebGPU
+	Kernels     string `json:"kernels,omitempty"` // KernelsAuto (default), KernelsCPU, a slower set to force (KernelsSIMD, KernelsGo), or KernelsWebGPU
 	StallMs     int    `json:"stallMs,omitempty"` // how long a download may go without a byte before it is retried (default 20000)
+	Workers     int    `json:"workers,omitempty"` // how many workers the page would share the CPU's work among: KernelsAuto weighs the GPU against them (default 1)
 }
 
 // Ask asks a question about a picture.
@@ -320,13 +321,17 @@ const (
 
 // Kernel sets, as Load asks for them and Ready reports them.
 const (
-	KernelsAuto    = "auto"         // the fastest set that passes its self-test
+	// KernelsAuto is the fastest set that passes its self-test: the GPU where a hardware
+	// adapter passes its own and outruns the CPU's workers (web/backend), else the
+	// fastest CPU set.
+	KernelsAuto    = "auto"
+	KernelsCPU     = "cpu"          // the fastest CPU set that passes its self-test, never the GPU
 	KernelsRelaxed = "relaxed-simd" // the SIMD module with relaxed SIMD (fused multiply-add, int8 dot products)
 	KernelsSIMD    = "simd"         // the SIMD module without relaxed SIMD
 	KernelsGo      = "go"           // Go's own loops
 	// KernelsWebGPU runs the kernels on the GPU (web/webgpu), asked for by
-	// GitVQA.load({device: 'webgpu'}); where WebGPU is missing or fails its self-test the
-	// load falls back to the CPU sets and says why.
+	// GitVQA.load({device: 'webgpu'}), a software adapter included; where WebGPU is
+	// missing or fails its self-test the load falls back to the CPU sets and says why.
 	KernelsWebGPU = "webgpu"
 )
 
@@ -392,5 +397,5 @@ var Constants = map[string]any{
 	"CodeInternal":     CodeInternal,
 	"StorageIndexedDB": StorageIndexedDB, "StorageMemory": StorageMemory,
 	"TaskVQA": TaskVQA, "TaskCaption": TaskCaption,
-	"KernelsAuto": KernelsAuto, "KernelsRelaxed": KernelsRelaxed, "KernelsSIMD": KernelsSIMD, "KernelsGo": KernelsGo, "KernelsWebGPU": KernelsWebGPU,
+	"KernelsAuto": KernelsAuto, "KernelsCPU": KernelsCPU, "KernelsRelaxed": KernelsRelaxed, "KernelsSIMD": KernelsSIMD, "KernelsGo": KernelsGo, "KernelsWebGPU": KernelsWebGPU,
 }

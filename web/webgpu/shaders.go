@@ -4,10 +4,10 @@ import "fmt"
 
 // The WGSL kernels, one per kernels.Kernels method. Each reads its sizes from a params
 // array (u32, with f32 values bitcast) at binding 0, so that one pipeline serves every
-// shape. They are written for clarity first: one invocation per output value (or row),
-// no workgroup memory, which compiles fast on SwiftShader; tiling them for real GPUs is
-// the next step (see the README). int8 weights stay int8 in GPU memory, four to a u32,
-// with their per-row (and per-group) scales, and are dequantized in the shader.
+// shape. Most take one invocation per output value (or row) and no workgroup memory,
+// which compiles fast on SwiftShader; the int8 products also come in 16×16 tiles for
+// hardware GPUs. int8 weights stay int8 in GPU memory, four to a u32, with their
+// per-row (and per-group) scales, and are dequantized in the shader.
 
 // sign-extends byte t (0..3) of a little-endian word.
 const unpackI8 = `

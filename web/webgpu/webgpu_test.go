@@ -8,7 +8,9 @@ import (
 	"math"
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"gitvqa/model"
 	"gitvqa/model/convert"
@@ -316,5 +318,34 @@ func TestValidationErrorsAreCaught(t *testing.T) {
 		t.Fatal("an invalid dispatch went unnoticed")
 	} else {
 		t.Logf("caught: %v", err)
+	}
+}
+
+// slowCPU is a CPU whose int8 product takes seconds.
+type slowCPU struct{ kernels.Go }
+
+func (c *slowCPU) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
+	time.Sleep(3 * time.Second)
+	c.Go.LinearQ8(y, x, m, w)
+}
+
+// Outruns times the same product on both, each on its own path: the GPU (SwiftShader
+// here) wins against a CPU that takes seconds, and loses where the CPU's work would be
+// shared among a million workers.
+func TestOutrunsWeighsBothProbes(t *testing.T) {
+	k := NewKernels(open(t))
+	k.Int8 = k.D.DP4A
+	pick, weighed := Outruns(k, &slowCPU{}, 1)
+	t.Logf("against a slow CPU: %v, %s", pick, weighed)
+	if !pick || !strings.Contains(weighed, "GFLOP/s") {
+		t.Errorf("the GPU lost to a CPU 3 s a product: %s", weighed)
+	}
+	pick, weighed = Outruns(k, &kernels.Go{}, 1_000_000)
+	t.Logf("against a million workers: %v, %s", pick, weighed)
+	if pick {
+		t.Errorf("the GPU won against a million workers: %s", weighed)
+	}
+	if k.Err != nil {
+		t.Fatal(k.Err)
 	}
 }

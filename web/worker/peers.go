@@ -298,7 +298,11 @@ func (w *Worker) loadShard(r protocol.Shard) {
 // buildShard compiles the shard's blocks once its share has arrived.
 func (w *Worker) buildShard(r protocol.Shard, cfg *model.Config, layers []model.VisionLayer, decoder []model.DecoderLayer, receivedMs float64, start time.Time) {
 	backendStart := time.Now()
-	b, _ := w.backend(r.Kernels, r.Exact)
+	kernels := r.Kernels // the main worker's CPU set; a shard never takes the GPU
+	if kernels == "" || kernels == protocol.KernelsAuto || kernels == protocol.KernelsWebGPU {
+		kernels = protocol.KernelsCPU
+	}
+	b, _ := w.backend(kernels, r.Exact, 1)
 	backendMs := ms(time.Since(backendStart))
 	shard, err := model.NewVisionShardOf(cfg, r.Index, r.Count, layers, b)
 	if err == nil {

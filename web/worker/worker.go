@@ -45,9 +45,11 @@ type Worker struct {
 	// MemoryBytes, when set, reports the worker's memory size (for the answer's timings).
 	MemoryBytes func() int64
 	// NewBackend makes what a model runs on: kernels is protocol.KernelsAuto (or "") for
-	// the fastest set that works here, or a slower one to force; exact keeps activations
-	// float32. note says why a faster set is not used, if it is not. nil: the Go kernels.
-	NewBackend func(kernels string, exact bool) (b model.Backend, note string)
+	// the fastest set that works here (the GPU included), protocol.KernelsCPU for the
+	// fastest CPU set, or one to force; exact keeps activations float32; workers is how
+	// many workers would share the CPU's work (the GPU is weighed against them). note says
+	// why a faster set is not used, if it is not. nil: the Go kernels.
+	NewBackend func(kernels string, exact bool, workers int) (b model.Backend, note string)
 	// DecodePicture, when set, decodes a picture with the browser's decoders (JPEG, and
 	// what Go cannot read); mime may be "".
 	DecodePicture func(ctx context.Context, data []byte, mime string) (Picture, error)
@@ -106,11 +108,11 @@ func maxWorkers(b model.Backend, c *model.Config) int {
 	return min(c.Vision.NumAttentionHeads, c.NumAttentionHeads)
 }
 
-func (w *Worker) backend(kernels string, exact bool) (model.Backend, string) {
+func (w *Worker) backend(kernels string, exact bool, workers int) (model.Backend, string) {
 	if w.NewBackend == nil {
 		return model.GoBackend(), ""
 	}
-	return w.NewBackend(kernels, exact)
+	return w.NewBackend(kernels, exact, workers)
 }
 
 // Handle takes one message. It never blocks on model work.
@@ -184,7 +186,7 @@ func (w *Worker) loop() {
 // ---- load --------------------------------------------------------------------------
 
 // knownKernels are the kernel sets a load may ask for.
-var knownKernels = map[string]bool{"": true, protocol.KernelsAuto: true, protocol.KernelsRelaxed: true, protocol.KernelsSIMD: true, protocol.KernelsGo: true, protocol.KernelsWebGPU: true}
+var knownKernels = map[string]bool{"": true, protocol.KernelsAuto: true, protocol.KernelsCPU: true, protocol.KernelsRelaxed: true, protocol.KernelsSIMD: true, protocol.KernelsGo: true, protocol.KernelsWebGPU: true}
 
 func (w *Worker) load(r protocol.Load) {
 	if r.ManifestURL == "" {
@@ -192,7 +194,7 @@ func (w *Worker) load(r protocol.Load) {
 		return
 	}
 	if !knownKernels[r.Kernels] {
-		w.fail(0, protocol.CodeBadMessage, fmt.Errorf("kernels %q: choose %s, %s, %s, %s or %s", r.Kernels, protocol.KernelsAuto, protocol.KernelsRelaxed, protocol.KernelsSIMD, protocol.KernelsGo, protocol.KernelsWebGPU))
+		w.fail(0, protocol.CodeBadMessage, fmt.Errorf("kernels %q: choose %s, %s, %s, %s, %s or %s", r.Kernels, protocol.KernelsAuto, protocol.KernelsCPU, protocol.KernelsRelaxed, protocol.KernelsSIMD, protocol.KernelsGo, protocol.KernelsWebGPU))
 		return
 	}
 	w.mu.Lock()
@@ -235,7 +237,8 @@ func (w *Worker) loadModel(r protocol.Load) (*protocol.Ready, error) {
 	m := f.info
 	w.Post(protocol.LoadProgress{Phase: protocol.PhaseLoad, Loaded: m.TotalBytes, Total: m.TotalBytes})
 	backendStart := time.Now()
-	b, note := w.backend(r.Kernels, r.Exact)
+	c := f.model.Config
+	b, note := w.backend(r.Kernels, r.Exact, min(max(r.Workers, 1), c.Vision.NumAttentionHeads, c.NumAttentionHeads))
 	backendMs := ms(time.Since(backendStart))
 	sessionStart := time.Now()
 	s, err := f.model.NewSession(b)
@@ -255,7 +258,6 @@ func (w *Worker) loadModel(r protocol.Load) (*protocol.Ready, error) {
 	w.mu.Lock()
 	w.session = s
 	w.mu.Unlock()
-	c := f.model.Config
 	return &protocol.Ready{
 		Model: protocol.ModelInfo{URL: r.ManifestURL, Description: m.Description, DType: m.DType, Group: m.Group,
 			ImageSize: c.Vision.ImageSize, ImageTokens: c.NumImageTokens(), MaxPositions: c.MaxPositionEmbeddings,

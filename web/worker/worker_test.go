@@ -441,7 +441,7 @@ func (p *memPort) Close() { p.Listen(func(protocol.Message) {}) }
 
 // sharedLoad loads the model into a main worker and workers-1 shard workers wired to
 // it, all on the backends NewBackend makes.
-func sharedLoad(t *testing.T, files map[string][]byte, workers int, load protocol.Load, backends func(string, bool) (model.Backend, string)) *harness {
+func sharedLoad(t *testing.T, files map[string][]byte, workers int, load protocol.Load, backends func(string, bool, int) (model.Backend, string)) *harness {
 	t.Helper()
 	net := &fakenet.Network{Files: files}
 	cache := newCache()
@@ -507,7 +507,7 @@ func (k *inexact) GemmNT(m, n, kk int, a []float32, lda int, b []float32, ldb in
 // exact with several workers is exact on every worker: the same logits as one worker
 // (within the rounding of summing the shards' partials), unlike the fast path.
 func TestExactWithShardWorkers(t *testing.T) {
-	backends := func(_ string, exact bool) (model.Backend, string) {
+	backends := func(_ string, exact bool, _ int) (model.Backend, string) {
 		if exact {
 			return model.GoBackend(), ""
 		}

@@ -1,0 +1,114 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"fmt"
+	"math/rand"
+	"time"
+
+	"github.com/hack-pad/safejs"
+
+	"gitvqa/model/kernels"
+	"gitvqa/model/kernels/simd"
+)
+
+// Rate times y = x·Wᵀ for m rows of x as a program runs it: x and the weights uploaded
+// once, the result read back once, the product taking the path LinearQ8 would (DP4A
+// with Int8, tiled on a hardware GPU). It returns GFLOP/s from the difference between
+// one dispatch and nine, which cancels the submit and the read-back. Where one dispatch
+// alone takes longer than slow, that one's rate is returned (a lower bound, enough to
+// say the GPU is slow) without the nine.
+func (k *Kernels) Rate(x []float32, m int, w *kernels.Matrix, slow time.Duration) (float64, error) {
+	d := k.D
+	if !k.ok() {
+		return 0, k.Err
+	}
+	d.begin()
+	_, kept := k.weights[w]
+	wb := k.q8(w)
+	bx, by := d.buffer(f32Bytes(x[:m*w.Cols]), 0), d.empty(4*m*w.Rows)
+	if err := d.end(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		d.call(bx, "destroy")
+		d.call(by, "destroy")
+		if !kept { // a probe's weights do not stay
+			d.call(wb.w, "destroy")
+			d.call(wb.scales, "destroy")
+			delete(k.weights, w)
+		}
+	}()
+	y := make([]float32, m*w.Rows)
+	run := func(reps int) (time.Duration, error) {
+		start := time.Now()
+		d.begin()
+		var made []safejs.Value
+		for range reps {
+			made = append(made, k.dispatchLinearQ8(m, w.Rows, w.Cols, wb.kw, min(max(w.Group, 1), w.Cols), bx, wb.w, wb.scales, by)...)
+		}
+		err := d.end()
+		if err == nil {
+			err = d.read(by, y)
+		}
+		for _, b := range made {
+			d.call(b, "destroy")
+		}
+		return time.Since(start), err
+	}
+	flop := 2 * float64(m*w.Rows*w.Cols)
+	if _, err := run(1); err != nil { // the first run also compiles what the self-test did not
+		return 0, err
+	}
+	one, err := run(1)
+	if err != nil || one > slow {
+		return flop / one.Seconds() / 1e9, err
+	}
+	nine, err := run(9)
+	if err != nil {
+		return 0, err
+	}
+	dt := nine - one
+	if dt <= 0 { // within the clock's grain (a worker's is coarse)
+		dt = nine
+	}
+	return 8 * flop / dt.Seconds() / 1e9, nil
+}
+
+// Outruns weighs the GPU against the CPU on a slice of the encoder's work, 128 rows by
+// an int8 1024→1024 layer (0.27 GFLOP, a few ms on either), each on the path it would
+// run: the GPU is taken where its rate beats the CPU's times the workers the CPU's work
+// would be shared among (which never scale better than that). weighed says the figures.
+func Outruns(gpu *Kernels, cpu kernels.Kernels, workers int) (pick bool, weighed string) {
+	const m, n, c = 128, 1024, 1024
+	r := rand.New(rand.NewSource(11))
+	w := simd.Quantized(r, n, c, c)
+	x := make([]float32, m*c)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	gpuRate, err := gpu.Rate(x, m, w, 200*time.Millisecond)
+	if err != nil {
+		return false, fmt.Sprintf("its probe product failed (%v)", err)
+	}
+	y := make([]float32, m*n)
+	best := time.Hour
+	for range 3 { // the best of three, or of one that took long enough to be sure
+		start := time.Now()
+		cpu.LinearQ8(y, x, m, w)
+		if best = min(best, time.Since(start)); best > 100*time.Millisecond {
+			break
+		}
+	}
+	cpuRate := 2 * float64(m*n*c) / max(best, time.Microsecond).Seconds() / 1e9
+	weighed = fmt.Sprintf("%s GFLOP/s on a probe product, the CPU %s GFLOP/s × %d workers", rate(gpuRate), rate(cpuRate), workers)
+	return gpuRate > cpuRate*float64(workers), weighed
+}
+
+func rate(gflops float64) string {
+	if gflops < 10 {
+		return fmt.Sprintf("%.1f", gflops)
+	}
+	return fmt.Sprintf("%.0f", gflops)
+}
