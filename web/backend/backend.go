@@ -28,28 +28,36 @@ import (
 // self-test. workers is how many workers the page would share the CPU's work among. note
 // says why a faster set is not used, or which GPU runs.
 func New(asked string, exact bool, workers int) (b model.Backend, note string) {
-	if asked == protocol.KernelsWebGPU {
-		gpu, why := newWebGPU(exact, true)
-		if gpu != nil {
-			return gpu, why.String()
-		}
-		cpu, _, note := newCPU(protocol.KernelsCPU, exact)
-		return cpu, join(why.String(), note)
-	}
-	cpu, ck, note := newCPU(asked, exact)
-	if asked != protocol.KernelsAuto && asked != "" {
+	if asked != protocol.KernelsAuto && asked != "" && asked != protocol.KernelsWebGPU {
+		cpu, _, note := newCPU(asked, exact)
 		return cpu, note
 	}
-	gpu, why := newWebGPU(exact, false)
+	cpu, ck, note := newCPU(protocol.KernelsCPU, exact)
+	gpu, why := newWebGPU(exact, asked == protocol.KernelsWebGPU)
 	if gpu == nil {
-		return cpu, join(note, why.String())
+		return cpu, join(why.String(), note)
+	}
+	gpu.K.Fallback = fallback(ck, gpu.Exact())
+	if asked == protocol.KernelsWebGPU {
+		return gpu, why.String()
 	}
 	pick, weighed := webgpu.Outruns(gpu.K, ck, max(workers, 1))
 	if pick {
 		return gpu, why.String() + ", " + weighed
 	}
 	gpu.K.D.Close()
-	return cpu, join(note, fmt.Sprintf("the CPU runs: %s, %s", why.String(), weighed))
+	return cpu, join(fmt.Sprintf("the CPU runs: %s, %s", why.String(), weighed), note)
+}
+
+// fallback is what the GPU's kernels fall back to: the CPU's, kept exact where the GPU
+// is (a lost device must not change what info.exact says).
+func fallback(cpu kernels.Kernels, exact bool) kernels.Kernels {
+	if k, ok := cpu.(*simd.Kernels); ok && exact && k.Int8 {
+		f := *k
+		f.Int8 = false
+		return &f
+	}
+	return cpu
 }
 
 // newCPU is the fastest CPU set at most as fast as asked, with its kernels (to

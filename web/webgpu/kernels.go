@@ -10,17 +10,20 @@ import (
 
 // Kernels runs kernels.Kernels on a Device, one dispatch a call: activations go up and
 // come back each call, int8 weights go up once (kept by matrix) and stay int8. Shapes
-// the shaders do not take (activations it has no shader for) run in Go. A JavaScript
-// error makes the call fall back to Go and is kept in Err.
+// the shaders do not take (activations it has no shader for) run on the CPU (Fallback).
+// A JavaScript error makes the call fall back to the CPU and is kept in Err.
 type Kernels struct {
 	D *Device
 	// Int8 quantizes each row of activations to int8 and multiplies it with the int8
 	// weights by dot4I8Packed (where D.DP4A), as the CPU's relaxed-SIMD path does with 7
 	// bits: RefLinearDP4A says exactly what. Off, activations stay float32: exact.
-	Int8     bool
-	weights  map[*kernels.Matrix]q8Buffers
-	fallback kernels.Go
-	// Err is the first WebGPU failure; from then on every call runs in Go.
+	Int8    bool
+	weights map[*kernels.Matrix]q8Buffers
+	// Fallback runs what the GPU does not, and everything once it has failed (a lost
+	// device): the CPU's fastest kernels where the backend has them (a picture on Go's
+	// own loops takes minutes), Go's by default.
+	Fallback kernels.Kernels
+	// Err is the first WebGPU failure; from then on every call runs on Fallback.
 	Err error
 }
 
@@ -33,7 +36,7 @@ var _ kernels.Kernels = (*Kernels)(nil)
 
 // NewKernels runs kernels on d.
 func NewKernels(d *Device) *Kernels {
-	return &Kernels{D: d, weights: map[*kernels.Matrix]q8Buffers{}}
+	return &Kernels{D: d, weights: map[*kernels.Matrix]q8Buffers{}, Fallback: &kernels.Go{}}
 }
 
 // ok says whether the GPU is still usable, recording the device's first error.
@@ -45,7 +48,7 @@ func (k *Kernels) ok() bool {
 }
 
 // finish reads out back from buf and releases the call's buffers; false when the GPU
-// failed (the caller then runs the Go kernel).
+// failed (the caller then runs Fallback).
 func (k *Kernels) finish(buf safejs.Value, out []float32, temps ...safejs.Value) bool {
 	err := k.D.end()
 	if err == nil {
@@ -120,7 +123,7 @@ func (k *Kernels) GemmNT(m, n, kk int, a []float32, lda int, b []float32, ldb in
 		return
 	}
 	if !k.ok() || kk == 0 {
-		k.fallback.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
+		k.Fallback.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
 		return
 	}
 	k.D.begin()
@@ -131,7 +134,7 @@ func (k *Kernels) GemmNT(m, n, kk int, a []float32, lda int, b []float32, ldb in
 	bc := k.D.buffer(f32Bytes(cc), 0) // the gaps between C's rows are kept
 	k.D.dispatch("gemm_nt", gemmNTWGSL, groups(n), m, p, ba, bb, bc)
 	if !k.finish(bc, cc, p, ba, bb) {
-		k.fallback.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
+		k.Fallback.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
 	}
 }
 
@@ -141,7 +144,7 @@ func (k *Kernels) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
 		return
 	}
 	if !k.ok() || w.Cols == 0 {
-		k.fallback.LinearQ8(y, x, m, w)
+		k.Fallback.LinearQ8(y, x, m, w)
 		return
 	}
 	k.D.begin()
@@ -149,7 +152,7 @@ func (k *Kernels) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
 	bx, by := k.D.buffer(f32Bytes(x[:m*w.Cols]), 0), k.D.empty(4*m*w.Rows)
 	made := k.dispatchLinearQ8(m, w.Rows, w.Cols, wb.kw, min(max(w.Group, 1), w.Cols), bx, wb.w, wb.scales, by)
 	if !k.finish(by, y[:m*w.Rows], append(made, bx)...) {
-		k.fallback.LinearQ8(y, x, m, w)
+		k.Fallback.LinearQ8(y, x, m, w)
 	}
 }
 
@@ -159,7 +162,7 @@ func (k *Kernels) Attention(out, q, kv, v []float32, m, nk, heads, dh int, scale
 		return
 	}
 	if !k.ok() || dh > maxHeadSize {
-		k.fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
+		k.Fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
 		return
 	}
 	k.D.begin()
@@ -169,7 +172,7 @@ func (k *Kernels) Attention(out, q, kv, v []float32, m, nk, heads, dh int, scale
 	bo := k.D.buffer(make([]byte, 4*m*d), 0)
 	k.D.dispatchAttention(m, heads, dh, p, bq, bk, bv, bo)
 	if !k.finish(bo, out[:m*d], p, bq, bk, bv) {
-		k.fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
+		k.Fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
 	}
 }
 
@@ -179,7 +182,7 @@ func (k *Kernels) LayerNorm(y, x []float32, d int, gamma, beta []float32, eps fl
 		return
 	}
 	if !k.ok() {
-		k.fallback.LayerNorm(y, x, d, gamma, beta, eps)
+		k.Fallback.LayerNorm(y, x, d, gamma, beta, eps)
 		return
 	}
 	k.D.begin()
@@ -189,7 +192,7 @@ func (k *Kernels) LayerNorm(y, x []float32, d int, gamma, beta []float32, eps fl
 	by := k.D.buffer(make([]byte, 4*rows*d), 0)
 	k.D.dispatch("layer_norm", layerNormWGSL, groups(rows), 1, p, bx, bg, bb, by)
 	if !k.finish(by, y[:rows*d], p, bx, bg, bb) {
-		k.fallback.LayerNorm(y, x, d, gamma, beta, eps)
+		k.Fallback.LayerNorm(y, x, d, gamma, beta, eps)
 	}
 }
 
@@ -197,7 +200,7 @@ func (k *Kernels) LayerNorm(y, x []float32, d int, gamma, beta []float32, eps fl
 func (k *Kernels) Activate(x []float32, act string) {
 	c, known := activations[act]
 	if len(x) == 0 || !known || !k.ok() {
-		k.fallback.Activate(x, act)
+		k.Fallback.Activate(x, act)
 		return
 	}
 	k.D.begin()
@@ -205,7 +208,7 @@ func (k *Kernels) Activate(x []float32, act string) {
 	bx := k.D.buffer(f32Bytes(x), 0)
 	k.D.dispatchFlat("activate", activateWGSL, len(x), p, bx)
 	if !k.finish(bx, x, p) {
-		k.fallback.Activate(x, act)
+		k.Fallback.Activate(x, act)
 	}
 }
 
@@ -215,7 +218,7 @@ func (k *Kernels) AddBias(y []float32, m, n int, bias []float32) {
 		return
 	}
 	if !k.ok() {
-		k.fallback.AddBias(y, m, n, bias)
+		k.Fallback.AddBias(y, m, n, bias)
 		return
 	}
 	k.D.begin()
@@ -223,6 +226,6 @@ func (k *Kernels) AddBias(y []float32, m, n int, bias []float32) {
 	bb, by := k.D.buffer(f32Bytes(bias[:n]), 0), k.D.buffer(f32Bytes(y[:m*n]), 0)
 	k.D.dispatch("add_bias", addBiasWGSL, groups(n), m, p, bb, by)
 	if !k.finish(by, y[:m*n], p, bb) {
-		k.fallback.AddBias(y, m, n, bias)
+		k.Fallback.AddBias(y, m, n, bias)
 	}
 }

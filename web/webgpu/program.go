@@ -115,7 +115,8 @@ type program struct {
 	// free are the intermediate buffers not in use, by size in bytes.
 	free map[int][]pooled
 	// opByOp runs the graph when the GPU has failed (a lost device): the kernels then run
-	// in Go, and the KV caches' Go copies are whole, so the question is still answered.
+	// on the CPU (Kernels.Fallback), and the KV caches' Go copies are whole, so the
+	// question is still answered.
 	opByOp model.Program
 }
 

@@ -123,10 +123,26 @@ func TestTinyModelOnWebGPU(t *testing.T) {
 	}
 }
 
+// countingCPU is a CPU fallback that counts its products (float and int8).
+type countingCPU struct {
+	kernels.Go
+	products int
+}
+
+func (c *countingCPU) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
+	c.products++
+	c.Go.LinearQ8(y, x, m, w)
+}
+
+func (c *countingCPU) GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, out []float32, ldc int) {
+	c.products++
+	c.Go.GemmNT(m, n, k, a, lda, b, ldb, out, ldc)
+}
+
 // A device lost mid-question (destroyed here, as a driver reset or a tab in the
-// background would) fails no question: each call falls back to Go, answers stay exact,
-// and Err says what happened.
-func TestLostDeviceFallsBackToGo(t *testing.T) {
+// background would) fails no question: each call falls back to the CPU's kernels
+// (Fallback), answers stay exact, and Err says what happened.
+func TestLostDeviceFallsBackToTheCPU(t *testing.T) {
 	m, err := hf.LoadDir(fixture.TinyDir())
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +155,8 @@ func TestLostDeviceFallsBackToGo(t *testing.T) {
 	for _, path := range []string{"op by op", "programs"} {
 		t.Run(path, func(t *testing.T) {
 			k := NewKernels(open(t))
+			cpu := &countingCPU{}
+			k.Fallback = cpu
 			var b model.Backend = model.CPU("webgpu", k, true)
 			if path == "programs" {
 				b = NewBackend(k)
@@ -162,7 +180,10 @@ func TestLostDeviceFallsBackToGo(t *testing.T) {
 			if k.Err == nil {
 				t.Error("the lost device went unnoticed")
 			}
-			t.Logf("after the loss: %v", k.Err)
+			if cpu.products == 0 {
+				t.Error("after the loss, the CPU fallback ran no product")
+			}
+			t.Logf("after the loss: %v; %d products on the CPU", k.Err, cpu.products)
 		})
 	}
 }
