@@ -138,8 +138,9 @@ func TestEveryCheckpointFullSize(t *testing.T) {
 func TestFLOPCounts(t *testing.T) {
 	c := model.LargeVQAv2Config()
 	f := model.CountFLOPs(&c)
-	// DESIGN.md: ≈624–626 GFLOP for the encoder (+projection), ≈90 for the image pass.
-	if f.Encoder < 620e9 || f.Encoder > 630e9 || f.ImagePrefill < 85e9 || f.ImagePrefill > 95e9 {
+	// DESIGN.md: ≈624–626 GFLOP for the encoder (+projection); the image pass ≈90 for six
+	// whole layers, ≈78 with the last one's keys and values alone.
+	if f.Encoder < 620e9 || f.Encoder > 630e9 || f.ImagePrefill < 76e9 || f.ImagePrefill > 80e9 {
 		t.Fatalf("%+v", f)
 	}
 	if tok := model.TokenFLOPs(&c, 911); tok < 0.14e9 || tok > 0.16e9 {

@@ -94,7 +94,8 @@ type Session struct {
 	workers    int          // how many share them
 	postNorm   program[*normNodes]
 	projection program[*projectionNodes]
-	imagePass  *decoderStack
+	imagePass  *decoderStack // all decoder layers but the last (nil for a decoder of one)
+	imageKV    *imageKVPass  // the last: the image rows' keys and values alone
 	// sharedImage is the image pass shared with the peers (nil without them).
 	sharedImage *sharedImagePass
 	head        program[*headNodes]
@@ -152,7 +153,12 @@ func (m *Model) NewSession(b Backend) (*Session, error) {
 		return nil, err
 	}
 	rows := c.NumImageTokens()
-	if s.imagePass, err = newDecoderStack(c, b, w, rows, imageCacheRows(c), false); err != nil {
+	if last := len(w.Decoder) - 1; last > 0 {
+		if s.imagePass, err = newDecoderStack(c, b, w, last, rows, imageCacheRows(c), false); err != nil {
+			return nil, err
+		}
+	}
+	if s.imageKV, err = newImageKVPass(c, b, w, rows, imageCacheRows(c)); err != nil {
 		return nil, err
 	}
 	n = newNet(c, b, nil)
@@ -327,15 +333,20 @@ func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) e
 	n := c.NumImageTokens()
 	s.stats.ImagePrefills++
 	for range w.Decoder {
-		im.kv = append(im.kv, ops.NewKVCache(s.imagePass.capacity, c.HiddenSize))
+		im.kv = append(im.kv, ops.NewKVCache(s.imageKV.capacity, c.HiddenSize))
 	}
 	h := clone(im.Projected)
 	// a run of step layers from first: a stack alone, or a layer shared with the peers
-	step, run := len(s.imagePass.layers), func(first int) ([]float32, error) { return s.imagePass.run(w, first, h, im.kv) }
-	if s.sharedImage != nil {
+	var step int
+	var run func(first int) ([]float32, error)
+	switch {
+	case s.sharedImage != nil:
 		step, run = 1, func(first int) ([]float32, error) { return s.sharedImage.run(first, h, im.kv[first]) }
+	case s.imagePass != nil:
+		step, run = len(s.imagePass.layers), func(first int) ([]float32, error) { return s.imagePass.run(w, first, h, im.kv) }
 	}
-	for first := 0; first < len(w.Decoder); first += step {
+	last := len(w.Decoder) - 1
+	for first := 0; first < last; first += step {
 		if err := s.pause(ctx); err != nil {
 			return err
 		}
@@ -355,6 +366,11 @@ func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) e
 		copy(h, y)
 		progress(o, "prefill", first+step, len(w.Decoder))
 	}
+	if err := s.imageKV.run(w, h, im.kv[last]); err != nil {
+		return fmt.Errorf("decoder layer %d over the image: %w", last, err)
+	}
+	advance(im.kv[last:], n)
+	progress(o, "prefill", len(w.Decoder), len(w.Decoder))
 	return nil
 }
 
@@ -514,7 +530,7 @@ func (s *Session) textPrograms(rows, capacity int) (*textPrograms, error) {
 	if p.embed, err = compileProgram(n, s.b, nodes, out); err != nil {
 		return nil, err
 	}
-	if p.layers, err = newDecoderStack(c, s.b, w, rows, capacity, true); err != nil {
+	if p.layers, err = newDecoderStack(c, s.b, w, len(w.Decoder), rows, capacity, true); err != nil {
 		return nil, err
 	}
 	s.text[key] = p

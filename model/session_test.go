@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"gitvqa/model/fixture"
+	"gitvqa/model/kernels"
 )
 
 // A second question about the same picture skips the encoder and the image pass, and
@@ -225,5 +226,42 @@ func TestWholeStacksEqualOneLayerAtATime(t *testing.T) {
 				t.Errorf("%s, %s: logits %g off", name, c.Name, d)
 			}
 		}
+	}
+}
+
+// attentionCounter counts the attention calls over a given number of query rows.
+type attentionCounter struct {
+	kernels.Go
+	rows, calls int
+}
+
+func (c *attentionCounter) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causal int) {
+	if m == c.rows {
+		c.calls++
+	}
+	c.Go.Attention(out, q, k, v, m, nk, heads, dh, scale, causal)
+}
+
+// The image pass's last decoder layer computes the image rows' keys and values alone:
+// its attention (and the rest of the layer) would feed nothing the text reads. Over the
+// image's rows attention runs once a vision layer and once a decoder layer but the last,
+// and the answer is still exact.
+func TestImagePassSkipsTheLastLayersOutputs(t *testing.T) {
+	m := tiny(t)
+	c := cases(t)[0]
+	count := &attentionCounter{rows: m.Config.NumImageTokens()}
+	s, err := m.NewSession(model.CPU("counting", count, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := s.Ask(context.Background(), pixels(t, m, &c), c.Question, model.Options{MaxTokens: c.MaxTokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+		t.Errorf("ids %v, want %v", ans.GeneratedIDs, c.GeneratedIDs)
+	}
+	if want := len(m.Weights.Vision) + len(m.Weights.Decoder) - 1; count.calls != want {
+		t.Errorf("%d attention calls over the image's %d rows, want %d", count.calls, count.rows, want)
 	}
 }

@@ -85,9 +85,11 @@ func CountFLOPs(c *Config) FLOPs {
 	enc := 2 * (n - 1) * patch * dv
 	enc += float64(v.NumHiddenLayers) * 2 * (4*n*dv*dv + 2*n*dv*iv + 2*n*n*dv)
 	enc += 2 * n * dv * d
-	pre := float64(c.NumHiddenLayers) * 2 * (4*n*d*d + 2*n*d*in + 2*n*n*d)
+	// the image pass: every decoder layer but the last whole, the last its keys and values
+	full := float64(c.NumHiddenLayers - 1)
+	pre := full*2*(4*n*d*d+2*n*d*in+2*n*n*d) + 2*2*n*d*d
 	return FLOPs{Encoder: enc, ImagePrefill: pre,
-		EncoderAttention: float64(v.NumHiddenLayers) * 2 * 2 * n * n * dv, ImagePrefillAttention: float64(c.NumHiddenLayers) * 2 * 2 * n * n * d}
+		EncoderAttention: float64(v.NumHiddenLayers) * 2 * 2 * n * n * dv, ImagePrefillAttention: full * 2 * 2 * n * n * d}
 }
 
 // TokenFLOPs counts the work of one text token attending to ctx earlier positions
