@@ -83,17 +83,21 @@ func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
 // dot4I8Packed and rows and groups are whole words, x is quantized per row (the DP4A
 // path); else the weights are dequantized in the shader. Either product runs in tiles on
 // a hardware GPU where every scale group is whole tiles (a multiple of 16 values, 64 for
-// DP4A, or the whole row), one invocation per output otherwise (SwiftShader runs workgroup barriers slowly: 40 s
-// against 14 for 901×1024·1024×4096).
+// DP4A, or the whole row), the DP4A one in 64×64 tiles of 4×4 an invocation from 32 rows
+// on; one invocation per output otherwise (SwiftShader runs workgroup barriers slowly:
+// 40 s against 14 for 901×1024·1024×4096).
 func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y safejs.Value) []safejs.Value {
 	d := k.D
 	nGroups := (cols + group - 1) / group
 	if k.Int8 && d.DP4A && cols%4 == 0 && group%4 == 0 {
 		xq, sx, made := k.quantizeRows(x, m, cols)
 		p := d.buffer(params(m, n, cols, group, nGroups), 0)
-		if d.Tiled && (group%64 == 0 || group >= cols) {
+		switch {
+		case d.Tiled && (group%64 == 0 || group >= cols) && m >= 32:
+			d.dispatch("linear_dp4a_reg4", linearDP4AReg4WGSL, (n+63)/64, (m+63)/64, p, xq, sx, w, scales, y)
+		case d.Tiled && (group%64 == 0 || group >= cols):
 			d.dispatch("linear_dp4a_tiled", linearDP4ATiledWGSL, (n+15)/16, (m+15)/16, p, xq, sx, w, scales, y)
-		} else {
+		default:
 			d.dispatch("linear_dp4a", linearDP4AWGSL, groups(n), m, p, xq, sx, w, scales, y)
 		}
 		return append(made, p)
@@ -113,7 +117,7 @@ func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y sa
 func (k *Kernels) quantizeRows(x safejs.Value, m, cols int) (xq, sx safejs.Value, temps []safejs.Value) {
 	p := k.D.buffer(params(m, cols), 0)
 	xq, sx = k.D.empty(m*cols), k.D.empty(4*m)
-	k.D.dispatch("quantize_rows", quantizeRowsWGSL, groups(m), 1, p, x, xq, sx)
+	k.D.dispatch("quantize_rows", quantizeRowsWGSL, min(m, 65535), (m+65534)/65535, p, x, xq, sx)
 	return xq, sx, []safejs.Value{p, xq, sx}
 }
 

@@ -23,7 +23,9 @@ func SelfTest(k *Kernels) error {
 	}
 	if k.Int8 && k.D.DP4A {
 		r := rand.New(rand.NewSource(9))
-		for _, c := range [][4]int{{5, 70, 96, 32}, {3, 37, 1024, 1024}} {
+		// rows, outputs, inputs, group: each product the shapes may take (one invocation an
+		// output, 16×16 tiles, 64×64 tiles from 32 rows)
+		for _, c := range [][4]int{{5, 70, 96, 32}, {3, 37, 1024, 1024}, {33, 70, 256, 64}} {
 			m, w := c[0], simd.Quantized(r, c[1], c[2], c[3])
 			x := make([]float32, m*w.Cols)
 			for i := range x {

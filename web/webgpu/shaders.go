@@ -216,23 +216,35 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 // own scale (max|x|/127, rounded half to even as WGSL's round() does), then four int8
 // products a dot4I8Packed, summed in i32 per scale group.
 
-// One invocation per row: sx[r] and the row's bytes, four to a u32 (k a multiple of 4).
+// A workgroup per row: sx[r] and the row's bytes, four to a u32 (k a multiple of 4). Its
+// 64 invocations read the row together (neighbours read neighbouring values) and reduce
+// their maxima in workgroup memory: one invocation a row read each row alone, 4 KB
+// apart from its neighbours, over 15 workgroups for 901 rows.
 const quantizeRowsWGSL = `
 @group(0) @binding(0) var<storage, read> P: array<u32>; // rows, k
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> xq: array<u32>;
 @group(0) @binding(3) var<storage, read_write> sx: array<f32>;
 
+var<workgroup> red: array<f32, 64>;
+
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
   let rows = P[0]; let k = P[1];
-  let r = id.x;
+  let r = wg.y * 65535u + wg.x;
   if (r >= rows) { return; }
   var mx = 0.0;
-  for (var p = 0u; p < k; p++) { mx = max(mx, abs(x[r * k + p])); }
-  let s = select(mx / 127.0, 1.0, mx == 0.0);
-  sx[r] = s;
-  for (var q = 0u; q < k / 4u; q++) {
+  for (var p = l.x; p < k; p += 64u) { mx = max(mx, abs(x[r * k + p])); }
+  red[l.x] = mx;
+  workgroupBarrier();
+  for (var half = 32u; half > 0u; half /= 2u) {
+    if (l.x < half) { red[l.x] = max(red[l.x], red[l.x + half]); }
+    workgroupBarrier();
+  }
+  let top = red[0];
+  let s = select(top / 127.0, 1.0, top == 0.0);
+  if (l.x == 0u) { sx[r] = s; }
+  for (var q = l.x; q < k / 4u; q += 64u) {
     var word = 0u;
     for (var t = 0u; t < 4u; t++) {
       let v = i32(clamp(round(x[r * k + 4u * q + t] / s), -127.0, 127.0));
@@ -362,5 +374,77 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
     }
   }
   if (i < m && j < n) { y[i * n + j] = total * sx[i]; }
+}
+`
+
+// linear_dp4a in 64×64 tiles, 4×4 outputs an invocation (for 32 rows or more): a
+// workgroup stages 16 words of its 64 rows and of its 64 outputs' weights at a time, and
+// each invocation keeps its 16 sums in registers, so that a word read from workgroup
+// memory serves 4 products (1 in linear_dp4a_tiled) and one read from storage 64. The
+// scale is applied at each group's end: groups of a multiple of 64 values, or the row.
+const linearDP4AReg4WGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, group, groups
+@group(0) @binding(1) var<storage, read> xq: array<u32>;
+@group(0) @binding(2) var<storage, read> sx: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<u32>;
+@group(0) @binding(4) var<storage, read> s: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+var<workgroup> xs: array<array<u32, 64>, 16>; // [word of the tile][row]
+var<workgroup> ws: array<array<u32, 64>, 16>; // [word of the tile][output]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let m = P[0]; let n = P[1]; let k = P[2]; let group = P[3]; let groups = P[4];
+  let words = k / 4u;
+  let groupWords = group / 4u;
+  let row0 = wg.y * 64u;
+  let col0 = wg.x * 64u;
+  let flat = l.y * 16u + l.x;
+  var acc: array<array<i32, 4>, 4>;
+  var total: array<array<f32, 4>, 4>;
+  for (var q0 = 0u; q0 < words; q0 += 16u) {
+    // 64 rows × 16 words of each: four words an invocation, a row's 16 words by 16
+    // neighbouring invocations (one read of storage together)
+    for (var e = 0u; e < 4u; e++) {
+      let r = (flat + 256u * e) / 16u;
+      let t = (flat + 256u * e) % 16u;
+      let q = q0 + t;
+      var xv = 0u;
+      if (row0 + r < m && q < words) { xv = xq[(row0 + r) * words + q]; }
+      xs[t][r] = xv;
+      var wv = 0u;
+      if (col0 + r < n && q < words) { wv = w[(col0 + r) * words + q]; }
+      ws[t][r] = wv;
+    }
+    workgroupBarrier();
+    for (var t = 0u; t < 16u; t++) {
+      var a: array<u32, 4>;
+      var b: array<u32, 4>;
+      for (var i = 0u; i < 4u; i++) { a[i] = xs[t][l.y * 4u + i]; b[i] = ws[t][l.x * 4u + i]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { acc[i][j] += dot4I8Packed(a[i], b[j]); }
+      }
+    }
+    workgroupBarrier();
+    if (q0 + 16u >= words || (q0 + 16u) % groupWords == 0u) {
+      for (var j = 0u; j < 4u; j++) {
+        let c = col0 + l.x * 4u + j;
+        if (c < n) {
+          let sc = s[c * groups + q0 / groupWords];
+          for (var i = 0u; i < 4u; i++) { total[i][j] += f32(acc[i][j]) * sc; }
+        }
+        for (var i = 0u; i < 4u; i++) { acc[i][j] = 0i; }
+      }
+    }
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let r = row0 + l.y * 4u + i;
+    if (r >= m) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let c = col0 + l.x * 4u + j;
+      if (c < n) { y[r * n + c] = total[i][j] * sx[r]; }
+    }
+  }
 }
 `

@@ -80,6 +80,20 @@ func TestShadersMatchReference(t *testing.T) {
 	}
 }
 
+// The load's self-test passes on each path a GPU may take: float and int8 activations,
+// one invocation an output (SwiftShader) and the tiles of hardware GPUs.
+func TestSelfTestPassesOnEveryPath(t *testing.T) {
+	k := NewKernels(open(t))
+	for _, tiled := range []bool{false, true} {
+		for _, int8 := range []bool{false, true} {
+			k.D.Tiled, k.Int8 = tiled, int8
+			if err := SelfTest(k); err != nil {
+				t.Errorf("tiled %v, int8 %v: %v", tiled, int8, err)
+			}
+		}
+	}
+}
+
 // The tiny reference checkpoint on the GPU answers every fixture case with Hugging
 // Face's token ids, its first logits within 2e-4 of Hugging Face's (float32 sums in
 // another order; the fixture's own float32-vs-float64 noise is 1.2e-6): op by op on the
@@ -229,7 +243,7 @@ func BenchmarkWebGPULinearQ8(b *testing.B) {
 }
 
 // The DP4A shaders compute exactly RefLinearDP4A's integers: equal within float
-// rounding of the scales, on odd shapes (groups of 32, 64 and whole rows, m = 1 to 17),
+// rounding of the scales, on odd shapes (groups of 32, 64 and whole rows, m = 1 to 70),
 // one invocation per output and in tiles.
 func TestDP4AMatchesReference(t *testing.T) {
 	k := NewKernels(open(t))
@@ -238,8 +252,10 @@ func TestDP4AMatchesReference(t *testing.T) {
 	}
 	k.Int8 = true
 	r := rand.New(rand.NewSource(5))
-	shapes := [][4]int{{1, 33, 64, 64}, {7, 70, 96, 32}, {9, 37, 48, 48}, {4, 64, 1024, 1024}, {2, 5, 4, 4}, {5, 23, 160, 64}, {17, 18, 192, 64}}
-	for _, tiled := range []bool{false, true} { // hardware GPUs take the tiled product (groups of 64)
+	// from 32 rows on, the tiled product is the one of 64×64 tiles
+	shapes := [][4]int{{1, 33, 64, 64}, {7, 70, 96, 32}, {9, 37, 48, 48}, {4, 64, 1024, 1024}, {2, 5, 4, 4}, {5, 23, 160, 64}, {17, 18, 192, 64},
+		{33, 70, 192, 64}, {65, 130, 256, 256}, {70, 5, 4, 4}, {40, 64, 100, 100}}
+	for _, tiled := range []bool{false, true} { // hardware GPUs take the tiled products (groups of 64)
 		k.D.Tiled = tiled
 		for _, c := range shapes {
 			m, w := c[0], simd.Quantized(r, c[1], c[2], c[3])
