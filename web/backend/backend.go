@@ -10,6 +10,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hack-pad/safejs"
 
@@ -102,12 +103,19 @@ func (n gpuNote) String() string {
 	return "WebGPU on " + n.adapter + n.detail
 }
 
+// openTimeout bounds the wait for a WebGPU adapter and device.
+const openTimeout = 10 * time.Second
+
 // newWebGPU opens the GPU and holds its shaders to the Go reference, or says why not:
 // then the CPU sets run. Unless exact, activations go to int8 for dot4I8Packed where
 // the GPU has it. A software adapter (SwiftShader) is taken where allowSoftware (as a
 // forced 'webgpu' asks) and named: it is for correctness, not speed.
 func newWebGPU(exact, allowSoftware bool) (*webgpu.Backend, gpuNote) {
-	d, err := webgpu.Open(context.Background(), allowSoftware)
+	// A browser whose adapter never answers must not hold the load: 'auto' asks every
+	// browser.
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	d, err := webgpu.Open(ctx, allowSoftware)
 	if err != nil {
 		return nil, gpuNote{err: fmt.Errorf("WebGPU is not available here (%v): running on the CPU", err)}
 	}
@@ -135,8 +143,8 @@ func newWebGPU(exact, allowSoftware bool) (*webgpu.Backend, gpuNote) {
 }
 
 func join(a, b string) string {
-	if a == "" {
-		return b
+	if a == "" || b == "" {
+		return a + b
 	}
 	return a + "; " + b
 }
