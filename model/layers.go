@@ -339,19 +339,19 @@ func (s *decoderStack) run(w *Weights, first int, hidden []float32, kv []*ops.KV
 // imageKVPass is the image pass's last decoder layer. The image rows' outputs of that
 // layer would go nowhere (the text reads only their keys and values), so it computes
 // their keys and values alone, into the cache: a sixth of the image pass's work for
-// git-large's 6 layers (its queries, attention, output and MLP) is not done.
+// git-large's 6 layers (its queries, attention, output and MLP) is not done. (Backends
+// that take whole stacks run the layer whole instead: see NewSession.)
 type imageKVPass struct {
-	prog     Program
-	x        *G.Node
-	k, v     ops.LinearNodes
-	cache    ops.KVNodes
-	capacity int
+	prog  Program
+	x     *G.Node
+	k, v  ops.LinearNodes
+	cache ops.KVNodes
 }
 
 func newImageKVPass(c *Config, b Backend, w *Weights, rows, capacity int) (*imageKVPass, error) {
 	n := newNet(c, b, nil)
 	l := &w.Decoder[len(w.Decoder)-1]
-	p := &imageKVPass{x: n.Matrix("hidden", rows, c.HiddenSize), capacity: capacity,
+	p := &imageKVPass{x: n.Matrix("hidden", rows, c.HiddenSize),
 		k: n.LinearWeights("key", &l.K.W, true), v: n.LinearWeights("value", &l.V.W, true),
 		cache: n.KVCacheInputs("cache", capacity, c.HiddenSize)}
 	var err error

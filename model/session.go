@@ -94,8 +94,8 @@ type Session struct {
 	workers    int          // how many share them
 	postNorm   program[*normNodes]
 	projection program[*projectionNodes]
-	imagePass  *decoderStack // all decoder layers but the last (nil for a decoder of one)
-	imageKV    *imageKVPass  // the last: the image rows' keys and values alone
+	imagePass  *decoderStack // the decoder layers run whole over the image rows (nil: none)
+	imageKV    *imageKVPass  // the last layer, its keys and values alone (nil: it runs whole)
 	// sharedImage is the image pass shared with the peers (nil without them).
 	sharedImage *sharedImagePass
 	head        program[*headNodes]
@@ -153,13 +153,19 @@ func (m *Model) NewSession(b Backend) (*Session, error) {
 		return nil, err
 	}
 	rows := c.NumImageTokens()
-	if last := len(w.Decoder) - 1; last > 0 {
-		if s.imagePass, err = newDecoderStack(c, b, w, last, rows, imageCacheRows(c), false); err != nil {
+	// A backend that takes whole stacks runs the last layer whole, in the stack's program:
+	// a second program's trips (the GPU's uploads and reads) would cost it more.
+	full := len(w.Decoder)
+	if !b.WholeStacks() {
+		full--
+		if s.imageKV, err = newImageKVPass(c, b, w, rows, imageCacheRows(c)); err != nil {
 			return nil, err
 		}
 	}
-	if s.imageKV, err = newImageKVPass(c, b, w, rows, imageCacheRows(c)); err != nil {
-		return nil, err
+	if full > 0 {
+		if s.imagePass, err = newDecoderStack(c, b, w, full, rows, imageCacheRows(c), false); err != nil {
+			return nil, err
+		}
 	}
 	n = newNet(c, b, nil)
 	head, out := n.head(w)
@@ -333,7 +339,7 @@ func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) e
 	n := c.NumImageTokens()
 	s.stats.ImagePrefills++
 	for range w.Decoder {
-		im.kv = append(im.kv, ops.NewKVCache(s.imageKV.capacity, c.HiddenSize))
+		im.kv = append(im.kv, ops.NewKVCache(imageCacheRows(c), c.HiddenSize))
 	}
 	h := clone(im.Projected)
 	// a run of step layers from first: a stack alone, or a layer shared with the peers
@@ -345,8 +351,11 @@ func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) e
 	case s.imagePass != nil:
 		step, run = len(s.imagePass.layers), func(first int) ([]float32, error) { return s.imagePass.run(w, first, h, im.kv) }
 	}
-	last := len(w.Decoder) - 1
-	for first := 0; first < last; first += step {
+	full := len(w.Decoder)
+	if s.imageKV != nil {
+		full--
+	}
+	for first := 0; first < full; first += step {
 		if err := s.pause(ctx); err != nil {
 			return err
 		}
@@ -366,11 +375,13 @@ func (s *Session) prefillImage(ctx context.Context, im *ImageState, o Options) e
 		copy(h, y)
 		progress(o, "prefill", first+step, len(w.Decoder))
 	}
-	if err := s.imageKV.run(w, h, im.kv[last]); err != nil {
-		return fmt.Errorf("decoder layer %d over the image: %w", last, err)
+	if s.imageKV != nil {
+		if err := s.imageKV.run(w, h, im.kv[full]); err != nil {
+			return fmt.Errorf("decoder layer %d over the image: %w", full, err)
+		}
+		advance(im.kv[full:], n)
+		progress(o, "prefill", len(w.Decoder), len(w.Decoder))
 	}
-	advance(im.kv[last:], n)
-	progress(o, "prefill", len(w.Decoder), len(w.Decoder))
 	return nil
 }
 

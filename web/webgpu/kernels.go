@@ -9,7 +9,7 @@ import (
 )
 
 // Kernels runs kernels.Kernels on a Device, one dispatch a call: activations go up and
-// come back each call, int8 weights go up once (kept by matrix) and stay int8. Shapes
+// come back each call, int8 weights go up once (kept by their data) and stay int8. Shapes
 // the shaders do not take (activations it has no shader for) run on the CPU (Fallback).
 // A JavaScript error makes the call fall back to the CPU and is kept in Err.
 type Kernels struct {
@@ -18,13 +18,26 @@ type Kernels struct {
 	// weights by dot4I8Packed (where D.DP4A), as the CPU's relaxed-SIMD path does with 7
 	// bits: RefLinearDP4A says exactly what. Off, activations stay float32: exact.
 	Int8    bool
-	weights map[*kernels.Matrix]q8Buffers
+	weights map[q8Key]q8Buffers
 	// Fallback runs what the GPU does not, and everything once it has failed (a lost
 	// device): the CPU's fastest kernels where the backend has them (a picture on Go's
 	// own loops takes minutes), Go's by default.
 	Fallback kernels.Kernels
 	// Err is the first WebGPU failure; from then on every call runs on Fallback.
 	Err error
+}
+
+// q8Key names an int8 matrix by its data: the graph's Linear op makes a new Matrix
+// around the same bound weights on every call.
+type q8Key struct {
+	q8     *int8
+	scales *float32
+	rows   int
+	cols   int
+}
+
+func keyOf(w *kernels.Matrix) q8Key {
+	return q8Key{&w.Q8[0], &w.Scales[0], w.Rows, w.Cols}
 }
 
 type q8Buffers struct {
@@ -36,7 +49,7 @@ var _ kernels.Kernels = (*Kernels)(nil)
 
 // NewKernels runs kernels on d.
 func NewKernels(d *Device) *Kernels {
-	return &Kernels{D: d, weights: map[*kernels.Matrix]q8Buffers{}, Fallback: &kernels.Go{}}
+	return &Kernels{D: d, weights: map[q8Key]q8Buffers{}, Fallback: &kernels.Go{}}
 }
 
 // ok says whether the GPU is still usable, recording the device's first error.
@@ -64,7 +77,7 @@ func (k *Kernels) finish(buf safejs.Value, out []float32, temps ...safejs.Value)
 }
 
 func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
-	if b, ok := k.weights[w]; ok {
+	if b, ok := k.weights[keyOf(w)]; ok {
 		return b
 	}
 	kw := (w.Cols + 3) &^ 3
@@ -73,7 +86,7 @@ func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
 		copy(packed[r*kw:], i8Bytes(w.Q8[r*w.Cols:(r+1)*w.Cols]))
 	}
 	b := q8Buffers{w: k.D.buffer(packed, 0), scales: k.D.buffer(f32Bytes(w.Scales), 0), kw: kw}
-	k.weights[w] = b
+	k.weights[keyOf(w)] = b
 	return b
 }
 

@@ -79,14 +79,15 @@ func Open(ctx context.Context, allowSoftware bool) (*Device, error) {
 		d.DP4A = has
 	}
 	// A fallback adapter says so (adapter.isFallbackAdapter, since Chromium 13x in
-	// adapter.info); Chromium's SwiftShader did not always, so its name counts too.
+	// adapter.info); Chromium's SwiftShader did not always, so the names of the CPU
+	// rasterizers count too.
 	d.Software = d.bool(adapter, "isFallbackAdapter")
 	if info := d.get(adapter, "info"); !info.IsUndefined() {
 		d.Description = strings.TrimSpace(d.str(info, "vendor") + " " + d.str(info, "architecture"))
 		if d.str(info, "description") != "" {
 			d.Description += " (" + d.str(info, "description") + ")"
 		}
-		d.Software = d.Software || d.bool(info, "isFallbackAdapter") || strings.Contains(strings.ToLower(d.Description), "swiftshader")
+		d.Software = d.Software || d.bool(info, "isFallbackAdapter") || softwareName(d.Description)
 	}
 	d.Tiled = !d.Software
 	if d.Software && !allowSoftware {
@@ -109,6 +110,18 @@ func Open(ctx context.Context, allowSoftware bool) (*Device, error) {
 	}
 	d.queue = d.get(d.device, "queue")
 	return d, d.err
+}
+
+// softwareName says whether an adapter's description names a CPU implementation:
+// SwiftShader, Mesa's llvmpipe or lavapipe, Microsoft's WARP.
+func softwareName(description string) bool {
+	d := strings.ToLower(description)
+	for _, name := range []string{"swiftshader", "llvmpipe", "lavapipe", "microsoft basic render"} {
+		if strings.Contains(d, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // begin opens the error scopes of a batch of GPU work: WebGPU reports a shader's

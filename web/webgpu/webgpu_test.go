@@ -386,3 +386,18 @@ func TestOutrunsWeighsBothProbes(t *testing.T) {
 		t.Fatal(k.Err)
 	}
 }
+
+// The graph's Linear op wraps the same bound weights in a new Matrix on every call: they
+// go up to the GPU once, not once a call.
+func TestWeightsGoUpOnce(t *testing.T) {
+	k := NewKernels(open(t))
+	w := simd.Quantized(rand.New(rand.NewSource(2)), 8, 16, 16)
+	x, y := make([]float32, 2*16), make([]float32, 2*8)
+	for range 3 {
+		again := *w
+		k.LinearQ8(y, x, 2, &again)
+	}
+	if len(k.weights) != 1 || k.Err != nil {
+		t.Fatalf("%d weight buffers kept for one matrix (%v)", len(k.weights), k.Err)
+	}
+}
