@@ -16,8 +16,8 @@ import (
 // Rate times y = x·Wᵀ for m rows of x as a program runs it: x and the weights uploaded
 // once, the result read back once, the product taking the path LinearQ8 would (DP4A
 // with Int8, tiled on a hardware GPU). It returns GFLOP/s from the difference between
-// one dispatch and nine (the best of two runs each), which cancels the submit and the
-// read-back. Where one dispatch alone takes longer than slow, that one's rate is
+// one dispatch and nine or more (until they take 20 ms more than one; the best of two
+// runs each), which cancels the submit and the read-back. Where one dispatch alone takes longer than slow, that one's rate is
 // returned (a lower bound, enough to say the GPU is slow) without the nine.
 func (k *Kernels) Rate(x []float32, m int, w *kernels.Matrix, slow time.Duration) (float64, error) {
 	d := k.D
@@ -74,15 +74,23 @@ func (k *Kernels) Rate(x []float32, m int, w *kernels.Matrix, slow time.Duration
 	if err != nil || one > slow {
 		return flop / one.Seconds() / 1e9, err
 	}
-	nine, err := best(9)
-	if err != nil {
-		return 0, err
+	// more dispatches where a few take less than a worker's coarse clock can tell apart
+	// (0.1–1 ms a tick): at 1 TFLOP/s, eight take 2 ms
+	reps, many := 9, time.Duration(0)
+	for {
+		if many, err = best(reps); err != nil {
+			return 0, err
+		}
+		if many-one >= 20*time.Millisecond || reps >= 257 {
+			break
+		}
+		reps = 4*reps - 3
 	}
-	dt := nine - one
-	if dt <= 0 { // within the clock's grain (a worker's is coarse)
-		dt = nine
+	dt := many - one
+	if dt <= 0 { // within the clock's grain
+		dt = many
 	}
-	return 8 * flop / dt.Seconds() / 1e9, nil
+	return float64(reps-1) * flop / dt.Seconds() / 1e9, nil
 }
 
 // Outruns weighs the GPU against the CPU on a slice of the encoder's work, 128 rows by
@@ -97,7 +105,7 @@ func Outruns(gpu *Kernels, cpu kernels.Kernels, workers int) (pick bool, weighed
 	for i := range x {
 		x[i] = float32(r.NormFloat64())
 	}
-	gpuRate, err := gpu.Rate(x, m, w, 200*time.Millisecond)
+	gpuRate, err := gpu.Rate(x, m, w, 50*time.Millisecond) // slower than 5 GFLOP/s: no GPU worth weighing
 	if err != nil {
 		return false, fmt.Sprintf("its probe product failed (%v)", err)
 	}
