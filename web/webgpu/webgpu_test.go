@@ -401,3 +401,21 @@ func TestWeightsGoUpOnce(t *testing.T) {
 		t.Fatalf("%d weight buffers kept for one matrix (%v)", len(k.weights), k.Err)
 	}
 }
+
+// Rate's whole path, where one dispatch is quick: a small product, dispatched until the
+// extra dispatches take 20 ms; a finite, positive rate, and nothing left behind.
+func TestRateOfAQuickProduct(t *testing.T) {
+	k := NewKernels(open(t))
+	k.Int8 = k.D.DP4A
+	w := simd.Quantized(rand.New(rand.NewSource(4)), 16, 64, 64)
+	x := make([]float32, 8*64)
+	start := time.Now()
+	rate, err := k.Rate(x, 8, w, time.Minute)
+	t.Logf("%.3f GFLOP/s in %v", rate, time.Since(start))
+	if err != nil || !(rate > 0) || math.IsInf(rate, 0) {
+		t.Fatalf("rate %g, %v", rate, err)
+	}
+	if len(k.weights) != 0 {
+		t.Errorf("the probe's weights stayed on the GPU")
+	}
+}
