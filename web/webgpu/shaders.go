@@ -255,14 +255,19 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
 }
 `
 
-// y[i][j] = sx[i]·Σ_g scale[j][g]·Σ_{p in g} xq[i][p]·w[j][p] (group a multiple of 4).
-const linearDP4AWGSL = `
+// dp4aBindings are the DP4A products' buffers: the quantized rows and their scales, the
+// int8 weights and theirs, the output.
+const dp4aBindings = `
 @group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, group, groups
 @group(0) @binding(1) var<storage, read> xq: array<u32>;
 @group(0) @binding(2) var<storage, read> sx: array<f32>;
 @group(0) @binding(3) var<storage, read> w: array<u32>;
 @group(0) @binding(4) var<storage, read> s: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
+`
+
+// y[i][j] = sx[i]·Σ_g scale[j][g]·Σ_{p in g} xq[i][p]·w[j][p] (group a multiple of 4).
+const linearDP4AWGSL = dp4aBindings + `
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
@@ -333,13 +338,7 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
 // outputs' weights in workgroup memory at a time, so that each word read from storage
 // serves 16 products. The scale is applied at each group's end, so a group must be a
 // multiple of 64 values (or the whole row).
-const linearDP4ATiledWGSL = `
-@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, group, groups
-@group(0) @binding(1) var<storage, read> xq: array<u32>;
-@group(0) @binding(2) var<storage, read> sx: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<u32>;
-@group(0) @binding(4) var<storage, read> s: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+const linearDP4ATiledWGSL = dp4aBindings + `
 
 var<workgroup> xs: array<array<u32, 16>, 16>; // [row][word of the tile]
 var<workgroup> ws: array<array<u32, 16>, 16>; // [output][word of the tile]
@@ -382,13 +381,7 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
 // each invocation keeps its 16 sums in registers, so that a word read from workgroup
 // memory serves 4 products (1 in linear_dp4a_tiled) and one read from storage 64. The
 // scale is applied at each group's end: groups of a multiple of 64 values, or the row.
-const linearDP4AReg4WGSL = `
-@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, group, groups
-@group(0) @binding(1) var<storage, read> xq: array<u32>;
-@group(0) @binding(2) var<storage, read> sx: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<u32>;
-@group(0) @binding(4) var<storage, read> s: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+const linearDP4AReg4WGSL = dp4aBindings + `
 
 var<workgroup> xs: array<array<u32, 64>, 16>; // [word of the tile][row]
 var<workgroup> ws: array<array<u32, 64>, 16>; // [word of the tile][output]
