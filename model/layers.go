@@ -301,10 +301,9 @@ func (s *visionStack) run(first int, hidden []float32) ([]float32, error) {
 
 // decoderStack runs the decoder layers over rows new rows, count at a time.
 type decoderStack struct {
-	prog     Program
-	x        *G.Node
-	layers   []*decoderLayerNodes
-	capacity int // the KV caches' rows this program takes
+	prog   Program
+	x      *G.Node
+	layers []*decoderLayerNodes
 }
 
 // newDecoderStack compiles a run of decoder layers over rows: one a program, or all of
@@ -315,7 +314,7 @@ func newDecoderStack(c *Config, b Backend, w *Weights, layers, rows, capacity in
 		count = layers
 	}
 	n := newNet(c, b, nil)
-	s := &decoderStack{x: n.Matrix("hidden", rows, c.HiddenSize), capacity: capacity}
+	s := &decoderStack{x: n.Matrix("hidden", rows, c.HiddenSize)}
 	x := s.x
 	for i := 0; i < min(count, layers); i++ {
 		l := n.declareDecoderLayer(&w.Decoder[0], fmt.Sprintf("layer.%d.", i), capacity)

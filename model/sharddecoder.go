@@ -150,11 +150,10 @@ func (n *decoderImageNodes) bind(l *DecoderLayer, index int, kv *ops.KVCache) []
 // sharedImagePass is the image pass with peers: one layer a program (peers run on the
 // CPU backends, which take one layer at a time).
 type sharedImagePass struct {
-	prog     Program
-	x        *G.Node
-	nodes    *decoderImageNodes
-	shares   []DecoderLayer
-	capacity int
+	prog   Program
+	x      *G.Node
+	nodes  *decoderImageNodes
+	shares []DecoderLayer
 }
 
 func newSharedImagePass(m *Model, b Backend, count int, peers ops.Peers, capacity int) (*sharedImagePass, error) {
@@ -164,7 +163,7 @@ func newSharedImagePass(m *Model, b Backend, count int, peers ops.Peers, capacit
 	}
 	c := &m.Config
 	n := newNet(c, b, peers)
-	p := &sharedImagePass{x: n.Matrix("hidden", c.NumImageTokens(), c.HiddenSize), shares: shares, capacity: capacity}
+	p := &sharedImagePass{x: n.Matrix("hidden", c.NumImageTokens(), c.HiddenSize), shares: shares}
 	p.nodes = n.declareDecoderImage(&shares[0], capacity, count)
 	p.prog, err = n.compile(b, n.decoderImageLayer(p.x, p.nodes))
 	return p, err

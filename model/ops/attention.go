@@ -159,7 +159,8 @@ func (b *Builder) CachedAttention(q, k, v *G.Node, cache KVNodes, heads int, cau
 // WriteKV writes the image rows' keys and values of this worker's heads into the first
 // columns of the (empty) cache, and passes kOwn on: the decoder's image pass shared with
 // peers, where this worker attends over its own heads but the cache must hold every
-// head's keys and values for the tokens to come (TensorParallelKV writes the peers').
+// head's keys and values for the tokens to come (TensorParallelKV writes the peers'),
+// and the pass's last layer, where every head's are all that is needed.
 func (b *Builder) WriteKV(cache KVNodes, kOwn, vOwn *G.Node) *G.Node {
 	return b.Apply(&writeKVOp{base{name: "WriteKV"}}, cache.K, cache.V, cache.Len, kOwn, vOwn)
 }
