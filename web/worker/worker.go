@@ -98,15 +98,18 @@ func (w *Worker) fail(id int, code string, err error) {
 	w.Post(protocol.Error{ID: id, Code: code, Message: err.Error()})
 }
 
-// maxWorkers is how many workers can share a picture's encoder and image pass: one per
-// head of the one with fewer (16 and 12 for git-large) on the CPU; on the GPU the work
-// is the GPU's alone.
+// maxWorkers is how many workers can share a picture's encoder and image pass: on the
+// CPU, cpuWorkers; on the GPU the work is the GPU's alone.
 func maxWorkers(b model.Backend, c *model.Config) int {
 	if b.Name() == protocol.KernelsWebGPU {
 		return 1
 	}
-	return min(c.Vision.NumAttentionHeads, c.NumAttentionHeads)
+	return cpuWorkers(c)
 }
+
+// cpuWorkers is how many CPU workers can share a picture: one per head of the encoder
+// or decoder, whichever has fewer (16 and 12 for git-large).
+func cpuWorkers(c *model.Config) int { return min(c.Vision.NumAttentionHeads, c.NumAttentionHeads) }
 
 func (w *Worker) backend(kernels string, exact bool, workers int) (model.Backend, string) {
 	if w.NewBackend == nil {
@@ -238,7 +241,7 @@ func (w *Worker) loadModel(r protocol.Load) (*protocol.Ready, error) {
 	w.Post(protocol.LoadProgress{Phase: protocol.PhaseLoad, Loaded: m.TotalBytes, Total: m.TotalBytes})
 	backendStart := time.Now()
 	c := f.model.Config
-	b, note := w.backend(r.Kernels, r.Exact, min(max(r.Workers, 1), c.Vision.NumAttentionHeads, c.NumAttentionHeads))
+	b, note := w.backend(r.Kernels, r.Exact, min(max(r.Workers, 1), cpuWorkers(&c)))
 	backendMs := ms(time.Since(backendStart))
 	sessionStart := time.Now()
 	s, err := f.model.NewSession(b)
