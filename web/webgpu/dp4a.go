@@ -12,7 +12,7 @@ import (
 // times the group's scale, summed, times s. w.Cols and the group must be multiples of 4.
 func RefLinearDP4A(y, x []float32, m int, w *kernels.Matrix) {
 	k := w.Cols
-	group := min(max(w.Group, 1), k)
+	group := scaleGroup(w)
 	groups := (k + group - 1) / group
 	q := make([]int32, k)
 	for i := 0; i < m; i++ {
@@ -41,3 +41,7 @@ func RefLinearDP4A(y, x []float32, m int, w *kernels.Matrix) {
 		}
 	}
 }
+
+// scaleGroup is how many of a row's values share a scale: w.Group, the whole row where
+// that is wider or 0 (one scale a row).
+func scaleGroup(w *kernels.Matrix) int { return min(max(w.Group, 1), w.Cols) }

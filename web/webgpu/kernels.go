@@ -105,10 +105,11 @@ func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y sa
 	if k.Int8 && d.DP4A && cols%4 == 0 && group%4 == 0 {
 		xq, sx, made := k.quantizeRows(x, m, cols)
 		p := d.buffer(params(m, n, cols, group, nGroups), 0)
+		tiles := d.Tiled && (group%64 == 0 || group >= cols)
 		switch {
-		case d.Tiled && (group%64 == 0 || group >= cols) && m >= 32:
+		case tiles && m >= 32:
 			d.dispatch("linear_dp4a_reg4", linearDP4AReg4WGSL, (n+63)/64, (m+63)/64, p, xq, sx, w, scales, y)
-		case d.Tiled && (group%64 == 0 || group >= cols):
+		case tiles:
 			d.dispatch("linear_dp4a_tiled", linearDP4ATiledWGSL, (n+15)/16, (m+15)/16, p, xq, sx, w, scales, y)
 		default:
 			d.dispatch("linear_dp4a", linearDP4AWGSL, groups(n), m, p, xq, sx, w, scales, y)
@@ -130,7 +131,7 @@ func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y sa
 func (k *Kernels) quantizeRows(x safejs.Value, m, cols int) (xq, sx safejs.Value, temps []safejs.Value) {
 	p := k.D.buffer(params(m, cols), 0)
 	xq, sx = k.D.empty(m*cols), k.D.empty(4*m)
-	k.D.dispatch("quantize_rows", quantizeRowsWGSL, min(m, 65535), (m+65534)/65535, p, x, xq, sx)
+	k.D.dispatchGroups("quantize_rows", quantizeRowsWGSL, m, p, x, xq, sx) // a workgroup a row
 	return xq, sx, []safejs.Value{p, xq, sx}
 }
 
@@ -167,7 +168,7 @@ func (k *Kernels) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
 	k.D.begin()
 	wb := k.q8(w)
 	bx, by := k.D.buffer(f32Bytes(x[:m*w.Cols]), 0), k.D.empty(4*m*w.Rows)
-	made := k.dispatchLinearQ8(m, w.Rows, w.Cols, wb.kw, min(max(w.Group, 1), w.Cols), bx, wb.w, wb.scales, by)
+	made := k.dispatchLinearQ8(m, w.Rows, w.Cols, wb.kw, scaleGroup(w), bx, wb.w, wb.scales, by)
 	if !k.finish(by, y[:m*w.Rows], append(made, bx)...) {
 		k.Fallback.LinearQ8(y, x, m, w)
 	}

@@ -17,8 +17,9 @@ import (
 // once, the result read back once, the product taking the path LinearQ8 would (DP4A
 // with Int8, tiled on a hardware GPU). It returns GFLOP/s from the difference between
 // one dispatch and nine or more (until they take 20 ms more than one; the best of two
-// runs each), which cancels the submit and the read-back. Where one dispatch alone takes longer than slow, that one's rate is
-// returned (a lower bound, enough to say the GPU is slow) without the nine.
+// runs each), which cancels the submit and the read-back. Where one dispatch alone
+// takes longer than slow, that one's rate is returned (a lower bound, enough to say the
+// GPU is slow) without the rest.
 func (k *Kernels) Rate(x []float32, m int, w *kernels.Matrix, slow time.Duration) (float64, error) {
 	d := k.D
 	if !k.ok() {
@@ -46,7 +47,7 @@ func (k *Kernels) Rate(x []float32, m int, w *kernels.Matrix, slow time.Duration
 		d.begin()
 		var made []safejs.Value
 		for range reps {
-			made = append(made, k.dispatchLinearQ8(m, w.Rows, w.Cols, wb.kw, min(max(w.Group, 1), w.Cols), bx, wb.w, wb.scales, by)...)
+			made = append(made, k.dispatchLinearQ8(m, w.Rows, w.Cols, wb.kw, scaleGroup(w), bx, wb.w, wb.scales, by)...)
 		}
 		err := d.end()
 		if err == nil {

@@ -6,8 +6,9 @@ import "fmt"
 // array (u32, with f32 values bitcast) at binding 0, so that one pipeline serves every
 // shape. Most take one invocation per output value (or row) and no workgroup memory,
 // which compiles fast on SwiftShader; the int8 products also come in tiles for hardware
-// GPUs, and quantize_rows takes a workgroup a row. int8 weights stay int8 in GPU memory, four to a u32, with their
-// per-row (and per-group) scales, and are dequantized in the shader.
+// GPUs, and quantize_rows takes a workgroup a row. int8 weights stay int8 in GPU memory,
+// four to a u32, with their per-row (and per-group) scales, and are dequantized in the
+// shader.
 
 // sign-extends byte t (0..3) of a little-endian word.
 const unpackI8 = `

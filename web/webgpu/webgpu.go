@@ -271,7 +271,12 @@ func (d *Device) dispatchAttention(m, heads, dh int, p, q, k, v, o safejs.Value)
 // dispatchFlat runs an elementwise kernel over n values: workgroups of 64 in rows of at
 // most 65535 (WebGPU's limit a dimension), which its shader flattens back.
 func (d *Device) dispatchFlat(name, wgsl string, n int, bufs ...safejs.Value) {
-	g := groups(n)
+	d.dispatchGroups(name, wgsl, groups(n), bufs...)
+}
+
+// dispatchGroups runs g workgroups in rows of at most 65535, which the shader flattens
+// back (wg.y·65535 + wg.x).
+func (d *Device) dispatchGroups(name, wgsl string, g int, bufs ...safejs.Value) {
 	d.dispatch(name, wgsl, min(g, 65535), (g+65534)/65535, bufs...)
 }
 
