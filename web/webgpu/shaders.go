@@ -123,12 +123,91 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 `
 
+// attention in tiles of keys, for hardware GPUs: as attention, but the workgroup's 64
+// invocations stage TK keys and their values in workgroup memory together (neighbours
+// reading neighbouring values) before each reads them all, so that a key read from
+// storage serves 64 rows instead of one. The tiles run to the visible prefix of the
+// workgroup's last row (the same for all its invocations, as its barriers need); each
+// row stops at its own. TK·DH is about 1024 floats a tile: 8 KB of the 16 KB that every
+// adapter offers.
+const attentionTiledWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, nk, heads, dh, scale (f32), causal (i32)
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;
+
+var<workgroup> kt: array<f32, TK * DH>; // [key of the tile][value]
+var<workgroup> vt: array<f32, TK * DH>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let m = P[0]; let nk = P[1]; let heads = P[2];
+  let scale = bitcast<f32>(P[4]); let causal = bitcast<i32>(P[5]);
+  let h = wg.y;
+  let i = wg.x * 64u + l.x;
+  let d = heads * DH;
+  let last = min(m, wg.x * 64u + 64u) - 1u;
+  var tiles = nk; // keys the workgroup needs
+  var vis = nk;   // keys this row sees
+  if (causal >= 0) {
+    tiles = min(nk, u32(causal) + last + 1u);
+    vis = min(nk, u32(causal) + i + 1u);
+  }
+  let qi = min(i, m - 1u) * d + h * DH; // rows past m read the last row's query, write nothing
+  var qr: array<f32, DH>;
+  var acc: array<f32, DH>;
+  for (var c = 0u; c < DH; c++) { qr[c] = q[qi + c]; acc[c] = 0.0; }
+  var mx = -3.4e38;
+  var sum = 0.0;
+  for (var j0 = 0u; j0 < tiles; j0 += TK) {
+    for (var e = l.x; e < TK * DH; e += 64u) {
+      let j = j0 + e / DH;
+      var kv = 0.0;
+      var vv = 0.0;
+      if (j < tiles) {
+        let at = j * d + h * DH + e % DH;
+        kv = k[at];
+        vv = v[at];
+      }
+      kt[e] = kv;
+      vt[e] = vv;
+    }
+    workgroupBarrier();
+    let end = min(TK, vis - min(vis, j0));
+    for (var t = 0u; t < end; t++) {
+      var s = 0.0;
+      for (var c = 0u; c < DH; c++) { s += qr[c] * kt[t * DH + c]; }
+      s *= scale;
+      if (s > mx) {
+        let f = exp(mx - s);
+        sum *= f;
+        for (var c = 0u; c < DH; c++) { acc[c] *= f; }
+        mx = s;
+      }
+      let p = exp(s - mx);
+      sum += p;
+      for (var c = 0u; c < DH; c++) { acc[c] += p * vt[t * DH + c]; }
+    }
+    workgroupBarrier();
+  }
+  if (i < m) {
+    for (var c = 0u; c < DH; c++) { o[qi + c] = acc[c] / sum; }
+  }
+}
+`
+
 // maxHeadSize is the largest head the attention shader is built for: its query row and
 // output are DH registers each.
 const maxHeadSize = 128
 
-// attentionShader is the attention kernel's name and source for heads of dh values.
-func attentionShader(dh int) (name, wgsl string) {
+// attentionShader is the attention kernel's name and source for heads of dh values, in
+// tiles of keys (workgroup memory, for hardware GPUs) or not.
+func attentionShader(dh int, tiled bool) (name, wgsl string) {
+	if tiled {
+		tk := max(1, 1024/dh)
+		return fmt.Sprintf("attention_tiled_dh%d", dh), fmt.Sprintf("const DH = %du;\nconst TK = %du;\n", dh, tk) + attentionTiledWGSL
+	}
 	return fmt.Sprintf("attention_dh%d", dh), fmt.Sprintf("const DH = %du;\n", dh) + attentionWGSL
 }
 

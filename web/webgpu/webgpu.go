@@ -49,7 +49,9 @@ type Device struct {
 	// DP4A says the shaders may use dot4I8Packed (the WGSL language feature
 	// packed_4x8_integer_dot_product).
 	DP4A bool
-	// Tiled picks the tiled int8 product (workgroup memory): on hardware adapters.
+	// Tiled picks the shaders that stage their operands in workgroup memory (the int8
+	// products, attention's keys): on hardware adapters. SwiftShader runs their barriers
+	// slowly.
 	Tiled bool
 }
 
@@ -264,7 +266,7 @@ func (d *Device) dispatch(name, wgsl string, x, y int, bufs ...safejs.Value) {
 // dispatchAttention runs the attention shader built for heads of dh values over m query
 // rows (p: its params, see attentionWGSL).
 func (d *Device) dispatchAttention(m, heads, dh int, p, q, k, v, o safejs.Value) {
-	name, wgsl := attentionShader(dh)
+	name, wgsl := attentionShader(dh, d.Tiled)
 	d.dispatch(name, wgsl, groups(m), heads, p, q, k, v, o)
 }
 
