@@ -120,21 +120,25 @@ func newWebGPU(exact, allowSoftware bool) (*webgpu.Backend, gpuNote) {
 		return nil, gpuNote{err: fmt.Errorf("WebGPU is not available here (%v): running on the CPU", err)}
 	}
 	k := webgpu.NewKernels(d)
-	k.Int8 = !exact && d.DP4A
+	k.Int8 = !exact
 	note := gpuNote{adapter: d.Description}
 	err = webgpu.SelfTest(k)
-	if err != nil && k.Int8 && k.Err == nil {
+	if err != nil && k.Int8 && d.DP4A && k.Err == nil {
 		// WGSL may divide less exactly than Go, so a row can quantize a step apart: keep
 		// the GPU, with float activations.
 		note.detail = fmt.Sprintf(", float activations (the int8 path disagreed: %v)", err)
 		k.Int8 = false
 		err = webgpu.SelfTest(k)
-	} else if k.Int8 {
-		note.detail = ", int8 activations (dot4I8Packed)"
 	}
 	if err != nil {
 		d.Close()
 		return nil, gpuNote{err: fmt.Errorf("WebGPU (%s) failed its self-test (%v): running on the CPU", d.Description, err)}
+	}
+	// a hardware GPU's fastest product path, timed (none to choose on SwiftShader)
+	if timed := k.Choose(); timed != "" {
+		note.detail += ", " + timed
+	} else if !k.Exact() {
+		note.detail += ", int8 activations (dot4I8Packed)"
 	}
 	if d.Software {
 		note.detail += ": a software adapter, for correctness, not speed"

@@ -14,10 +14,15 @@ import (
 // A JavaScript error makes the call fall back to the CPU and is kept in Err.
 type Kernels struct {
 	D *Device
-	// Int8 quantizes each row of activations to int8 and multiplies it with the int8
-	// weights by dot4I8Packed (where D.DP4A), as the CPU's relaxed-SIMD path does with 7
-	// bits: RefLinearDP4A says exactly what. Off, activations stay float32: exact.
-	Int8    bool
+	// Int8 lets the int8 products round their activations: to int8 for dot4I8Packed
+	// (where D.DP4A), as the CPU's relaxed-SIMD path does with 7 bits (RefLinearDP4A
+	// says exactly what), or to f16 (Product). Off, activations stay float32: exact.
+	Int8 bool
+	// Product is the int8 products' path (ProductDP4A64 …), chosen by Choose; "" is
+	// ProductDP4A64 where Int8 and D.DP4A, else ProductF32.
+	Product string
+	// rate is Product's rate on the probe (GFLOP/s) where Choose timed it.
+	rate    float64
 	weights map[q8Key]q8Buffers
 	// Fallback runs what the GPU does not, and everything once it has failed (a lost
 	// device): the CPU's fastest kernels where the backend has them (a picture on Go's
@@ -90,39 +95,94 @@ func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
 	return b
 }
 
+// The paths an int8 Linear layer can take on a hardware GPU. Which is fastest depends on
+// the GPU (whether dot4I8Packed is one instruction or emulated, whether f16 runs at twice
+// f32's rate), so the backend times them at load (Choose) and keeps the fastest in
+// Kernels.Product.
+const (
+	// ProductF32: float activations, the weights dequantized in 16×16 tiles. Exact.
+	ProductF32 = "f32 16×16"
+	// ProductDP4A64: activations quantized per row, dot4I8Packed in 64×64 tiles of 4×4
+	// an invocation from 32 rows on (16×16 tiles below). The default where int8 is
+	// allowed and the GPU has dot4I8Packed.
+	ProductDP4A64 = "dp4a 64×64"
+	// ProductDP4A16: the same in 16×16 tiles at every size.
+	ProductDP4A16 = "dp4a 16×16"
+	// ProductF16: as ProductF32 with the tiles and their sums in f16 (shader-f16).
+	ProductF16 = "f16 16×16"
+)
+
+// productShader names the shader an int8 product of m rows, cols inputs and scale
+// groups of group takes on Product's path (the default where it is ""), given what the
+// device has and what the shape allows: dot4I8Packed wants whole words, tiles whole
+// tiles in each scale group (16 values, 64 for DP4A, or the row). SwiftShader (not
+// Tiled, as its barriers are slow: 40 s against 14 for 901×1024·1024×4096) takes one
+// invocation per output.
+func (k *Kernels) productShader(m, cols, group int) string {
+	d := k.D
+	dp4a := k.Int8 && d.DP4A && cols%4 == 0 && group%4 == 0
+	tiles64 := d.Tiled && (group%64 == 0 || group >= cols)
+	tiles16 := d.Tiled && (group%16 == 0 || group >= cols)
+	switch {
+	case k.Product == ProductF32 || !dp4a && k.Product != ProductF16:
+	case k.Product == ProductF16:
+		if tiles16 && k.Int8 && d.F16 {
+			return "linear_q8_tiled_f16"
+		}
+	case tiles64 && m >= 32 && k.Product != ProductDP4A16:
+		return "linear_dp4a_reg4"
+	case tiles64:
+		return "linear_dp4a_tiled"
+	default:
+		return "linear_dp4a"
+	}
+	if tiles16 {
+		return "linear_q8_tiled"
+	}
+	return "linear_q8"
+}
+
+// Exact says whether the int8 products keep activations float32.
+func (k *Kernels) Exact() bool {
+	switch {
+	case !k.Int8 || k.Product == ProductF32:
+		return true
+	case k.Product == ProductF16:
+		return !k.D.F16
+	}
+	return !k.D.DP4A
+}
+
 // dispatchLinearQ8 dispatches y = x·Wᵀ (m rows, n outputs, cols inputs) for int8
-// weights w (rows of kw bytes) and their scales, all already on the GPU, and returns the
-// buffers it made, to release once the run is done. With Int8, where the GPU has
-// dot4I8Packed and rows and groups are whole words, x is quantized per row (the DP4A
-// path); else the weights are dequantized in the shader. Either product runs in tiles on
-// a hardware GPU where every scale group is whole tiles (a multiple of 16 values, 64 for
-// DP4A, or the whole row), the DP4A one in 64×64 tiles of 4×4 an invocation from 32 rows
-// on; one invocation per output otherwise (SwiftShader runs workgroup barriers slowly:
-// 40 s against 14 for 901×1024·1024×4096).
+// weights w (rows of kw bytes) and their scales, all already on the GPU, on the shader
+// productShader names, and returns the buffers it made, to release once the run is done.
+// On the DP4A shaders x is first quantized per row.
 func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y safejs.Value) []safejs.Value {
 	d := k.D
 	nGroups := (cols + group - 1) / group
-	if k.Int8 && d.DP4A && cols%4 == 0 && group%4 == 0 {
+	switch name := k.productShader(m, cols, group); name {
+	case "linear_dp4a_reg4", "linear_dp4a_tiled", "linear_dp4a":
 		xq, sx, made := k.quantizeRows(x, m, cols)
 		p := d.buffer(params(m, n, cols, group, nGroups), 0)
-		tiles := d.Tiled && (group%64 == 0 || group >= cols)
-		switch {
-		case tiles && m >= 32:
-			d.dispatch("linear_dp4a_reg4", linearDP4AReg4WGSL, (n+63)/64, (m+63)/64, p, xq, sx, w, scales, y)
-		case tiles:
-			d.dispatch("linear_dp4a_tiled", linearDP4ATiledWGSL, (n+15)/16, (m+15)/16, p, xq, sx, w, scales, y)
+		switch name {
+		case "linear_dp4a_reg4":
+			d.dispatch(name, linearDP4AReg4WGSL, (n+63)/64, (m+63)/64, p, xq, sx, w, scales, y)
+		case "linear_dp4a_tiled":
+			d.dispatch(name, linearDP4ATiledWGSL, (n+15)/16, (m+15)/16, p, xq, sx, w, scales, y)
 		default:
-			d.dispatch("linear_dp4a", linearDP4AWGSL, groups(n), m, p, xq, sx, w, scales, y)
+			d.dispatch(name, linearDP4AWGSL, groups(n), m, p, xq, sx, w, scales, y)
 		}
 		return append(made, p)
+	case "linear_q8":
+		p := d.buffer(params(m, n, cols, kw, group, nGroups), 0)
+		d.dispatch(name, linearQ8WGSL, groups(n), m, p, x, w, scales, y)
+		return []safejs.Value{p}
+	default:
+		p := d.buffer(params(m, n, cols, kw, group, nGroups), 0)
+		name, wgsl := linearQ8TiledShader(name == "linear_q8_tiled_f16")
+		d.dispatch(name, wgsl, (n+15)/16, (m+15)/16, p, x, w, scales, y)
+		return []safejs.Value{p}
 	}
-	p := d.buffer(params(m, n, cols, kw, group, nGroups), 0)
-	if d.Tiled && (group%16 == 0 || group >= cols) {
-		d.dispatch("linear_q8_tiled", linearQ8TiledWGSL, (n+15)/16, (m+15)/16, p, x, w, scales, y)
-	} else {
-		d.dispatch("linear_q8", linearQ8WGSL, groups(n), m, p, x, w, scales, y)
-	}
-	return []safejs.Value{p}
 }
 
 // quantizeRows dispatches the quantization of x's rows (m × cols floats on the GPU):

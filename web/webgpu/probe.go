@@ -5,6 +5,7 @@ package webgpu
 import (
 	"fmt"
 	"math/rand"
+	"strings"
 	"time"
 
 	"github.com/hack-pad/safejs"
@@ -94,23 +95,88 @@ func (k *Kernels) Rate(x []float32, m int, w *kernels.Matrix, slow time.Duration
 	return float64(reps-1) * flop / dt.Seconds() / 1e9, nil
 }
 
-// Outruns weighs the GPU against the CPU on a slice of the encoder's work, 128 rows by
-// an int8 1024→1024 layer (0.27 GFLOP, a few ms on either), each on the path it would
-// run: the GPU is taken where its rate beats the CPU's times the workers the CPU's work
-// would be shared among (which never scale better than that). weighed says the figures.
-func Outruns(gpu *Kernels, cpu kernels.Kernels, workers int) (pick bool, weighed string) {
-	const m, n, c = 128, 1024, 1024
+// probe is a slice of the encoder's work the GPU is timed on: 128 rows by an int8
+// 1024→1024 layer (0.27 GFLOP, a few ms on either device).
+func probe() (x []float32, m int, w *kernels.Matrix) {
+	const n, c = 1024, 1024
+	m = 128
 	r := rand.New(rand.NewSource(11))
-	w := simd.Quantized(r, n, c, c)
-	x := make([]float32, m*c)
+	w = simd.Quantized(r, n, c, c)
+	x = make([]float32, m*c)
 	for i := range x {
 		x[i] = float32(r.NormFloat64())
 	}
-	gpuRate, err := gpu.Rate(x, m, w, 50*time.Millisecond) // slower than 5 GFLOP/s: no GPU worth weighing
-	if err != nil {
-		return false, fmt.Sprintf("its probe product failed (%v)", err)
+	return x, m, w
+}
+
+// products are the paths Choose weighs on this device: with float activations only
+// ProductF32; where Int8 allows rounding them, DP4A (dot4I8Packed) and f16 where the
+// device has them. Exact first: a later path must be clearly faster to replace it.
+// None on SwiftShader, which is not Tiled: it takes the default rule.
+func (k *Kernels) products() []string {
+	if !k.D.Tiled || !k.Int8 {
+		return nil
 	}
-	y := make([]float32, m*n)
+	ps := []string{ProductF32}
+	if k.D.DP4A {
+		ps = append(ps, ProductDP4A64, ProductDP4A16)
+	}
+	if k.D.F16 {
+		ps = append(ps, ProductF16)
+	}
+	return ps
+}
+
+// Choose times each of this GPU's product paths on the probe and keeps the fastest in
+// Product (a path replaces the one before only if 3% faster), dropping the f16 path
+// where it fails its check (checkF16). It says what it timed; with one path or none it
+// times nothing. Outruns then weighs the chosen path's rate.
+func (k *Kernels) Choose() (timed string) {
+	ps := k.products()
+	if len(ps) < 2 {
+		return ""
+	}
+	x, m, w := probe()
+	best, bestRate := "", 0.0
+	var said []string
+	for _, p := range ps {
+		if p == ProductF16 {
+			if err := checkF16(k); err != nil {
+				k.D.F16 = false
+				said = append(said, fmt.Sprintf("%s dropped (%v)", p, err))
+				continue
+			}
+		}
+		k.Product = p
+		r, err := k.Rate(x, m, w, 50*time.Millisecond)
+		if err != nil || !k.ok() {
+			said = append(said, fmt.Sprintf("%s failed (%v)", p, err))
+			break
+		}
+		said = append(said, fmt.Sprintf("%s %s", p, rate(r)))
+		if r > bestRate*1.03 {
+			best, bestRate = p, r
+		}
+	}
+	k.Product, k.rate = best, bestRate
+	return fmt.Sprintf("products timed (GFLOP/s): %s; %s runs", strings.Join(said, ", "), best)
+}
+
+// Outruns weighs the GPU against the CPU on the probe, each on the path it would run
+// (the GPU's as Choose left it): the GPU is taken where its rate beats the CPU's times
+// the workers the CPU's work would be shared among (which never scale better than
+// that). weighed says the figures.
+func Outruns(gpu *Kernels, cpu kernels.Kernels, workers int) (pick bool, weighed string) {
+	x, m, w := probe()
+	gpuRate := gpu.rate
+	if gpuRate == 0 { // Choose timed nothing
+		var err error
+		gpuRate, err = gpu.Rate(x, m, w, 50*time.Millisecond) // slower than 5 GFLOP/s: no GPU worth weighing
+		if err != nil {
+			return false, fmt.Sprintf("its probe product failed (%v)", err)
+		}
+	}
+	y := make([]float32, m*w.Rows)
 	best := time.Hour
 	for range 3 { // the best of three, or of one that took long enough to be sure
 		start := time.Now()
@@ -119,7 +185,7 @@ func Outruns(gpu *Kernels, cpu kernels.Kernels, workers int) (pick bool, weighed
 			break
 		}
 	}
-	cpuRate := 2 * float64(m*n*c) / max(best, time.Microsecond).Seconds() / 1e9
+	cpuRate := 2 * float64(m*w.Rows*w.Cols) / max(best, time.Microsecond).Seconds() / 1e9
 	weighed = fmt.Sprintf("%s GFLOP/s on a probe product, the CPU %s GFLOP/s × %d workers", rate(gpuRate), rate(cpuRate), workers)
 	return gpuRate > cpuRate*float64(workers), weighed
 }

@@ -72,8 +72,8 @@ func (b *Backend) cache(data []byte) safejs.Value {
 	return c.buf
 }
 
-// Exact implements model.Backend: false on the DP4A path (activations rounded to int8).
-func (b *Backend) Exact() bool { return !b.K.Int8 || !b.K.D.DP4A }
+// Exact implements model.Backend: false on the DP4A and f16 paths (activations rounded).
+func (b *Backend) Exact() bool { return b.K.Exact() }
 
 // WholeStacks implements model.Backend: the more layers a program holds, the fewer
 // trips its activations make.

@@ -371,7 +371,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 // linear_q8 in 16×16 tiles: a workgroup computes 16 rows × 16 outputs, staging 16
 // columns of x and of the (dequantized) weights in workgroup memory at a time, so each
 // value read from storage serves 16 products instead of one. The scale is applied at
-// each group's end, so a group must be a multiple of 16 (or the whole row).
+// each group's end, so a group must be a multiple of 16 (or the whole row). The tiles
+// and the sums of 16 are of type h: f32, or f16 where the adapter has shader-f16
+// (linearQ8TiledShader); the weights are staged as w/128 (exact) so that f16's sums of 16
+// stay finite for |x| < 4096, and the 128 is given back at the end.
 const linearQ8TiledWGSL = unpackI8 + `
 @group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, kw, group, groups
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -379,8 +382,8 @@ const linearQ8TiledWGSL = unpackI8 + `
 @group(0) @binding(3) var<storage, read> s: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-var<workgroup> xs: array<array<f32, 16>, 16>; // [row][column of the tile]
-var<workgroup> ws: array<array<f32, 16>, 16>; // [output][column of the tile]
+var<workgroup> xs: array<array<h, 16>, 16>; // [row][column of the tile]
+var<workgroup> ws: array<array<h, 16>, 16>; // [output][column of the tile]
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
@@ -395,23 +398,33 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
     let p = p0 + l.x;
     var xv = 0.0;
     if (xi < m && p < k) { xv = x[xi * k + p]; }
-    xs[l.y][l.x] = xv;
+    xs[l.y][l.x] = h(xv);
     var wv = 0.0;
     if (wj < n && p < k) { wv = i8at(w[(wj * kw + p) / 4u], p % 4u); }
-    ws[l.y][l.x] = wv;
+    ws[l.y][l.x] = h(wv * 0.0078125);
     workgroupBarrier();
+    var part = h(0.0);
     for (var t = 0u; t < 16u; t++) {
-      acc += xs[l.y][t] * ws[l.x][t];
+      part += xs[l.y][t] * ws[l.x][t];
     }
+    acc += f32(part);
     workgroupBarrier();
     if (p0 + 16u >= k || (p0 + 16u) % group == 0u) {
       if (j < n) { total += acc * s[j * groups + p0 / group]; }
       acc = 0.0;
     }
   }
-  if (i < m && j < n) { y[i * n + j] = total; }
+  if (i < m && j < n) { y[i * n + j] = total * 128.0; }
 }
 `
+
+// linearQ8TiledShader is the tiled float product's name and source, in f16 or f32.
+func linearQ8TiledShader(f16 bool) (name, wgsl string) {
+	if f16 {
+		return "linear_q8_tiled_f16", "enable f16;\nalias h = f16;\n" + linearQ8TiledWGSL
+	}
+	return "linear_q8_tiled", "alias h = f32;\n" + linearQ8TiledWGSL
+}
 
 // linear_dp4a in 16×16 tiles, as linear_q8_tiled: a workgroup computes 16 rows × 16
 // outputs, staging 16 words (64 int8 values) of each of its rows and of each of its

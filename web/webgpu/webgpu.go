@@ -49,6 +49,9 @@ type Device struct {
 	// DP4A says the shaders may use dot4I8Packed (the WGSL language feature
 	// packed_4x8_integer_dot_product).
 	DP4A bool
+	// F16 says the device has shader-f16 (asked for where the adapter offers it): the
+	// f16 product (ProductF16) may run.
+	F16 bool
 	// Tiled picks the shaders that stage their operands in workgroup memory (the int8
 	// products, attention's keys): on hardware adapters. SwiftShader runs their barriers
 	// slowly.
@@ -103,7 +106,12 @@ func Open(ctx context.Context, allowSoftware bool) (*Device, error) {
 			req[name] = n
 		}
 	}
-	p, err = adapter.Call("requestDevice", map[string]any{"requiredLimits": req})
+	features := []any{}
+	if has, _ := d.call(d.get(adapter, "features"), "has", "shader-f16").Bool(); has {
+		d.F16 = true
+		features = append(features, "shader-f16")
+	}
+	p, err = adapter.Call("requestDevice", map[string]any{"requiredLimits": req, "requiredFeatures": features})
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +161,23 @@ func (d *Device) end() error {
 		}
 	}
 	return nil
+}
+
+// compiles compiles a shader for an optional path and says whether the device took it,
+// without counting a refusal as the device's failure: the path is then dropped, and the
+// rest of the GPU kept.
+func (d *Device) compiles(name, wgsl string) error {
+	d.call(d.device, "pushErrorScope", "validation")
+	d.pipeline(name, wgsl)
+	v, err := jsutil.Await(context.Background(), d.call(d.device, "popErrorScope"))
+	if err == nil && !v.IsNull() && !v.IsUndefined() {
+		msg, _ := d.get(v, "message").String()
+		err = errors.New(strings.TrimSpace(strings.SplitN(msg, "\n", 3)[0])) // the compiler's first line
+	}
+	if err != nil {
+		delete(d.pipelines, name)
+	}
+	return err
 }
 
 // Close destroys the device.

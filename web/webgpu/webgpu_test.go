@@ -419,3 +419,88 @@ func TestRateOfAQuickProduct(t *testing.T) {
 		t.Errorf("the probe's weights stayed on the GPU")
 	}
 }
+
+// Each product path a hardware GPU may be given (Choose) dispatches its own shader and
+// gives what its arithmetic says: the float paths the exact product, the DP4A ones
+// RefLinearDP4A's, on shapes below and above the 64×64 tiles' 32 rows.
+func TestEveryProductPathMatchesItsReference(t *testing.T) {
+	k := NewKernels(open(t))
+	k.D.Tiled, k.Int8 = true, true
+	shaders := map[string][2]string{ // the shaders for 5 and for 40 rows, groups of 64
+		"":            {"linear_dp4a_tiled", "linear_dp4a_reg4"},
+		ProductDP4A64: {"linear_dp4a_tiled", "linear_dp4a_reg4"},
+		ProductDP4A16: {"linear_dp4a_tiled", "linear_dp4a_tiled"},
+		ProductF32:    {"linear_q8_tiled", "linear_q8_tiled"},
+		ProductF16:    {"linear_q8_tiled", "linear_q8_tiled"}, // no shader-f16 here
+	}
+	r := rand.New(rand.NewSource(12))
+	for product, want := range shaders {
+		k.Product = product
+		for i, m := range []int{5, 40} {
+			if got := k.productShader(m, 192, 64); got != want[i] {
+				t.Errorf("%q, %d rows: %s, want %s", product, m, got, want[i])
+			}
+			w := simd.Quantized(r, 70, 192, 64)
+			x := make([]float32, m*w.Cols)
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			got, ref := make([]float32, m*w.Rows), make([]float32, m*w.Rows)
+			k.LinearQ8(got, x, m, w)
+			if k.Exact() {
+				(&kernels.Go{}).LinearQ8(ref, x, m, w)
+			} else {
+				RefLinearDP4A(ref, x, m, w)
+			}
+			for i := range ref {
+				if d := math.Abs(float64(got[i] - ref[i])); d > 1e-5*(1+math.Abs(float64(ref[i]))) {
+					t.Fatalf("%q, %d rows, at %d: %g, want %g", product, m, i, got[i], ref[i])
+				}
+			}
+		}
+	}
+	k.D.F16, k.Product = true, ProductF16
+	if got := k.productShader(40, 192, 64); got != "linear_q8_tiled_f16" || k.Exact() {
+		t.Errorf("with shader-f16 the f16 path takes %s (exact %v)", got, k.Exact())
+	}
+	k.D.F16 = false
+	if k.Err != nil {
+		t.Fatal(k.Err)
+	}
+}
+
+// Choose times every path a hardware GPU may take (SwiftShader made to pose as one),
+// keeps one of them, and weighs that one's rate in Outruns without timing again. The
+// f16 path, whose shader SwiftShader refuses (it has no shader-f16), is dropped without
+// failing the device.
+func TestChooseTimesEveryPath(t *testing.T) {
+	k := NewKernels(open(t))
+	k.D.Tiled, k.Int8 = true, true
+	if err := checkF16(k); err == nil {
+		t.Fatal("SwiftShader compiled an f16 shader: it has no shader-f16")
+	} else {
+		t.Logf("f16 refused: %v", err)
+	}
+	k.D.F16 = true // as an adapter that offers shader-f16 and then fails its shader would
+	start := time.Now()
+	timed := k.Choose()
+	t.Logf("in %v: %s", time.Since(start), timed)
+	for _, p := range []string{ProductF32, ProductDP4A64, ProductDP4A16} {
+		if !strings.Contains(timed, p+" ") {
+			t.Errorf("%s was not timed: %s", p, timed)
+		}
+	}
+	if !strings.Contains(timed, ProductF16+" dropped") || k.D.F16 {
+		t.Errorf("the f16 path was not dropped: %s", timed)
+	}
+	if !strings.HasSuffix(timed, "; "+k.Product+" runs") || k.rate <= 0 {
+		t.Errorf("kept %q at %g GFLOP/s: %s", k.Product, k.rate, timed)
+	}
+	if !k.ok() {
+		t.Fatalf("the device failed: %v", k.Err)
+	}
+	pick, weighed := Outruns(k, &slowCPU{}, 1)
+	if !pick || !strings.HasPrefix(weighed, rate(k.rate)+" GFLOP/s") {
+		t.Errorf("Outruns did not weigh the chosen rate (%s): %s", rate(k.rate), weighed)
+	}
+}
