@@ -210,7 +210,7 @@ func (k *Kernels) GemmNT(m, n, kk int, a []float32, lda int, b []float32, ldb in
 	ba, bb := k.D.buffer(f32Bytes(a[:span(m, lda, kk)]), 0), k.D.buffer(f32Bytes(b[:span(n, ldb, kk)]), 0)
 	cc := c[:span(m, ldc, n)]
 	bc := k.D.buffer(f32Bytes(cc), 0) // the gaps between C's rows are kept
-	k.D.dispatch("gemm_nt", gemmNTWGSL, groups(n), m, p, ba, bb, bc)
+	k.D.dispatchGemmNT(m, n, p, ba, bb, bc)
 	if !k.finish(bc, cc, p, ba, bb) {
 		k.Fallback.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
 	}

@@ -242,7 +242,7 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 				temps = append(temps, p.b.K.dispatchLinearQ8(rows, cols, k, k, min(s.Group, k), x, bufs[s.In[1]], bufs[s.In[2]], y)...)
 				rest = s.In[3:]
 			} else {
-				d.dispatch("gemm_nt", gemmNTWGSL, groups(cols), rows, param(rows, cols, k, k, k, cols), x, bufs[s.In[1]], y)
+				d.dispatchGemmNT(rows, cols, param(rows, cols, k, k, k, cols), x, bufs[s.In[1]], y)
 			}
 			if s.Bias {
 				d.dispatch("add_bias", addBiasWGSL, groups(cols), rows, param(rows, cols), bufs[rest[0]], y)

@@ -75,6 +75,42 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 `
 
+// gemm_nt in 16×16 tiles, as linear_q8_tiled (hardware GPUs): each value staged in
+// workgroup memory serves 16 products.
+const gemmNTTiledWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, lda, ldb, ldc
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+var<workgroup> as_: array<array<f32, 16>, 16>; // [row][column of the tile]
+var<workgroup> bs: array<array<f32, 16>, 16>;  // [output][column of the tile]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let m = P[0]; let n = P[1]; let k = P[2]; let lda = P[3]; let ldb = P[4]; let ldc = P[5];
+  let j = wg.x * 16u + l.x;
+  let i = wg.y * 16u + l.y;
+  let bj = wg.x * 16u + l.y; // the output whose row of b this invocation stages
+  var acc = 0.0;
+  for (var p0 = 0u; p0 < k; p0 += 16u) {
+    let p = p0 + l.x;
+    var av = 0.0;
+    if (i < m && p < k) { av = a[i * lda + p]; }
+    as_[l.y][l.x] = av;
+    var bv = 0.0;
+    if (bj < n && p < k) { bv = b[bj * ldb + p]; }
+    bs[l.y][l.x] = bv;
+    workgroupBarrier();
+    for (var t = 0u; t < 16u; t++) {
+      acc += as_[l.y][t] * bs[l.x][t];
+    }
+    workgroupBarrier();
+  }
+  if (i < m && j < n) { c[i * ldc + j] = acc; }
+}
+`
+
 // One invocation per (query row, head), a workgroup 64 rows of one head (so that its
 // invocations read the same key and value at the same time): softmax(scale·q·Kᵀ) over
 // the visible keys (all, or min(nk, causal + i + 1) when causal ≥ 0), then the weighted

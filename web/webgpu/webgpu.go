@@ -288,6 +288,16 @@ func (d *Device) dispatch(name, wgsl string, x, y int, bufs ...safejs.Value) {
 	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
 }
 
+// dispatchGemmNT runs C = A·Bᵀ (m × n, over k; p: its params, see gemmNTWGSL), in
+// tiles on hardware GPUs.
+func (d *Device) dispatchGemmNT(m, n int, p, a, b, c safejs.Value) {
+	if d.Tiled {
+		d.dispatch("gemm_nt_tiled", gemmNTTiledWGSL, (n+15)/16, (m+15)/16, p, a, b, c)
+		return
+	}
+	d.dispatch("gemm_nt", gemmNTWGSL, groups(n), m, p, a, b, c)
+}
+
 // dispatchAttention runs the attention shader built for heads of dh values over m query
 // rows (p: its params, see attentionWGSL).
 func (d *Device) dispatchAttention(m, heads, dh int, p, q, k, v, o safejs.Value) {
