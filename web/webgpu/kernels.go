@@ -248,7 +248,7 @@ func (k *Kernels) Attention(out, q, kv, v []float32, m, nk, heads, dh int, scale
 	p := k.D.buffer(params(m, nk, heads, dh, scale, causal), 0)
 	bq, bk, bv := k.D.buffer(f32Bytes(q[:m*d]), 0), k.D.buffer(f32Bytes(kv[:nk*d]), 0), k.D.buffer(f32Bytes(v[:nk*d]), 0)
 	bo := k.D.buffer(make([]byte, 4*m*d), 0)
-	k.D.dispatchAttention(m, heads, dh, p, bq, bk, bv, bo)
+	k.D.dispatchAttention(m, nk, heads, dh, p, bq, bk, bv, bo)
 	if !k.finish(bo, out[:m*d], p, bq, bk, bv) {
 		k.Fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
 	}

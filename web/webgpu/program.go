@@ -256,7 +256,7 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 			d.dispatchFlat("add", addWGSL, rows*cols, param(rows*cols), x, bufs[s.In[1]], y)
 		case ops.StepAttention:
 			nk := s.In[1].Shape()[0]
-			d.dispatchAttention(rows, s.Heads, cols/s.Heads, param(rows, nk, s.Heads, cols/s.Heads, s.Scale, -1), x, bufs[s.In[1]], bufs[s.In[2]], y)
+			d.dispatchAttention(rows, nk, s.Heads, cols/s.Heads, param(rows, nk, s.Heads, cols/s.Heads, s.Scale, -1), x, bufs[s.In[1]], bufs[s.In[2]], y)
 		case ops.StepCachedAttention:
 			n, capacity := ints[s.In[5]], s.In[3].Shape()[0]
 			if s.In[3].Shape()[1] != cols {
@@ -274,7 +274,7 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 			if s.Causal {
 				start = n
 			}
-			d.dispatchAttention(rows, s.Heads, cols/s.Heads, param(rows, n+rows, s.Heads, cols/s.Heads, s.Scale, start), x, bufs[s.In[3]], bufs[s.In[4]], y)
+			d.dispatchAttention(rows, n+rows, s.Heads, cols/s.Heads, param(rows, n+rows, s.Heads, cols/s.Heads, s.Scale, start), x, bufs[s.In[3]], bufs[s.In[4]], y)
 		default:
 			return nil, fmt.Errorf("WebGPU: no shader for %s", s.Kind)
 		}

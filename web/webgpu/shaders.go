@@ -233,18 +233,93 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
 }
 `
 
+// attention for few query rows (a decoder step, a short prompt), on hardware GPUs: a
+// workgroup per (row, head), its 64 invocations sharing the keys instead of one
+// invocation walking them all (which, at one row a step, left a head's whole pass to a
+// single invocation). The scores go to workgroup memory (each invocation a key of every
+// 64), their maximum and sum are reduced there, and each invocation then sums the
+// values of an output column over every key (neighbours reading neighbouring values).
+// Up to maxDecodeKeys keys (8 KB of workgroup memory).
+const attentionRowsWGSL = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, nk, heads, dh, scale (f32), causal (i32)
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;
+
+var<workgroup> sc: array<f32, MAXK>; // the row's scores, then their exponentials
+var<workgroup> red: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let nk = P[1]; let heads = P[2];
+  let scale = bitcast<f32>(P[4]); let causal = bitcast<i32>(P[5]);
+  let i = wg.x; let h = wg.y;
+  let d = heads * DH;
+  let qi = i * d + h * DH;
+  var vis = nk;
+  if (causal >= 0) { vis = min(nk, u32(causal) + i + 1u); }
+  var qr: array<f32, DH>;
+  for (var c = 0u; c < DH; c++) { qr[c] = q[qi + c]; }
+  var mx = -3.4e38;
+  for (var j = l.x; j < vis; j += 64u) {
+    let kj = j * d + h * DH;
+    var s = 0.0;
+    for (var c = 0u; c < DH; c++) { s += qr[c] * k[kj + c]; }
+    s *= scale;
+    sc[j] = s;
+    mx = max(mx, s);
+  }
+  red[l.x] = mx;
+  workgroupBarrier();
+  for (var half = 32u; half > 0u; half /= 2u) {
+    if (l.x < half) { red[l.x] = max(red[l.x], red[l.x + half]); }
+    workgroupBarrier();
+  }
+  let top = red[0];
+  workgroupBarrier();
+  var sum = 0.0;
+  for (var j = l.x; j < vis; j += 64u) {
+    let e = exp(sc[j] - top);
+    sc[j] = e;
+    sum += e;
+  }
+  red[l.x] = sum;
+  workgroupBarrier();
+  for (var half = 32u; half > 0u; half /= 2u) {
+    if (l.x < half) { red[l.x] += red[l.x + half]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  for (var c = l.x; c < DH; c += 64u) {
+    var acc = 0.0;
+    for (var j = 0u; j < vis; j++) { acc += sc[j] * v[j * d + h * DH + c]; }
+    o[qi + c] = acc / total;
+  }
+}
+`
+
+// maxDecodeKeys is the most keys attention_rows holds the scores of: GIT's 901 image
+// tokens and 1024 positions of text fit.
+const maxDecodeKeys = 2048
+
 // maxHeadSize is the largest head the attention shader is built for: its query row and
 // output are DH registers each.
 const maxHeadSize = 128
 
-// attentionShader is the attention kernel's name and source for heads of dh values, in
-// tiles of keys (workgroup memory, for hardware GPUs) or not.
-func attentionShader(dh int, tiled bool) (name, wgsl string) {
-	if tiled {
+// attentionShader is the attention kernel for m query rows over nk keys in heads of dh
+// values, its source and how many rows a workgroup takes: on hardware GPUs (tiled) a
+// workgroup a row and head for fewer than 64 rows (a workgroup's worth) or tiles of keys
+// for more; on SwiftShader, whose barriers are slow, one invocation a row and head.
+func attentionShader(m, nk, dh int, tiled bool) (name, wgsl string, rowsPerGroup int) {
+	switch {
+	case tiled && m < workgroupSize && nk <= maxDecodeKeys:
+		return fmt.Sprintf("attention_rows_dh%d", dh), fmt.Sprintf("const DH = %du;\nconst MAXK = %du;\n", dh, maxDecodeKeys) + attentionRowsWGSL, 1
+	case tiled:
 		tk := max(1, 1024/dh)
-		return fmt.Sprintf("attention_tiled_dh%d", dh), fmt.Sprintf("const DH = %du;\nconst TK = %du;\n", dh, tk) + attentionTiledWGSL
+		return fmt.Sprintf("attention_tiled_dh%d", dh), fmt.Sprintf("const DH = %du;\nconst TK = %du;\n", dh, tk) + attentionTiledWGSL, workgroupSize
 	}
-	return fmt.Sprintf("attention_dh%d", dh), fmt.Sprintf("const DH = %du;\n", dh) + attentionWGSL
+	return fmt.Sprintf("attention_dh%d", dh), fmt.Sprintf("const DH = %du;\n", dh) + attentionWGSL, workgroupSize
 }
 
 // One invocation per row of d values: y = (x − mean)/√(var + eps)·γ + β, in two passes.

@@ -298,11 +298,11 @@ func (d *Device) dispatchGemmNT(m, n int, p, a, b, c safejs.Value) {
 	d.dispatch("gemm_nt", gemmNTWGSL, groups(n), m, p, a, b, c)
 }
 
-// dispatchAttention runs the attention shader built for heads of dh values over m query
-// rows (p: its params, see attentionWGSL).
-func (d *Device) dispatchAttention(m, heads, dh int, p, q, k, v, o safejs.Value) {
-	name, wgsl := attentionShader(dh, d.Tiled)
-	d.dispatch(name, wgsl, groups(m), heads, p, q, k, v, o)
+// dispatchAttention runs the attention shader for m query rows over nk keys in heads
+// of dh values (p: its params, see attentionWGSL).
+func (d *Device) dispatchAttention(m, nk, heads, dh int, p, q, k, v, o safejs.Value) {
+	name, wgsl, rows := attentionShader(m, nk, dh, d.Tiled)
+	d.dispatch(name, wgsl, (m+rows-1)/rows, heads, p, q, k, v, o)
 }
 
 // dispatchFlat runs an elementwise kernel over n values: workgroups of 64 in rows of at

@@ -504,3 +504,34 @@ func TestChooseTimesEveryPath(t *testing.T) {
 		t.Errorf("Outruns did not weigh the chosen rate (%s): %s", rate(k.rate), weighed)
 	}
 }
+
+// Each of a hardware GPU's attention shaders against the Go reference: a workgroup a row
+// for fewer than 64 rows (a decoder step over a whole picture's keys among them), tiles
+// of keys for more, and the tiles again where the keys would not fit the rows shader's
+// workgroup memory; causal and not, partial tiles, heads of 12 to 64.
+func TestAttentionOnEachShader(t *testing.T) {
+	k := NewKernels(open(t))
+	k.D.Tiled = true
+	for _, c := range []struct {
+		shape  simd.AttentionShape
+		shader string
+	}{
+		{simd.AttentionShape{M: 1, NK: 911, Heads: 3, DH: 64, Causal: 910}, "attention_rows_dh64"},
+		{simd.AttentionShape{M: 63, NK: 100, Heads: 2, DH: 12, Causal: 37}, "attention_rows_dh12"},
+		{simd.AttentionShape{M: 64, NK: 64, Heads: 2, DH: 64, Causal: -1}, "attention_tiled_dh64"},
+		{simd.AttentionShape{M: 130, NK: 140, Heads: 2, DH: 20, Causal: 7}, "attention_tiled_dh20"},
+		{simd.AttentionShape{M: 100, NK: 301, Heads: 1, DH: 64, Causal: -1}, "attention_tiled_dh64"},
+		{simd.AttentionShape{M: 2, NK: maxDecodeKeys + 3, Heads: 1, DH: 16, Causal: maxDecodeKeys}, "attention_tiled_dh16"},
+	} {
+		s := c.shape
+		if name, _, _ := attentionShader(s.M, s.NK, s.DH, true); name != c.shader {
+			t.Errorf("%+v takes %s, want %s", s, name, c.shader)
+		}
+		if err := simd.CheckFloat(k, simd.Shapes{Attention: []simd.AttentionShape{s}}); err != nil {
+			t.Errorf("%s: %v", c.shader, err)
+		}
+	}
+	if k.Err != nil {
+		t.Fatal(k.Err)
+	}
+}
