@@ -51,7 +51,42 @@ var _ model.Backend = (*Backend)(nil)
 
 // NewBackend is the WebGPU backend over k's device.
 func NewBackend(k *Kernels) *Backend {
-	return &Backend{Backend: model.CPU(protocol.KernelsWebGPU, k, true), K: k, weights: map[weightKey]safejs.Value{}}
+	return &Backend{Backend: model.CPU(protocol.KernelsWebGPU, smallOnCPU{k}, true), K: k, weights: map[weightKey]safejs.Value{}}
+}
+
+// smallWork is the most values a norm or an elementwise op run op by op (outside a
+// program) takes on the CPU instead: its trip to the GPU (upload, dispatch, the wait,
+// the read-back) costs more than the CPU's microseconds. A decoder step's text
+// embedding, a row's norm, is one: a step then waits for the GPU twice (its stack and
+// the head), not three times.
+const smallWork = 16384
+
+// smallOnCPU is the op-by-op path's kernels: k's, with small norms and elementwise ops on
+// k's Fallback. (k itself runs every call on the GPU, which its self-test needs.)
+type smallOnCPU struct{ *Kernels }
+
+func (k smallOnCPU) LayerNorm(y, x []float32, d int, gamma, beta []float32, eps float64) {
+	if len(x) <= smallWork {
+		k.Fallback.LayerNorm(y, x, d, gamma, beta, eps)
+		return
+	}
+	k.Kernels.LayerNorm(y, x, d, gamma, beta, eps)
+}
+
+func (k smallOnCPU) Activate(x []float32, act string) {
+	if len(x) <= smallWork {
+		k.Fallback.Activate(x, act)
+		return
+	}
+	k.Kernels.Activate(x, act)
+}
+
+func (k smallOnCPU) AddBias(y []float32, m, n int, bias []float32) {
+	if m*n <= smallWork {
+		k.Fallback.AddBias(y, m, n, bias)
+		return
+	}
+	k.Kernels.AddBias(y, m, n, bias)
 }
 
 // cache is the GPU copy of a KV cache's buffer (uploaded from data when it has none).

@@ -130,8 +130,8 @@ func TestTinyModelOnWebGPU(t *testing.T) {
 	}
 	// Op by op, a layer reads back a dozen results (each Linear's product, bias and
 	// activation, the norms, attention, the adds); as programs, the vision stack reads
-	// back one, and a token three (the decoder stack with its new keys and values, the
-	// head, the text embedding's norm).
+	// back one, and a token two (the decoder stack with its new keys and values, and the
+	// head; the text embedding's norm runs on the CPU).
 	if reads["programs"] == 0 || reads["programs"]*5 > reads["op by op"] {
 		t.Errorf("results read back: %v; the programs should need a fifth at most", reads)
 	}
@@ -530,6 +530,41 @@ func TestAttentionOnEachShader(t *testing.T) {
 		if err := simd.CheckFloat(k, simd.Shapes{Attention: []simd.AttentionShape{s}}); err != nil {
 			t.Errorf("%s: %v", c.shader, err)
 		}
+	}
+	if k.Err != nil {
+		t.Fatal(k.Err)
+	}
+}
+
+// A decoder step on the backend waits for the GPU twice: its six layers as one program
+// (the new keys and values in the same read) and the head; the text embedding's norm,
+// a row, runs on the CPU (smallOnCPU). Counted as the reads of five forced steps more.
+func TestATokenWaitsForTheGPUTwice(t *testing.T) {
+	m, err := hf.LoadDir(fixture.TinyDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := NewKernels(open(t))
+	b := NewBackend(k)
+	c := fixture.TinyCases(t)[0]
+	px, err := c.Pixels(&m.Preprocess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := func(force []int) int {
+		s, err := m.NewSession(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := k.D.Reads
+		if _, err := s.Ask(context.Background(), px, c.Question, model.Options{Force: force, MaxTokens: len(force)}); err != nil {
+			t.Fatal(err)
+		}
+		return k.D.Reads - before
+	}
+	one, six := reads([]int{1000}), reads([]int{1000, 1001, 1002, 1003, 1004, 1005})
+	if perStep := float64(six-one) / 5; perStep != 2 {
+		t.Errorf("%.1f reads a step (%d for one token, %d for six)", perStep, one, six)
 	}
 	if k.Err != nil {
 		t.Fatal(k.Err)
