@@ -52,6 +52,12 @@ type Device struct {
 	// F16 says the device has shader-f16 (asked for where the adapter offers it): the
 	// f16 product (ProductF16) may run.
 	F16 bool
+	// The batch: the commands since the last flush, in one encoder (and compute pass,
+	// while inPass), submitted once: a program's run is a submit every batchSize
+	// dispatches, not one a dispatch.
+	enc, pass    safejs.Value
+	open, inPass bool
+	queued       int // dispatches in the batch
 	// Tiled picks the shaders that stage their operands in workgroup memory (the int8
 	// products, attention's keys): on hardware adapters. SwiftShader runs their barriers
 	// slowly.
@@ -142,8 +148,10 @@ func (d *Device) begin() {
 	d.call(d.device, "pushErrorScope", "validation")
 }
 
-// end closes begin's scopes and returns the first error they caught.
+// end submits the batch and closes begin's scopes, returning the first error they
+// caught (a pass's commands are validated when its encoder is finished, inside them).
 func (d *Device) end() error {
+	d.flush()
 	for _, kind := range []string{"validation", "out-of-memory"} {
 		p := d.call(d.device, "popErrorScope")
 		if d.err != nil {
@@ -270,7 +278,7 @@ func params(v ...any) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*len(out))
 }
 
-// dispatch runs a kernel over x × y workgroups with the buffers bound in order.
+// dispatch adds a kernel over x × y workgroups, the buffers bound in order, to the batch.
 func (d *Device) dispatch(name, wgsl string, x, y int, bufs ...safejs.Value) {
 	p := d.pipeline(name, wgsl)
 	entries := make([]any, len(bufs))
@@ -279,13 +287,44 @@ func (d *Device) dispatch(name, wgsl string, x, y int, bufs ...safejs.Value) {
 	}
 	layout := d.call(p, "getBindGroupLayout", 0)
 	group := d.call(d.device, "createBindGroup", map[string]any{"layout": layout, "entries": entries})
-	enc := d.call(d.device, "createCommandEncoder")
-	pass := d.call(enc, "beginComputePass")
-	d.call(pass, "setPipeline", p)
-	d.call(pass, "setBindGroup", 0, group)
-	d.call(pass, "dispatchWorkgroups", max(x, 1), max(y, 1))
-	d.call(pass, "end")
-	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
+	if !d.inPass {
+		d.pass, d.inPass = d.call(d.encoder(), "beginComputePass"), true
+	}
+	d.call(d.pass, "setPipeline", p)
+	d.call(d.pass, "setBindGroup", 0, group)
+	d.call(d.pass, "dispatchWorkgroups", max(x, 1), max(y, 1))
+	if d.queued++; d.queued >= batchSize {
+		d.flush()
+	}
+}
+
+// batchSize is how many dispatches a submit carries at most: each submit costs the
+// browser's bookkeeping, and one at the very end would leave the GPU idle while a whole
+// program (the vision stack's 480 dispatches: 20 a layer) is encoded.
+const batchSize = 32
+
+// encoder is the batch's command encoder, outside any compute pass (for copies).
+func (d *Device) encoder() safejs.Value {
+	if d.inPass {
+		d.call(d.pass, "end")
+		d.inPass = false
+	}
+	if !d.open {
+		d.enc, d.open = d.call(d.device, "createCommandEncoder"), true
+	}
+	return d.enc
+}
+
+// flush submits the batch. WebGPU orders a pass's dispatches and the copies after it as
+// encoded, with the barriers between them that their buffers need; queue.writeBuffer
+// calls (uploads, params) run before the batch, so each buffer a batch uses is written
+// once before it.
+func (d *Device) flush() {
+	if !d.open {
+		return
+	}
+	d.call(d.queue, "submit", []any{d.call(d.encoder(), "finish")})
+	d.open, d.queued = false, 0
 }
 
 // dispatchGemmNT runs C = A·Bᵀ (m × n, over k; p: its params, see gemmNTWGSL), in
@@ -320,11 +359,10 @@ func (d *Device) dispatchGroups(name, wgsl string, g int, bufs ...safejs.Value) 
 // read copies buf's first len(out) floats back into out.
 func (d *Device) read(buf safejs.Value, out []float32) error { return d.readAll(buf, out, nil) }
 
-// copy copies n floats of src from float offset so into dst at float offset do.
+// copy adds a copy of n floats of src from float offset so into dst at float offset do
+// to the batch.
 func (d *Device) copy(src safejs.Value, so int, dst safejs.Value, do, n int) {
-	enc := d.call(d.device, "createCommandEncoder")
-	d.call(enc, "copyBufferToBuffer", src, 4*so, dst, 4*do, 4*n)
-	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
+	d.call(d.encoder(), "copyBufferToBuffer", src, 4*so, dst, 4*do, 4*n)
 }
 
 // readAll copies buf's first len(out) floats into out and each stretch of rows into its
@@ -337,7 +375,7 @@ func (d *Device) readAll(buf safejs.Value, out []float32, more []cacheRows) erro
 	}
 	pieces := []piece{{out, 0}}
 	size := (4*len(out) + 3) &^ 3
-	enc := d.call(d.device, "createCommandEncoder")
+	enc := d.encoder() // after whatever the batch holds, submitted with it
 	for _, r := range more {
 		pieces = append(pieces, piece{r.goData[r.offset : r.offset+r.n], size})
 		size += 4 * r.n
@@ -349,7 +387,7 @@ func (d *Device) readAll(buf safejs.Value, out []float32, more []cacheRows) erro
 	for i, r := range more {
 		d.call(enc, "copyBufferToBuffer", r.gpu, 4*r.offset, staging, pieces[i+1].at, 4*r.n)
 	}
-	d.call(d.queue, "submit", []any{d.call(enc, "finish")})
+	d.flush()
 	if d.err != nil {
 		return d.err
 	}
