@@ -163,7 +163,7 @@ func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y sa
 	switch name := k.productShader(m, cols, group); name {
 	case "linear_dp4a_reg4", "linear_dp4a_tiled", "linear_dp4a":
 		xq, sx, made := k.quantizeRows(x, m, cols)
-		p := d.buffer(params(m, n, cols, group, nGroups), 0)
+		p := d.params(m, n, cols, group, nGroups)
 		switch name {
 		case "linear_dp4a_reg4":
 			d.dispatch(name, linearDP4AReg4WGSL, (n+63)/64, (m+63)/64, p, xq, sx, w, scales, y)
@@ -172,16 +172,16 @@ func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y sa
 		default:
 			d.dispatch(name, linearDP4AWGSL, groups(n), m, p, xq, sx, w, scales, y)
 		}
-		return append(made, p)
+		return made
 	case "linear_q8":
-		p := d.buffer(params(m, n, cols, kw, group, nGroups), 0)
+		p := d.params(m, n, cols, kw, group, nGroups)
 		d.dispatch(name, linearQ8WGSL, groups(n), m, p, x, w, scales, y)
-		return []safejs.Value{p}
+		return nil
 	default:
-		p := d.buffer(params(m, n, cols, kw, group, nGroups), 0)
+		p := d.params(m, n, cols, kw, group, nGroups)
 		name, wgsl := linearQ8TiledShader(name == "linear_q8_tiled_f16")
 		d.dispatch(name, wgsl, (n+15)/16, (m+15)/16, p, x, w, scales, y)
-		return []safejs.Value{p}
+		return nil
 	}
 }
 
@@ -189,10 +189,10 @@ func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y sa
 // their int8 words and scales, and the buffers it made, to release once the product has
 // run (not x).
 func (k *Kernels) quantizeRows(x safejs.Value, m, cols int) (xq, sx safejs.Value, temps []safejs.Value) {
-	p := k.D.buffer(params(m, cols), 0)
+	p := k.D.params(m, cols)
 	xq, sx = k.D.empty(m*cols), k.D.empty(4*m)
 	k.D.dispatchGroups("quantize_rows", quantizeRowsWGSL, m, p, x, xq, sx) // a workgroup a row
-	return xq, sx, []safejs.Value{p, xq, sx}
+	return xq, sx, []safejs.Value{xq, sx}
 }
 
 // GemmNT implements kernels.Kernels.
@@ -206,12 +206,12 @@ func (k *Kernels) GemmNT(m, n, kk int, a []float32, lda int, b []float32, ldb in
 	}
 	k.D.begin()
 	span := func(rows, ld, cols int) int { return (rows-1)*ld + cols }
-	p := k.D.buffer(params(m, n, kk, lda, ldb, ldc), 0)
+	p := k.D.params(m, n, kk, lda, ldb, ldc)
 	ba, bb := k.D.buffer(f32Bytes(a[:span(m, lda, kk)]), 0), k.D.buffer(f32Bytes(b[:span(n, ldb, kk)]), 0)
 	cc := c[:span(m, ldc, n)]
 	bc := k.D.buffer(f32Bytes(cc), 0) // the gaps between C's rows are kept
 	k.D.dispatchGemmNT(m, n, p, ba, bb, bc)
-	if !k.finish(bc, cc, p, ba, bb) {
+	if !k.finish(bc, cc, ba, bb) {
 		k.Fallback.GemmNT(m, n, kk, a, lda, b, ldb, c, ldc)
 	}
 }
@@ -245,11 +245,11 @@ func (k *Kernels) Attention(out, q, kv, v []float32, m, nk, heads, dh int, scale
 	}
 	k.D.begin()
 	d := heads * dh
-	p := k.D.buffer(params(m, nk, heads, dh, scale, causal), 0)
+	p := k.D.params(m, nk, heads, dh, scale, causal)
 	bq, bk, bv := k.D.buffer(f32Bytes(q[:m*d]), 0), k.D.buffer(f32Bytes(kv[:nk*d]), 0), k.D.buffer(f32Bytes(v[:nk*d]), 0)
 	bo := k.D.buffer(make([]byte, 4*m*d), 0)
 	k.D.dispatchAttention(m, nk, heads, dh, p, bq, bk, bv, bo)
-	if !k.finish(bo, out[:m*d], p, bq, bk, bv) {
+	if !k.finish(bo, out[:m*d], bq, bk, bv) {
 		k.Fallback.Attention(out, q, kv, v, m, nk, heads, dh, scale, causal)
 	}
 }
@@ -265,11 +265,11 @@ func (k *Kernels) LayerNorm(y, x []float32, d int, gamma, beta []float32, eps fl
 	}
 	k.D.begin()
 	rows := len(x) / d
-	p := k.D.buffer(params(rows, d, float32(eps)), 0)
+	p := k.D.params(rows, d, float32(eps))
 	bx, bg, bb := k.D.buffer(f32Bytes(x[:rows*d]), 0), k.D.buffer(f32Bytes(gamma[:d]), 0), k.D.buffer(f32Bytes(beta[:d]), 0)
 	by := k.D.buffer(make([]byte, 4*rows*d), 0)
 	k.D.dispatch("layer_norm", layerNormWGSL, groups(rows), 1, p, bx, bg, bb, by)
-	if !k.finish(by, y[:rows*d], p, bx, bg, bb) {
+	if !k.finish(by, y[:rows*d], bx, bg, bb) {
 		k.Fallback.LayerNorm(y, x, d, gamma, beta, eps)
 	}
 }
@@ -282,10 +282,10 @@ func (k *Kernels) Activate(x []float32, act string) {
 		return
 	}
 	k.D.begin()
-	p := k.D.buffer(params(len(x), c), 0)
+	p := k.D.params(len(x), c)
 	bx := k.D.buffer(f32Bytes(x), 0)
 	k.D.dispatchFlat("activate", activateWGSL, len(x), p, bx)
-	if !k.finish(bx, x, p) {
+	if !k.finish(bx, x) {
 		k.Fallback.Activate(x, act)
 	}
 }
@@ -300,10 +300,10 @@ func (k *Kernels) AddBias(y []float32, m, n int, bias []float32) {
 		return
 	}
 	k.D.begin()
-	p := k.D.buffer(params(m, n), 0)
+	p := k.D.params(m, n)
 	bb, by := k.D.buffer(f32Bytes(bias[:n]), 0), k.D.buffer(f32Bytes(y[:m*n]), 0)
 	k.D.dispatch("add_bias", addBiasWGSL, groups(n), m, p, bb, by)
-	if !k.finish(by, y[:m*n], p, bb) {
+	if !k.finish(by, y[:m*n], bb) {
 		k.Fallback.AddBias(y, m, n, bias)
 	}
 }

@@ -253,11 +253,7 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 		owned[n] = b
 		return b.buf
 	}
-	param := func(v ...any) safejs.Value {
-		b := d.buffer(params(v...), 0)
-		temps = append(temps, b)
-		return b
-	}
+	param := d.params
 	for i, s := range p.steps {
 		for _, n := range s.In {
 			_, isBuf := bufs[n]

@@ -43,7 +43,8 @@ type Device struct {
 	// Description names the adapter (vendor, architecture) for the ready message.
 	Description string
 	pipelines   map[string]safejs.Value
-	err         error // the first JavaScript error, reported by the next call
+	paramBufs   map[string]safejs.Value // by their bytes (params)
+	err         error                   // the first JavaScript error, reported by the next call
 	// Reads counts the results copied back to Go: each is a wait for the GPU.
 	Reads int
 	// DP4A says the shaders may use dot4I8Packed (the WGSL language feature
@@ -84,7 +85,7 @@ func Open(ctx context.Context, allowSoftware bool) (*Device, error) {
 	if adapter.IsNull() || adapter.IsUndefined() {
 		return nil, fmt.Errorf("%w: requestAdapter found none", ErrNoAdapter)
 	}
-	d := &Device{pipelines: map[string]safejs.Value{}}
+	d := &Device{pipelines: map[string]safejs.Value{}, paramBufs: map[string]safejs.Value{}}
 	if wf := d.get(gpu, "wgslLanguageFeatures"); !wf.IsUndefined() && !wf.IsNull() {
 		has, _ := d.call(wf, "has", "packed_4x8_integer_dot_product").Bool()
 		d.DP4A = has
@@ -264,8 +265,22 @@ func i8Bytes(s []int8) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s))
 }
 
-// params packs a kernel's sizes (u32) and float arguments (bitcast) for binding 0.
-func params(v ...any) []byte {
+// params is a params buffer holding v (see paramBytes), made once for each distinct v
+// and kept: a program's steps ask for the same ones on every run. Callers must not
+// destroy it. The distinct values are few: the shapes' sizes (a decoder step's
+// attention adds one a position, the same for every layer).
+func (d *Device) params(v ...any) safejs.Value {
+	b := paramBytes(v...)
+	if p, ok := d.paramBufs[string(b)]; ok {
+		return p
+	}
+	p := d.buffer(b, 0)
+	d.paramBufs[string(b)] = p
+	return p
+}
+
+// paramBytes packs a kernel's sizes (u32) and float arguments (bitcast) for binding 0.
+func paramBytes(v ...any) []byte {
 	out := make([]uint32, len(v))
 	for i, x := range v {
 		switch x := x.(type) {

@@ -349,7 +349,7 @@ func TestTinyModelOnDP4A(t *testing.T) {
 func TestValidationErrorsAreCaught(t *testing.T) {
 	d := open(t)
 	d.begin()
-	p := d.buffer(params(4), 0)
+	p := d.params(4)
 	d.dispatch("add", addWGSL, 1, 1, p, d.empty(16))
 	if err := d.end(); err == nil {
 		t.Fatal("an invalid dispatch went unnoticed")
@@ -538,7 +538,8 @@ func TestAttentionOnEachShader(t *testing.T) {
 
 // A decoder step on the backend waits for the GPU twice: its six layers as one program
 // (the new keys and values in the same read) and the head; the text embedding's norm,
-// a row, runs on the CPU (smallOnCPU). Counted as the reads of five forced steps more.
+// a row, runs on the CPU (smallOnCPU). Counted as the reads of four forced steps more.
+// Its params buffers are made once (Device.params), but for attention's new length.
 func TestATokenWaitsForTheGPUTwice(t *testing.T) {
 	m, err := hf.LoadDir(fixture.TinyDir())
 	if err != nil {
@@ -562,9 +563,15 @@ func TestATokenWaitsForTheGPUTwice(t *testing.T) {
 		}
 		return k.D.Reads - before
 	}
-	one, six := reads([]int{1000}), reads([]int{1000, 1001, 1002, 1003, 1004, 1005})
-	if perStep := float64(six-one) / 5; perStep != 2 {
-		t.Errorf("%.1f reads a step (%d for one token, %d for six)", perStep, one, six)
+	two := reads([]int{1000, 1001}) // one step: its shapes' params made
+	params := len(k.D.paramBufs)
+	six := reads([]int{1000, 1001, 1002, 1003, 1004, 1005})
+	if perStep := float64(six-two) / 4; perStep != 2 {
+		t.Errorf("%.1f reads a step (%d for two tokens, %d for six)", perStep, two, six)
+	}
+	// and a step's params buffers are the step before's, but for attention's new length
+	if made := len(k.D.paramBufs) - params; made != 4 {
+		t.Errorf("four steps more made %d params buffers, want 4 (one a position)", made)
 	}
 	if k.Err != nil {
 		t.Fatal(k.Err)
