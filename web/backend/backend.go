@@ -137,6 +137,10 @@ func newWebGPU(exact, allowSoftware bool) (*webgpu.Backend, gpuNote) {
 	// a hardware GPU's fastest product path, timed (none to choose on SwiftShader)
 	if timed := k.Choose(); timed != "" {
 		note.detail += ", " + timed
+		if k.Err != nil {
+			d.Close()
+			return nil, gpuNote{err: fmt.Errorf("WebGPU (%s) failed while its products were timed (%s): running on the CPU", d.Description, timed)}
+		}
 	} else if !k.Exact() {
 		note.detail += ", int8 activations (dot4I8Packed)"
 	}

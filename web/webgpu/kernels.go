@@ -81,6 +81,16 @@ func (k *Kernels) finish(buf safejs.Value, out []float32, temps ...safejs.Value)
 	return k.ok()
 }
 
+// forget releases the GPU copy of a matrix that was only a test's or a probe's (kept by
+// address, a freed one's could otherwise be taken for a later matrix's).
+func (k *Kernels) forget(w *kernels.Matrix) {
+	if b, ok := k.weights[keyOf(w)]; ok {
+		k.D.call(b.w, "destroy")
+		k.D.call(b.scales, "destroy")
+		delete(k.weights, keyOf(w))
+	}
+}
+
 func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
 	if b, ok := k.weights[keyOf(w)]; ok {
 		return b
@@ -97,60 +107,96 @@ func (k *Kernels) q8(w *kernels.Matrix) q8Buffers {
 
 // The paths an int8 Linear layer can take on a hardware GPU. Which is fastest depends on
 // the GPU (whether dot4I8Packed is one instruction or emulated, whether f16 runs at twice
-// f32's rate), so the backend times them at load (Choose) and keeps the fastest in
-// Kernels.Product.
+// f32's rate, which tiles suit it), so the backend times them at load (Choose) and keeps
+// the fastest in Kernels.Product. The 64×64 paths take 16×16 tiles below 32 rows.
 const (
-	// ProductF32: float activations, the weights dequantized in 16×16 tiles. Exact.
-	ProductF32 = "f32 16×16"
-	// ProductDP4A64: activations quantized per row, dot4I8Packed in 64×64 tiles of 4×4
-	// an invocation from 32 rows on (16×16 tiles below). The default where int8 is
-	// allowed and the GPU has dot4I8Packed.
+	// float activations, the weights dequantized: exact
+	ProductF32   = "f32 16×16"
+	ProductF32x4 = "f32 64×64" // 4×4 outputs an invocation, in registers
+	// activations quantized per row, dot4I8Packed; ProductDP4A64 is the default where
+	// int8 is allowed and the GPU has dot4I8Packed
 	ProductDP4A64 = "dp4a 64×64"
-	// ProductDP4A16: the same in 16×16 tiles at every size.
 	ProductDP4A16 = "dp4a 16×16"
-	// ProductF16: as ProductF32 with the tiles and their sums in f16 (shader-f16).
-	ProductF16 = "f16 16×16"
+	// as the float paths, with the tiles and the sums of 16 in f16 (shader-f16)
+	ProductF16   = "f16 16×16"
+	ProductF16x4 = "f16 64×64"
 )
 
-// productShader names the shader an int8 product of m rows, cols inputs and scale
-// groups of group takes on Product's path (the default where it is ""), given what the
-// device has and what the shape allows: dot4I8Packed wants whole words, tiles whole
-// tiles in each scale group (16 values, 64 for DP4A, or the row). SwiftShader (not
-// Tiled, as its barriers are slow: 40 s against 14 for 901×1024·1024×4096) takes one
-// invocation per output.
-func (k *Kernels) productShader(m, cols, group int) string {
-	d := k.D
-	dp4a := k.Int8 && d.DP4A && cols%4 == 0 && group%4 == 0
-	tiles64 := d.Tiled && (group%64 == 0 || group >= cols)
-	tiles16 := d.Tiled && (group%16 == 0 || group >= cols)
+// productPaths says what each path computes in (f32, dp4a, f16) and whether it takes
+// 64×64 tiles from 32 rows on.
+var productPaths = map[string]struct {
+	kind string
+	big  bool
+}{
+	ProductF32: {"f32", false}, ProductF32x4: {"f32", true},
+	ProductDP4A64: {"dp4a", true}, ProductDP4A16: {"dp4a", false},
+	ProductF16: {"f16", false}, ProductF16x4: {"f16", true},
+}
+
+// kind is what Product computes in on this device: its own kind where the device has it
+// and Int8 allows rounding, else f32; "" is dp4a where it may, else f32.
+func (k *Kernels) kind() string {
+	path, ok := productPaths[k.Product]
 	switch {
-	case k.Product == ProductF32 || !dp4a && k.Product != ProductF16:
-	case k.Product == ProductF16:
-		if tiles16 && k.Int8 && d.F16 {
-			return "linear_q8_tiled_f16"
+	case !ok && k.Int8 && k.D.DP4A, ok && path.kind == "dp4a" && k.Int8 && k.D.DP4A:
+		return "dp4a"
+	case ok && path.kind == "f16" && k.Int8 && k.D.F16:
+		return "f16"
+	}
+	return "f32"
+}
+
+// productShader names the shader an int8 product of m rows, cols inputs and scale groups
+// of group takes on Product's path, given what the device has and what the shape allows:
+// dot4I8Packed wants whole words, tiles whole tiles in each scale group (16 values, 64
+// for DP4A, or the row). SwiftShader (not Tiled, as its barriers are slow: 40 s against
+// 14 for 901×1024·1024×4096) takes one invocation per output.
+func (k *Kernels) productShader(m, cols, group int) string {
+	d, kind := k.D, k.kind()
+	path, ok := productPaths[k.Product]
+	big := m >= 32 && (path.big || !ok && kind == "dp4a")
+	if kind == "dp4a" && cols%4 == 0 && group%4 == 0 {
+		tiles := d.Tiled && (group%64 == 0 || group >= cols)
+		switch {
+		case tiles && big:
+			return "linear_dp4a_reg4"
+		case tiles:
+			return "linear_dp4a_tiled"
 		}
-	case tiles64 && m >= 32 && k.Product != ProductDP4A16:
-		return "linear_dp4a_reg4"
-	case tiles64:
-		return "linear_dp4a_tiled"
-	default:
 		return "linear_dp4a"
 	}
-	if tiles16 {
-		return "linear_q8_tiled"
+	if !d.Tiled || group%16 != 0 && group < cols {
+		return "linear_q8"
 	}
-	return "linear_q8"
+	name := "linear_q8_tiled"
+	if big {
+		name = "linear_q8_reg4"
+	}
+	if kind == "f16" {
+		name += "_f16"
+	}
+	return name
 }
 
 // Exact says whether the int8 products keep activations float32.
-func (k *Kernels) Exact() bool {
-	switch {
-	case !k.Int8 || k.Product == ProductF32:
-		return true
-	case k.Product == ProductF16:
-		return !k.D.F16
-	}
-	return !k.D.DP4A
+func (k *Kernels) Exact() bool { return k.kind() == "f32" }
+
+// productShaders are the int8 products' shaders: their source, the side of a
+// workgroup's tile of outputs (0: one invocation per output, 64 a workgroup), and whether
+// they read x quantized per row (dp4a).
+var productShaders = map[string]struct {
+	wgsl string
+	tile int
+	dp4a bool
+}{
+	"linear_dp4a":         {linearDP4AWGSL, 0, true},
+	"linear_dp4a_tiled":   {linearDP4ATiledWGSL, 16, true},
+	"linear_dp4a_reg4":    {linearDP4AReg4WGSL, 64, true},
+	"linear_q8":           {linearQ8WGSL, 0, false},
+	"linear_q8_tiled":     {floatProductShader("linear_q8_tiled"), 16, false},
+	"linear_q8_reg4":      {floatProductShader("linear_q8_reg4"), 64, false},
+	"linear_q8_tiled_f16": {floatProductShader("linear_q8_tiled_f16"), 16, false},
+	"linear_q8_reg4_f16":  {floatProductShader("linear_q8_reg4_f16"), 64, false},
 }
 
 // dispatchLinearQ8 dispatches y = x·Wᵀ (m rows, n outputs, cols inputs) for int8
@@ -160,29 +206,19 @@ func (k *Kernels) Exact() bool {
 func (k *Kernels) dispatchLinearQ8(m, n, cols, kw, group int, x, w, scales, y safejs.Value) []safejs.Value {
 	d := k.D
 	nGroups := (cols + group - 1) / group
-	switch name := k.productShader(m, cols, group); name {
-	case "linear_dp4a_reg4", "linear_dp4a_tiled", "linear_dp4a":
-		xq, sx, made := k.quantizeRows(x, m, cols)
-		p := d.params(m, n, cols, group, nGroups)
-		switch name {
-		case "linear_dp4a_reg4":
-			d.dispatch(name, linearDP4AReg4WGSL, (n+63)/64, (m+63)/64, p, xq, sx, w, scales, y)
-		case "linear_dp4a_tiled":
-			d.dispatch(name, linearDP4ATiledWGSL, (n+15)/16, (m+15)/16, p, xq, sx, w, scales, y)
-		default:
-			d.dispatch(name, linearDP4AWGSL, groups(n), m, p, xq, sx, w, scales, y)
-		}
-		return made
-	case "linear_q8":
-		p := d.params(m, n, cols, kw, group, nGroups)
-		d.dispatch(name, linearQ8WGSL, groups(n), m, p, x, w, scales, y)
-		return nil
-	default:
-		p := d.params(m, n, cols, kw, group, nGroups)
-		name, wgsl := linearQ8TiledShader(name == "linear_q8_tiled_f16")
-		d.dispatch(name, wgsl, (n+15)/16, (m+15)/16, p, x, w, scales, y)
-		return nil
+	name := k.productShader(m, cols, group)
+	sh := productShaders[name]
+	gx, gy := groups(n), m
+	if sh.tile > 0 {
+		gx, gy = (n+sh.tile-1)/sh.tile, (m+sh.tile-1)/sh.tile
 	}
+	if sh.dp4a {
+		xq, sx, made := k.quantizeRows(x, m, cols)
+		d.dispatch(name, sh.wgsl, gx, gy, d.params(m, n, cols, group, nGroups), xq, sx, w, scales, y)
+		return made
+	}
+	d.dispatch(name, sh.wgsl, gx, gy, d.params(m, n, cols, kw, group, nGroups), x, w, scales, y)
+	return nil
 }
 
 // quantizeRows dispatches the quantization of x's rows (m × cols floats on the GPU):

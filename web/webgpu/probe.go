@@ -3,6 +3,7 @@
 package webgpu
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"strings"
@@ -15,8 +16,8 @@ import (
 )
 
 // Rate times y = x·Wᵀ for m rows of x as a program runs it: x and the weights uploaded
-// once, the result read back once, the product taking the path LinearQ8 would (DP4A
-// with Int8, tiled on a hardware GPU). It returns GFLOP/s from the difference between
+// once, the result read back once, the product taking the path LinearQ8 would
+// (productShader). It returns GFLOP/s from the difference between
 // one dispatch and nine or more (until they take 20 ms more than one; the best of two
 // runs each), which cancels the submit and the read-back. Where one dispatch alone
 // takes longer than slow, that one's rate is returned (a lower bound, enough to say the
@@ -34,9 +35,7 @@ func (k *Kernels) Rate(x []float32, m int, w *kernels.Matrix, slow time.Duration
 		d.call(bx, "destroy")
 		d.call(by, "destroy")
 		if !kept { // a probe's weights do not stay
-			d.call(wb.w, "destroy")
-			d.call(wb.scales, "destroy")
-			delete(k.weights, keyOf(w))
+			k.forget(w)
 		}
 	}()
 	if err := d.end(); err != nil {
@@ -109,28 +108,29 @@ func probe() (x []float32, m int, w *kernels.Matrix) {
 	return x, m, w
 }
 
-// products are the paths Choose weighs on this device: with float activations only
-// ProductF32; where Int8 allows rounding them, DP4A (dot4I8Packed) and f16 where the
-// device has them. Exact first: a later path must be clearly faster to replace it.
-// None on SwiftShader, which is not Tiled: it takes the default rule.
+// products are the paths Choose weighs on this device: the float ones; where Int8
+// allows rounding activations, DP4A (dot4I8Packed) and f16 where the device has them.
+// The default first (dp4a 64×64 where it may, else f32 16×16), then exact before not: a
+// later path must be clearly faster to replace one before. None on SwiftShader (not
+// Tiled): it takes the default.
 func (k *Kernels) products() []string {
-	if !k.D.Tiled || !k.Int8 {
+	if !k.D.Tiled {
 		return nil
 	}
-	ps := []string{ProductF32}
-	if k.D.DP4A {
-		ps = append(ps, ProductDP4A64, ProductDP4A16)
+	ps := []string{ProductF32, ProductF32x4}
+	if k.Int8 && k.D.DP4A {
+		ps = append([]string{ProductDP4A64}, append(ps, ProductDP4A16)...)
 	}
-	if k.D.F16 {
-		ps = append(ps, ProductF16)
+	if k.Int8 && k.D.F16 {
+		ps = append(ps, ProductF16, ProductF16x4)
 	}
 	return ps
 }
 
-// Choose times each of this GPU's product paths on the probe and keeps the fastest in
-// Product (a path replaces the one before only if 3% faster), dropping the f16 path
-// where it fails its check (checkF16). It says what it timed; with one path or none it
-// times nothing. Outruns then weighs the chosen path's rate.
+// Choose checks each of this GPU's product paths (checkProduct) and times it on the
+// probe, and keeps the fastest in Product (a path replaces the one before only if 3%
+// faster); a path that fails its check is dropped (f16 for good where its shader is
+// refused). It says what it timed. Outruns then weighs the chosen path's rate.
 func (k *Kernels) Choose() (timed string) {
 	ps := k.products()
 	if len(ps) < 2 {
@@ -140,17 +140,24 @@ func (k *Kernels) Choose() (timed string) {
 	best, bestRate := "", 0.0
 	var said []string
 	for _, p := range ps {
-		if p == ProductF16 {
-			if err := checkF16(k); err != nil {
-				k.D.F16 = false
-				said = append(said, fmt.Sprintf("%s dropped (%v)", p, err))
-				continue
+		if productPaths[p].kind == "f16" && !k.D.F16 {
+			continue // its shader was refused
+		}
+		if err := checkProduct(k, p); err != nil {
+			if !k.ok() {
+				said = append(said, fmt.Sprintf("%s failed (%v)", p, k.Err))
+				break
 			}
+			if productPaths[p].kind == "f16" {
+				k.D.F16 = false
+			}
+			said = append(said, fmt.Sprintf("%s dropped (%v)", p, err))
+			continue
 		}
 		k.Product = p
 		r, err := k.Rate(x, m, w, 50*time.Millisecond)
 		if err != nil || !k.ok() {
-			said = append(said, fmt.Sprintf("%s failed (%v)", p, err))
+			said = append(said, fmt.Sprintf("%s failed (%v)", p, errors.Join(err, k.Err)))
 			break
 		}
 		said = append(said, fmt.Sprintf("%s %s", p, rate(r)))
@@ -159,6 +166,10 @@ func (k *Kernels) Choose() (timed string) {
 		}
 	}
 	k.Product, k.rate = best, bestRate
+	k.ok() // Err says whether the device survived
+	if best == "" {
+		best = "none"
+	}
 	return fmt.Sprintf("products timed (GFLOP/s): %s; %s runs", strings.Join(said, ", "), best)
 }
 
@@ -167,6 +178,9 @@ func (k *Kernels) Choose() (timed string) {
 // the workers the CPU's work would be shared among (which never scale better than
 // that). weighed says the figures.
 func Outruns(gpu *Kernels, cpu kernels.Kernels, workers int) (pick bool, weighed string) {
+	if !gpu.ok() {
+		return false, fmt.Sprintf("the GPU failed (%v)", gpu.Err)
+	}
 	x, m, w := probe()
 	gpuRate := gpu.rate
 	if gpuRate == 0 { // Choose timed nothing

@@ -196,8 +196,9 @@ func (p *program) run(in ...[]ops.Binding) (_ []float32, err error) {
 		}
 	}()
 	bufs := map[*G.Node]safejs.Value{}
-	var temps []safejs.Value // this run's: activations bound, params, intermediate values
+	var temps []safejs.Value // this run's: activations bound, intermediate values
 	defer func() {
+		d.flush() // an early return: the batch that uses them goes first, inside the scopes
 		for _, t := range temps {
 			d.call(t, "destroy")
 		}

@@ -34,6 +34,7 @@ func SelfTest(k *Kernels) error {
 			}
 			got, want := make([]float32, m*w.Rows), make([]float32, m*w.Rows)
 			k.LinearQ8(got, x, m, w)
+			k.forget(w)
 			RefLinearDP4A(want, x, m, w)
 			for i := range want {
 				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
@@ -45,38 +46,58 @@ func SelfTest(k *Kernels) error {
 	return k.Err
 }
 
-// checkF16 holds the f16 product to the Go reference, as the load's self-test holds the
-// others: within 2⁻⁹ of Σ|x·ŵ·s| an output (f16 keeps 11 bits; a wrong index is off by
-// a good part of that sum). Its shader must first compile: f16 is a feature no adapter
-// here has, so a refusal drops the path, not the GPU.
-func checkF16(k *Kernels) error {
-	name, wgsl := linearQ8TiledShader(true)
-	if err := k.D.compiles(name, wgsl); err != nil {
-		return err
+// checkProduct holds a product path to its reference before Choose times it, on the
+// shapes the self-test gives the DP4A paths (below and above 32 rows; groups of 32, 64
+// and the row): a dp4a path to RefLinearDP4A within float rounding; a float path to
+// the Go product within a bound of Σ|x·ŵ·s| an output, 10⁻⁵ for f32, 2⁻⁹ for f16 (it
+// keeps 11 bits); a wrong index is off by a good part of that sum. An f16 shader must
+// first compile: the feature is one no adapter here has, so a refusal drops the path,
+// not the GPU.
+func checkProduct(k *Kernels, product string) error {
+	kind := productPaths[product].kind
+	if kind == "f16" {
+		for _, name := range []string{"linear_q8_tiled_f16", "linear_q8_reg4_f16"} {
+			if err := k.D.compiles(name, floatProductShader(name)); err != nil {
+				return err
+			}
+		}
 	}
-	product := k.Product
-	k.Product = ProductF16
-	defer func() { k.Product = product }()
+	was := k.Product
+	k.Product = product
+	defer func() { k.Product = was }()
+	bound := map[string]float64{"f32": 1e-5, "f16": 1.0 / 512}[kind]
 	r := rand.New(rand.NewSource(10))
-	for _, c := range [][4]int{{5, 70, 96, 32}, {3, 37, 1024, 1024}, {33, 70, 256, 64}} {
+	// rows, outputs, inputs, group, and the spread of x: the last case's values reach
+	// 10⁵, which f16 must hold (see floatProductShader)
+	for _, c := range [][5]int{{5, 70, 96, 32, 1}, {3, 37, 1024, 1024, 1}, {33, 70, 256, 64, 1}, {2, 20, 512, 512, 30000}} {
 		m, w := c[0], simd.Quantized(r, c[1], c[2], c[3])
 		x := make([]float32, m*w.Cols)
 		for i := range x {
-			x[i] = float32(r.NormFloat64())
+			x[i] = float32(r.NormFloat64() * float64(c[4]))
 		}
 		got, want := make([]float32, m*w.Rows), make([]float32, m*w.Rows)
 		k.LinearQ8(got, x, m, w)
-		(&kernels.Go{}).LinearQ8(want, x, m, w)
+		k.forget(w)
+		if kind == "dp4a" {
+			RefLinearDP4A(want, x, m, w)
+		} else {
+			(&kernels.Go{}).LinearQ8(want, x, m, w)
+		}
 		group := scaleGroup(w)
 		groups := (w.Cols + group - 1) / group
 		for i := range m {
 			for j := range w.Rows {
-				bound := 0.0
-				for p := range w.Cols {
-					bound += math.Abs(float64(x[i*w.Cols+p]) * float64(w.Q8[j*w.Cols+p]) * float64(w.Scales[j*groups+p/group]))
+				at := i*w.Rows + j
+				limit := 1e-5 * (1 + math.Abs(float64(want[at])))
+				if kind != "dp4a" {
+					sum := 0.0
+					for p := range w.Cols {
+						sum += math.Abs(float64(x[i*w.Cols+p]) * float64(w.Q8[j*w.Cols+p]) * float64(w.Scales[j*groups+p/group]))
+					}
+					limit = bound * sum
 				}
-				if d := math.Abs(float64(got[i*w.Rows+j] - want[i*w.Rows+j])); d > bound/512 {
-					return fmt.Errorf("linear_q8_tiled_f16 %v at %d,%d: %g, want %g", c, i, j, got[i*w.Rows+j], want[i*w.Rows+j])
+				if d := math.Abs(float64(got[at] - want[at])); !(d <= limit) { // NaN fails too
+					return fmt.Errorf("%s %v at %d,%d: %g, want %g", product, c, i, j, got[at], want[at])
 				}
 			}
 		}

@@ -1,6 +1,9 @@
 package webgpu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // The WGSL kernels, one per kernels.Kernels method. Each reads its sizes from a params
 // array (u32, with f32 values bitcast) at binding 0, so that one pipeline serves every
@@ -484,8 +487,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 // value read from storage serves 16 products instead of one. The scale is applied at
 // each group's end, so a group must be a multiple of 16 (or the whole row). The tiles
 // and the sums of 16 are of type h: f32, or f16 where the adapter has shader-f16
-// (linearQ8TiledShader); the weights are staged as w/128 (exact) so that f16's sums of 16
-// stay finite for |x| < 4096, and the 128 is given back at the end.
+// (floatProductShader). They hold x/64 and w/128 (exact: powers of two), so that in f16
+// a sum of 16 stays finite for |x| < 2.6·10⁵ (16·|x|/64·127/128 < 65504), and the 8192
+// is given back at the end; values of x below 0.004 go subnormal in f16 (flushed to zero
+// on some GPUs), which costs less than int8 activations' rounding (max|x|/254).
 const linearQ8TiledWGSL = unpackI8 + `
 @group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, kw, group, groups
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -509,7 +514,7 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
     let p = p0 + l.x;
     var xv = 0.0;
     if (xi < m && p < k) { xv = x[xi * k + p]; }
-    xs[l.y][l.x] = h(xv);
+    xs[l.y][l.x] = h(xv * 0.015625);
     var wv = 0.0;
     if (wj < n && p < k) { wv = i8at(w[(wj * kw + p) / 4u], p % 4u); }
     ws[l.y][l.x] = h(wv * 0.0078125);
@@ -525,16 +530,98 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
       acc = 0.0;
     }
   }
-  if (i < m && j < n) { y[i * n + j] = total * 128.0; }
+  if (i < m && j < n) { y[i * n + j] = total * 8192.0; }
 }
 `
 
-// linearQ8TiledShader is the tiled float product's name and source, in f16 or f32.
-func linearQ8TiledShader(f16 bool) (name, wgsl string) {
-	if f16 {
-		return "linear_q8_tiled_f16", "enable f16;\nalias h = f16;\n" + linearQ8TiledWGSL
+// linear_q8 in 64×64 tiles, 4×4 outputs an invocation (for 32 rows or more), as
+// linear_dp4a_reg4 is linear_dp4a_tiled: a workgroup stages 16 columns of its 64 rows and
+// of its 64 outputs' (dequantized) weights at a time, and each invocation keeps its 16
+// sums in registers, so that a value read from workgroup memory serves 4 products and one
+// read from storage 64. Of type h, as linear_q8_tiled, with the same x/64, w/128 and
+// sums of 16 in h; groups of a multiple of 16 values, or the row.
+const linearQ8Reg4WGSL = unpackI8 + `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, n, k, kw, group, groups
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> s: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+var<workgroup> xs: array<array<h, 64>, 16>; // [column of the tile][row]
+var<workgroup> ws: array<array<h, 64>, 16>; // [column of the tile][output]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let m = P[0]; let n = P[1]; let k = P[2]; let kw = P[3]; let group = P[4]; let groups = P[5];
+  let row0 = wg.y * 64u;
+  let col0 = wg.x * 64u;
+  let flat = l.y * 16u + l.x;
+  var acc: array<array<f32, 4>, 4>;
+  var total: array<array<f32, 4>, 4>;
+  for (var p0 = 0u; p0 < k; p0 += 16u) {
+    // 64 rows × 16 columns of each: four values an invocation, a row's 16 columns by 16
+    // neighbouring invocations
+    for (var e = 0u; e < 4u; e++) {
+      let r = (flat + 256u * e) / 16u;
+      let t = (flat + 256u * e) % 16u;
+      let p = p0 + t;
+      var xv = 0.0;
+      if (row0 + r < m && p < k) { xv = x[(row0 + r) * k + p]; }
+      xs[t][r] = h(xv * 0.015625);
+      var wv = 0.0;
+      if (col0 + r < n && p < k) { wv = i8at(w[((col0 + r) * kw + p) / 4u], p % 4u); }
+      ws[t][r] = h(wv * 0.0078125);
+    }
+    workgroupBarrier();
+    var part: array<array<h, 4>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+      for (var j = 0u; j < 4u; j++) { part[i][j] = h(0.0); } // (not every compiler zeroes a var declared in a loop each time)
+    }
+    for (var t = 0u; t < 16u; t++) {
+      var a: array<h, 4>;
+      var b: array<h, 4>;
+      for (var i = 0u; i < 4u; i++) { a[i] = xs[t][l.y * 4u + i]; b[i] = ws[t][l.x * 4u + i]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { part[i][j] += a[i] * b[j]; }
+      }
+    }
+    for (var i = 0u; i < 4u; i++) {
+      for (var j = 0u; j < 4u; j++) { acc[i][j] += f32(part[i][j]); }
+    }
+    workgroupBarrier();
+    if (p0 + 16u >= k || (p0 + 16u) % group == 0u) {
+      for (var j = 0u; j < 4u; j++) {
+        let c = col0 + l.x * 4u + j;
+        if (c < n) {
+          let sc = s[c * groups + p0 / group];
+          for (var i = 0u; i < 4u; i++) { total[i][j] += acc[i][j] * sc; }
+        }
+        for (var i = 0u; i < 4u; i++) { acc[i][j] = 0.0; }
+      }
+    }
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let r = row0 + l.y * 4u + i;
+    if (r >= m) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let c = col0 + l.x * 4u + j;
+      if (c < n) { y[r * n + c] = total[i][j] * 8192.0; }
+    }
+  }
+}
+`
+
+// floatProductShader is a float product's source, tiled 16×16 or 64×64 (reg4), of f16
+// or f32: the same text with h aliased to either.
+func floatProductShader(name string) string {
+	wgsl := linearQ8TiledWGSL
+	if strings.HasPrefix(name, "linear_q8_reg4") {
+		wgsl = linearQ8Reg4WGSL
 	}
-	return "linear_q8_tiled", "alias h = f32;\n" + linearQ8TiledWGSL
+	if strings.HasSuffix(name, "_f16") {
+		return "enable f16;\nalias h = f16;\n" + wgsl
+	}
+	return "alias h = f32;\n" + wgsl
 }
 
 // linear_dp4a in 16×16 tiles, as linear_q8_tiled: a workgroup computes 16 rows × 16

@@ -176,13 +176,22 @@ func (d *Device) end() error {
 // without counting a refusal as the device's failure: the path is then dropped, and the
 // rest of the GPU kept.
 func (d *Device) compiles(name, wgsl string) error {
-	d.call(d.device, "pushErrorScope", "validation")
-	d.pipeline(name, wgsl)
-	v, err := jsutil.Await(context.Background(), d.call(d.device, "popErrorScope"))
-	if err == nil && !v.IsNull() && !v.IsUndefined() {
-		msg, _ := d.get(v, "message").String()
-		err = errors.New(strings.TrimSpace(strings.SplitN(msg, "\n", 3)[0])) // the compiler's first line
+	// internal: a shader that validates and that the backend's compiler then refuses
+	scopes := []string{"validation", "internal"}
+	for _, s := range scopes {
+		d.call(d.device, "pushErrorScope", s)
 	}
+	d.pipeline(name, wgsl)
+	var errs []error
+	for range scopes {
+		v, err := jsutil.Await(context.Background(), d.call(d.device, "popErrorScope"))
+		if err == nil && !v.IsNull() && !v.IsUndefined() {
+			msg, _ := d.get(v, "message").String()
+			err = errors.New(strings.TrimSpace(strings.SplitN(msg, "\n", 3)[0])) // the compiler's first line
+		}
+		errs = append(errs, err)
+	}
+	err := errors.Join(errs...)
 	if err != nil {
 		delete(d.pipelines, name)
 	}

@@ -18,6 +18,9 @@ import (
 	"gitvqa/model/hf"
 	"gitvqa/model/kernels"
 	"gitvqa/model/kernels/simd"
+	"gitvqa/model/ops"
+
+	G "gorgonia.org/gorgonia"
 )
 
 // open gets the test browser's adapter: headless Chromium's SwiftShader (the chromium
@@ -426,12 +429,17 @@ func TestRateOfAQuickProduct(t *testing.T) {
 func TestEveryProductPathMatchesItsReference(t *testing.T) {
 	k := NewKernels(open(t))
 	k.D.Tiled, k.Int8 = true, true
+	if !k.D.DP4A {
+		t.Fatal("SwiftShader offers packed_4x8_integer_dot_product: the adapter here should have it")
+	}
 	shaders := map[string][2]string{ // the shaders for 5 and for 40 rows, groups of 64
 		"":            {"linear_dp4a_tiled", "linear_dp4a_reg4"},
 		ProductDP4A64: {"linear_dp4a_tiled", "linear_dp4a_reg4"},
 		ProductDP4A16: {"linear_dp4a_tiled", "linear_dp4a_tiled"},
 		ProductF32:    {"linear_q8_tiled", "linear_q8_tiled"},
+		ProductF32x4:  {"linear_q8_tiled", "linear_q8_reg4"},
 		ProductF16:    {"linear_q8_tiled", "linear_q8_tiled"}, // no shader-f16 here
+		ProductF16x4:  {"linear_q8_tiled", "linear_q8_reg4"},
 	}
 	r := rand.New(rand.NewSource(12))
 	for product, want := range shaders {
@@ -459,11 +467,31 @@ func TestEveryProductPathMatchesItsReference(t *testing.T) {
 			}
 		}
 	}
-	k.D.F16, k.Product = true, ProductF16
-	if got := k.productShader(40, 192, 64); got != "linear_q8_tiled_f16" || k.Exact() {
-		t.Errorf("with shader-f16 the f16 path takes %s (exact %v)", got, k.Exact())
+	k.D.F16 = true
+	for product, want := range map[string]string{ProductF16: "linear_q8_tiled_f16", ProductF16x4: "linear_q8_reg4_f16"} {
+		k.Product = product
+		if got := k.productShader(40, 192, 64); got != want || k.Exact() {
+			t.Errorf("with shader-f16 %s takes %s (exact %v), want %s", product, got, k.Exact(), want)
+		}
 	}
 	k.D.F16 = false
+	// the float shaders where the rows or the groups are not whole tiles
+	k.Product = ProductF32x4
+	for _, c := range [][3]int{{33, 100, 100}, {70, 96, 32}, {64, 160, 16}} {
+		m, w := c[0], simd.Quantized(r, 37, c[1], c[2])
+		x := make([]float32, m*w.Cols)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		got, ref := make([]float32, m*w.Rows), make([]float32, m*w.Rows)
+		k.LinearQ8(got, x, m, w)
+		(&kernels.Go{}).LinearQ8(ref, x, m, w)
+		for i := range ref {
+			if d := math.Abs(float64(got[i] - ref[i])); d > 1e-5*(1+math.Abs(float64(ref[i]))) {
+				t.Fatalf("%v (%s) at %d: %g, want %g", c, k.productShader(m, c[1], c[2]), i, got[i], ref[i])
+			}
+		}
+	}
 	if k.Err != nil {
 		t.Fatal(k.Err)
 	}
@@ -476,7 +504,7 @@ func TestEveryProductPathMatchesItsReference(t *testing.T) {
 func TestChooseTimesEveryPath(t *testing.T) {
 	k := NewKernels(open(t))
 	k.D.Tiled, k.Int8 = true, true
-	if err := checkF16(k); err == nil {
+	if err := checkProduct(k, ProductF16); err == nil {
 		t.Fatal("SwiftShader compiled an f16 shader: it has no shader-f16")
 	} else {
 		t.Logf("f16 refused: %v", err)
@@ -485,12 +513,12 @@ func TestChooseTimesEveryPath(t *testing.T) {
 	start := time.Now()
 	timed := k.Choose()
 	t.Logf("in %v: %s", time.Since(start), timed)
-	for _, p := range []string{ProductF32, ProductDP4A64, ProductDP4A16} {
+	for _, p := range []string{ProductF32, ProductF32x4, ProductDP4A64, ProductDP4A16} {
 		if !strings.Contains(timed, p+" ") {
 			t.Errorf("%s was not timed: %s", p, timed)
 		}
 	}
-	if !strings.Contains(timed, ProductF16+" dropped") || k.D.F16 {
+	if !strings.Contains(timed, ProductF16+" dropped") || strings.Contains(timed, ProductF16x4) || k.D.F16 {
 		t.Errorf("the f16 path was not dropped: %s", timed)
 	}
 	if !strings.HasSuffix(timed, "; "+k.Product+" runs") || k.rate <= 0 {
@@ -575,5 +603,58 @@ func TestATokenWaitsForTheGPUTwice(t *testing.T) {
 	}
 	if k.Err != nil {
 		t.Fatal(k.Err)
+	}
+}
+
+// A program run refused after some of its steps are dispatched (here: rows that do not
+// fit the KV cache, found at the cached attention after an add) returns its error and
+// leaves the GPU as it was: the batch holding the earlier steps is submitted before the
+// run's buffers are released (a batch submitted with destroyed buffers fails the device
+// for good). The next run answers on the GPU, as the CPU does.
+func TestARefusedRunLeavesTheGPUUsable(t *testing.T) {
+	const rows, d, heads, capacity = 2, 8, 2, 6
+	k := NewKernels(open(t))
+	build := func(b model.Backend) (model.Program, *G.Node, ops.KVNodes) {
+		g := ops.NewBuilder(&kernels.Go{}, nil)
+		x, cache := g.Matrix("x", rows, d), g.KVCacheInputs("c", capacity, d)
+		q := g.Add(x, x)
+		out := g.CachedAttention(q, x, x, cache, heads, true)
+		if g.Err != nil {
+			t.Fatal(g.Err)
+		}
+		p, err := b.Compile(g.G, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, x, cache
+	}
+	gpu, x, cache := build(NewBackend(k))
+	if _, ok := gpu.(*program); !ok {
+		t.Fatalf("the graph ran op by op (%T), not as a program", gpu)
+	}
+	xs := make([]float32, rows*d)
+	for i := range xs {
+		xs[i] = float32(i%5) - 2
+	}
+	full := ops.NewKVCache(capacity, d)
+	full.Len = capacity - 1
+	if _, err := gpu.Run(cache.Bind(full), []ops.Binding{ops.Bind(x, xs)}); err == nil {
+		t.Fatal("rows past the cache's end ran")
+	}
+	if !k.ok() {
+		t.Fatalf("the refused run failed the device: %v", k.Err)
+	}
+	reads := k.D.Reads
+	got, err := gpu.Run(cache.Bind(ops.NewKVCache(capacity, d)), []ops.Binding{ops.Bind(x, xs)})
+	if err != nil || k.D.Reads == reads || !k.ok() {
+		t.Fatalf("the next run: %v (reads %d → %d, device %v)", err, reads, k.D.Reads, k.Err)
+	}
+	cpu, cx, ccache := build(model.GoBackend())
+	want, err := cpu.Run(ccache.Bind(ops.NewKVCache(capacity, d)), []ops.Binding{ops.Bind(cx, xs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := fixture.MaxAbsDiff(got, want); diff > 1e-5 {
+		t.Errorf("the GPU's answer is %g from the CPU's", diff)
 	}
 }
