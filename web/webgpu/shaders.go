@@ -302,6 +302,9 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
 }
 `
 
+// attentionRows is the query rows a workgroup of the tiled and untiled attention takes.
+const attentionRows = 64
+
 // maxDecodeKeys is the most keys attention_rows holds the scores of: GIT's 901 image
 // tokens and 1024 positions of text fit.
 const maxDecodeKeys = 2048
@@ -316,13 +319,13 @@ const maxHeadSize = 128
 // for more; on SwiftShader, whose barriers are slow, one invocation a row and head.
 func attentionShader(m, nk, dh int, tiled bool) (name, wgsl string, rowsPerGroup int) {
 	switch {
-	case tiled && m < workgroupSize && nk <= maxDecodeKeys:
+	case tiled && m < attentionRows && nk <= maxDecodeKeys:
 		return fmt.Sprintf("attention_rows_dh%d", dh), fmt.Sprintf("const DH = %du;\nconst MAXK = %du;\n", dh, maxDecodeKeys) + attentionRowsWGSL, 1
 	case tiled:
 		tk := max(1, 1024/dh)
-		return fmt.Sprintf("attention_tiled_dh%d", dh), fmt.Sprintf("const DH = %du;\nconst TK = %du;\n", dh, tk) + attentionTiledWGSL, workgroupSize
+		return fmt.Sprintf("attention_tiled_dh%d", dh), fmt.Sprintf("const DH = %du;\nconst TK = %du;\n", dh, tk) + attentionTiledWGSL, attentionRows
 	}
-	return fmt.Sprintf("attention_dh%d", dh), fmt.Sprintf("const DH = %du;\n", dh) + attentionWGSL, workgroupSize
+	return fmt.Sprintf("attention_dh%d", dh), fmt.Sprintf("const DH = %du;\n", dh) + attentionWGSL, attentionRows
 }
 
 // One invocation per row of d values: y = (x − mean)/√(var + eps)·γ + β, in two passes.
