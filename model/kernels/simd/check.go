@@ -15,7 +15,7 @@ type Shapes struct {
 	Gemm      [][3]int         // m, n, k
 	Attention []AttentionShape //
 	LinearQ8  [][3]int         // rows, cols, group; each with m = 1, 2, 3, 4, 7
-	Q8Q7      [][3]int         // m, rows, cols: the int8-activation path
+	Q8Q7      [][3]int         // m, rows, cols: the int8-activation path (below 4 rows, cols a multiple of 16)
 	LayerNorm []int            // widths
 }
 
@@ -27,12 +27,12 @@ var LoadShapes = Shapes{
 	Gemm:      [][3]int{{3, 5, 7}, {5, 9, 33}, {2, 64, 513}, {17, 17, 12}, {9, 70, 40}},
 	Attention: []AttentionShape{{17, 17, 4, 12, -1}, {5, 22, 3, 8, 17}, {1, 30, 2, 16, 29}, {70, 75, 2, 20, 5}, {37, 41, 2, 64, -1}, {6, 9, 2, 6, -1}},
 	LinearQ8:  [][3]int{{9, 100, 100}, {70, 96, 32}},
-	Q8Q7:      [][3]int{{5, 70, 100}, {9, 37, 48}, {4, 64, 1024}},
+	Q8Q7:      [][3]int{{5, 70, 100}, {9, 37, 48}, {4, 64, 1024}, {1, 70, 96}, {3, 37, 48}, {2, 9, 1024}, {1, 3, 16}, {1, 5, 3072}}, // below 4 rows: gemv_q8_i16
 	LayerNorm: []int{48},
 }
 
 // Check runs every kernel of k on the shapes against the Go reference and returns the
-// first disagreement. With k.Int8 the int8-activation path is held to RefLinearQ8Q7 (the
+// first disagreement. With k.Int8 the int8-activation path is held to RefInt8Path (the
 // float LinearQ8 checks run with it off).
 func Check(k *Kernels, s Shapes) error {
 	f := *k
@@ -169,8 +169,8 @@ func checkQ8Q7(k kernels.Kernels, r *rand.Rand, shapes [][3]int) error {
 		xs := randSlice(r, m*cols, 1)
 		got, want := make([]float32, m*rows), make([]float32, m*rows)
 		k.LinearQ8(got, xs, m, w)
-		RefLinearQ8Q7(want, xs, m, w)
-		if err := within(fmt.Sprintf("gemm_q8q7 %v", s), got, want, 1e-5); err != nil {
+		RefInt8Path(want, xs, m, w)
+		if err := within(fmt.Sprintf("int8 path (gemm_q8q7, gemv_q8_i16 below 4 rows) %v", s), got, want, 1e-5); err != nil {
 			return err
 		}
 	}

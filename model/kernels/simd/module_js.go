@@ -68,6 +68,9 @@ func attnPVRow(p uint32, nk int32, v uint32, ld, dh int32, out uint32)
 //go:wasmimport gitvqa add_bias
 func addBias(y uint32, rows, n int32, bias uint32)
 
+//go:wasmimport gitvqa gemv_q8_i16
+func gemvQ8I16(n, k int32, xq, w uint32, ldw int32, sx, sw, y uint32)
+
 //go:wasmimport gitvqa gemm_q8q7
 func gemmQ8Q7(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
 
@@ -184,6 +187,9 @@ func (*goModule) AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr) {
 	attnPVRow(p, i32(nk), v, i32(ld), i32(dh), out)
 }
 func (*goModule) AddBias(y Ptr, rows, n int, bias Ptr) { addBias(y, i32(rows), i32(n), bias) }
+func (*goModule) GemvQ8I16(n, k int, xq, w Ptr, ldw int, sx, sw, y Ptr) {
+	gemvQ8I16(i32(n), i32(k), xq, w, i32(ldw), sx, sw, y)
+}
 func (*goModule) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	gemmQ8Q7(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }

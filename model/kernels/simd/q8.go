@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"gitvqa/model/kernels"
 )
@@ -64,14 +65,77 @@ func RefLinearQ8Q7(y, x []float32, m int, w *kernels.Matrix) {
 }
 
 // int8Path reports whether LinearQ8 takes the int8-activation path for these inputs.
-func (x *Kernels) int8Path(m int, w *kernels.Matrix) bool {
-	return x.Int8 && m >= 4 && w.Group >= w.Cols
+func (x *Kernels) int8Path(m int, w *kernels.Matrix) bool { return x.Int8 && Int8Shape(m, w) }
+
+// Int8Shape says whether m rows by w take the int8-activation path where Int8 is set
+// (RefInt8Path says what it computes): weights with a scale a row, and from 4 rows the
+// 7-bit packed product, below it gemv_q8_i16 where the rows are whole 16-byte runs.
+func Int8Shape(m int, w *kernels.Matrix) bool {
+	return w.Group >= w.Cols && (m >= 4 || w.Cols%16 == 0)
+}
+
+// RefInt8Path is what the int8-activation path computes: RefLinearQ8Q7 from 4 rows,
+// RefLinearQ8I16 below.
+func RefInt8Path(y, x []float32, m int, w *kernels.Matrix) {
+	if m < 4 {
+		RefLinearQ8I16(y, x, m, w)
+		return
+	}
+	RefLinearQ8Q7(y, x, m, w)
+}
+
+// i16Levels is the largest |x̂| QuantizeRowI16 gives for rows of k values: 16383, or
+// less where k·127·|x̂| would overflow gemv_q8_i16's i32 sums (k > 1032).
+func i16Levels(k int) int32 { return int32(min(16383, math.MaxInt32/(127*max(k, 1)))) }
+
+// QuantizeRowI16 quantizes a row of activations for gemv_q8_i16: x̂ = round(x/s),
+// s = max|x|/i16Levels(len(x)), in float32 arithmetic as the reference uses it. A
+// decoder step's row keeps 14 bits (12 for the MLP's 3072 inputs) where the packed
+// product's rows keep 7: at one row, precision is cheap, and the greedy answer reads
+// the head's logits of that row.
+func QuantizeRowI16(x []float32, q []int16) (s float32) {
+	var mx float32
+	for _, v := range x {
+		mx = max(mx, float32(math.Abs(float64(v))))
+	}
+	levels := i16Levels(len(x))
+	s = mx / float32(levels)
+	if s == 0 {
+		s = 1
+	}
+	inv := 1 / s
+	for i, v := range x {
+		t := float32(math.RoundToEven(float64(v * inv)))
+		q[i] = int16(max(-float32(levels), min(float32(levels), t)))
+	}
+	return s
+}
+
+// RefLinearQ8I16 is the reference of gemv_q8_i16: each row quantized by QuantizeRowI16,
+// the integer dots exact, y = f32(dot)·s·sw[j] in that order.
+func RefLinearQ8I16(y, x []float32, m int, w *kernels.Matrix) {
+	k := w.Cols
+	q := make([]int16, k)
+	for i := 0; i < m; i++ {
+		s := QuantizeRowI16(x[i*k:(i+1)*k], q)
+		for j := 0; j < w.Rows; j++ {
+			var dot int32
+			for p, v := range w.Q8[j*k : (j+1)*k] {
+				dot += int32(v) * int32(q[p])
+			}
+			y[i*w.Rows+j] = float32(dot) * s * w.Scales[j]
+		}
+	}
 }
 
 // linearQ8Q7 runs the int8-activation path: quantize and pack x, then for each panel of
 // 64 weight rows pack them (summing each row) and multiply.
 func (x *Kernels) linearQ8Q7(y, xs []float32, m int, w *kernels.Matrix) {
 	k := w.Cols
+	if m < 4 { // a decoder step: the weights as they lie, a row at a time
+		x.gemvI16(y, xs, m, w)
+		return
+	}
 	k16 := (k + 15) &^ 15
 	pairs := (m + 1) / 2
 	xp := x.M.Scratch(pairs * 2 * k16 / 4)
@@ -96,6 +160,19 @@ func (x *Kernels) linearQ8Q7(y, xs []float32, m int, w *kernels.Matrix) {
 			scales = sw
 		}
 		gemm(m, nb, k16, xp, wp, sx, zx, scales, ws, py+Ptr(4*jb), w.Rows)
+	}
+	x.M.Done()
+}
+
+// gemvI16 runs gemv_q8_i16 on each of m rows of xs, quantized in Go (a row of a few
+// thousand values: microseconds).
+func (x *Kernels) gemvI16(y, xs []float32, m int, w *kernels.Matrix) {
+	k := w.Cols
+	q, s := make([]int16, k), make([]float32, 1)
+	pw, ps := x.M.InI8(w.Q8), x.M.In(w.Scales)
+	for i := range m {
+		s[0] = QuantizeRowI16(xs[i*k:(i+1)*k], q)
+		x.M.GemvQ8I16(w.Rows, k, x.M.InI8(unsafe.Slice((*int8)(unsafe.Pointer(&q[0])), 2*k)), pw, k, x.M.In(s), ps, x.M.InOut(y[i*w.Rows:(i+1)*w.Rows]))
 	}
 	x.M.Done()
 }

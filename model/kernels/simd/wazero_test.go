@@ -71,8 +71,8 @@ func TestModuleMatchesReference(t *testing.T) {
 type int8Ref struct{ *simd.Kernels }
 
 func (r int8Ref) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
-	if m >= 4 && w.Group >= w.Cols {
-		simd.RefLinearQ8Q7(y, x, m, w)
+	if simd.Int8Shape(m, w) {
+		simd.RefInt8Path(y, x, m, w)
 		return
 	}
 	r.Kernels.LinearQ8(y, x, m, w)
@@ -216,5 +216,31 @@ func TestInt8ActivationsOnFixtures(t *testing.T) {
 	t.Logf("int8 weights + 7-bit activations: worst cosine %.6f, top-1 agreement %d/%d", worstCos, agree, steps)
 	if worstCos < 0.998 || float64(agree) < 0.8*float64(steps) {
 		t.Errorf("int8 activations drift more than expected")
+	}
+}
+
+// gemv_q8_i16 (in both modules: it needs no relaxed SIMD) gives exactly its reference's
+// floats natively: the integer dots are exact and the scales are applied in the same
+// order. Rows past a multiple of four, 16 inputs to the MLP's 3072 (fewer levels there,
+// so that the i32 sums cannot overflow), one to three rows.
+func TestGemvI16MatchesReference(t *testing.T) {
+	k := &simd.Kernels{M: plain(t), Int8: true}
+	r := rand.New(rand.NewSource(6))
+	for _, c := range [][3]int{{1, 70, 96}, {3, 37, 48}, {2, 9, 1024}, {1, 3, 16}, {1, 5, 3072}, {1, 1, 768}} {
+		m, w := c[0], simd.Quantized(r, c[1], c[2], c[2])
+		x := make([]float32, m*w.Cols)
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 3)
+		}
+		x[0] = 40 // a row's largest value sets its scale
+		for i := range w.Q8[:w.Cols] {
+			w.Q8[i] = 127 // the largest sums
+		}
+		got, want := make([]float32, m*w.Rows), make([]float32, m*w.Rows)
+		k.LinearQ8(got, x, m, w)
+		simd.RefLinearQ8I16(want, x, m, w)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%v: %v, want %v", c, got[:min(4, len(got))], want[:min(4, len(want))])
+		}
 	}
 }
