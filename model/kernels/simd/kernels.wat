@@ -500,76 +500,41 @@
         (br $jl))))
 
   ;; gemv_q8_i16 is the int8 product for one row of activations (a decoder step) on the
-  ;; int8-activation path: y[j] = sw[j]·(sx·Σ_p x̂[p]·w[j][p]) for j < n, x̂ the row
-  ;; quantized to i16 with one scale (QuantizeRowI16: symmetric, no offset, so no row sums
-  ;; of the weights), over the weights as they lie (row j at w + j·ldw; k a multiple of
-  ;; 16). Each 16 weights are widened to i16 and dotted pairwise into i32 (exact):
-  ;; six instructions where gemv_q8 spent some twenty widening them to floats, and the
-  ;; packing that gemm_q8q7 wants would cost more than the product at one row. Four rows
-  ;; at a time share the activations' loads; past row n − 1 the last row is read again,
-  ;; and not stored.
+  ;; int8-activation path: y[j] = f32(Σ_p x̂[p]·w[j][p])·sx·sw[j] for j < n, x̂ the row
+  ;; quantized to i16 with one scale (QuantizeRowI16: symmetric, no offset, so the
+  ;; weights' row sums are not needed), over the weights as they lie (row j at w + j·ldw;
+  ;; k a multiple of 16). Each 16 weights are widened to i16 and dotted pairwise into
+  ;; i32, exactly: six instructions where gemv_q8 spends some twenty widening them to
+  ;; floats (and the packing gemm_q8q7 wants would cost more than the product at one
+  ;; row). One weight row at a time: four at once, sharing the activations' loads, ran
+  ;; the 23 MB head at 4 GB/s against 17 one at a time (here, from memory).
   (func $gemv_q8_i16 (export "gemv_q8_i16")
     (param $n i32) (param $k i32) (param $xq i32) (param $w i32) (param $ldw i32)
     (param $sx i32) (param $sw i32) (param $y i32)
-    (local $j i32) (local $p i32) (local $last i32)
-    (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $r3 i32)
-    (local $xa v128) (local $xb v128) (local $v v128)
-    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $sw4 v128)
-    (local.set $last (i32.sub (local.get $n) (i32.const 1)))
+    (local $j i32) (local $p i32) (local $row i32) (local $v v128) (local $c0 v128) (local $c1 v128)
     (local.set $j (i32.const 0))
     (block $jd (loop $jl
       (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
-      (local.set $r0 (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $ldw))))
-      (local.set $r1 (i32.add (local.get $w) (i32.mul (call $mini (i32.add (local.get $j) (i32.const 1)) (local.get $last)) (local.get $ldw))))
-      (local.set $r2 (i32.add (local.get $w) (i32.mul (call $mini (i32.add (local.get $j) (i32.const 2)) (local.get $last)) (local.get $ldw))))
-      (local.set $r3 (i32.add (local.get $w) (i32.mul (call $mini (i32.add (local.get $j) (i32.const 3)) (local.get $last)) (local.get $ldw))))
+      (local.set $row (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $ldw))))
       (local.set $c0 (v128.const i64x2 0 0)) (local.set $c1 (v128.const i64x2 0 0))
-      (local.set $c2 (v128.const i64x2 0 0)) (local.set $c3 (v128.const i64x2 0 0))
       (local.set $p (i32.const 0))
       (block $kd (loop $kl
         (br_if $kd (i32.ge_u (local.get $p) (local.get $k)))
-        (local.set $xa (v128.load (i32.add (local.get $xq) (i32.shl (local.get $p) (i32.const 1)))))
-        (local.set $xb (v128.load offset=16 (i32.add (local.get $xq) (i32.shl (local.get $p) (i32.const 1)))))
-        (local.set $v (v128.load (i32.add (local.get $r0) (local.get $p))))
-        (local.set $c0 (i32x4.add (local.get $c0) (i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $v)) (local.get $xa))
-                                                           (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $v)) (local.get $xb)))))
-        (local.set $v (v128.load (i32.add (local.get $r1) (local.get $p))))
-        (local.set $c1 (i32x4.add (local.get $c1) (i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $v)) (local.get $xa))
-                                                           (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $v)) (local.get $xb)))))
-        (local.set $v (v128.load (i32.add (local.get $r2) (local.get $p))))
-        (local.set $c2 (i32x4.add (local.get $c2) (i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $v)) (local.get $xa))
-                                                           (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $v)) (local.get $xb)))))
-        (local.set $v (v128.load (i32.add (local.get $r3) (local.get $p))))
-        (local.set $c3 (i32x4.add (local.get $c3) (i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $v)) (local.get $xa))
-                                                           (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $v)) (local.get $xb)))))
+        (local.set $v (v128.load (i32.add (local.get $row) (local.get $p))))
+        (local.set $c0 (i32x4.add (local.get $c0) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $v))
+          (v128.load (i32.add (local.get $xq) (i32.shl (local.get $p) (i32.const 1)))))))
+        (local.set $c1 (i32x4.add (local.get $c1) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $v))
+          (v128.load offset=16 (i32.add (local.get $xq) (i32.shl (local.get $p) (i32.const 1)))))))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (br $kl)))
-      ;; the four rows' scales, the last one's again past n − 1
-      (local.set $sw4 (v128.load32_splat (i32.add (local.get $sw) (i32.shl (local.get $j) (i32.const 2)))))
-      (local.set $sw4 (f32x4.replace_lane 1 (local.get $sw4) (f32.load (i32.add (local.get $sw) (i32.shl (call $mini (i32.add (local.get $j) (i32.const 1)) (local.get $last)) (i32.const 2))))))
-      (local.set $sw4 (f32x4.replace_lane 2 (local.get $sw4) (f32.load (i32.add (local.get $sw) (i32.shl (call $mini (i32.add (local.get $j) (i32.const 2)) (local.get $last)) (i32.const 2))))))
-      (local.set $sw4 (f32x4.replace_lane 3 (local.get $sw4) (f32.load (i32.add (local.get $sw) (i32.shl (call $mini (i32.add (local.get $j) (i32.const 3)) (local.get $last)) (i32.const 2))))))
-      (call $store_row (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2)))
-        (f32x4.mul (f32x4.mul (f32x4.convert_i32x4_s (call $reduce4i (local.get $c0) (local.get $c1) (local.get $c2) (local.get $c3)))
-                              (v128.load32_splat (local.get $sx)))
-                   (local.get $sw4))
-        (i32.sub (local.get $n) (local.get $j)) (i32.const 0))
-      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (local.set $c0 (i32x4.add (local.get $c0) (local.get $c1)))
+      (f32.store (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2)))
+        (f32.mul (f32.mul (f32.convert_i32_s (i32.add (i32.add (i32x4.extract_lane 0 (local.get $c0)) (i32x4.extract_lane 1 (local.get $c0)))
+                                                       (i32.add (i32x4.extract_lane 2 (local.get $c0)) (i32x4.extract_lane 3 (local.get $c0)))))
+                          (f32.load (local.get $sx)))
+                 (f32.load (i32.add (local.get $sw) (i32.shl (local.get $j) (i32.const 2))))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br $jl))))
-
-  ;; reduce4i is reduce4 for i32 lanes.
-  (func $reduce4i (param $a v128) (param $b v128) (param $c v128) (param $d v128) (result v128)
-    (local $ab v128) (local $cd v128)
-    (local.set $ab (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
-                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
-    (local.set $cd (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c) (local.get $d))
-                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c) (local.get $d))))
-    (i32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $ab) (local.get $cd))
-               (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $ab) (local.get $cd))))
-
-  ;; mini is the smaller of two i32s.
-  (func $mini (param $a i32) (param $b i32) (result i32)
-    (select (local.get $a) (local.get $b) (i32.lt_s (local.get $a) (local.get $b))))
 
   ;; qtail is Σ x[p]·q[p] over a short tail of float x and int8 q.
   (func $qtail (param $x i32) (param $q i32) (param $k i32) (result f32)
@@ -821,6 +786,16 @@
       (br $xl))))
 
   (;RELAXED
+  ;; reduce4i is reduce4 for i32 lanes.
+  (func $reduce4i (param $a v128) (param $b v128) (param $c v128) (param $d v128) (result v128)
+    (local $ab v128) (local $cd v128)
+    (local.set $ab (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
+                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
+    (local.set $cd (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c) (local.get $d))
+                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c) (local.get $d))))
+    (i32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $ab) (local.get $cd))
+               (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $ab) (local.get $cd))))
+
   ;; gemm_q8q7 computes y[i][j] = sw[j]·(sx[i]·Σ_p x̂[i][p]·ŵ[j][p] + zx[i]·wsum[j]) for
   ;; i < m, j < n over k16 packed columns (see the layouts above); ldy counts floats.
   ;; sw and wsum are read four at a time: the caller pads them to a multiple of 4.
