@@ -25,7 +25,7 @@ type AttentionShape struct{ M, NK, Heads, DH, Causal int }
 // LoadShapes are what a worker checks at load: a fraction of a second.
 var LoadShapes = Shapes{
 	Gemm:      [][3]int{{3, 5, 7}, {5, 9, 33}, {2, 64, 513}, {17, 17, 12}, {9, 70, 40}},
-	Attention: []AttentionShape{{17, 17, 4, 12, -1}, {5, 22, 3, 8, 17}, {1, 30, 2, 16, 29}, {70, 75, 2, 20, 5}, {37, 41, 2, 64, -1}, {6, 9, 2, 6, -1}},
+	Attention: []AttentionShape{{17, 17, 4, 12, -1}, {5, 22, 3, 8, 17}, {1, 30, 2, 16, 29}, {70, 75, 2, 20, 5}, {37, 41, 2, 64, -1}, {6, 9, 2, 6, -1}, {1, 41, 3, 8, 30}},
 	LinearQ8:  [][3]int{{9, 100, 100}, {70, 96, 32}},
 	Q8Q7:      [][3]int{{5, 70, 100}, {9, 37, 48}, {4, 64, 1024}, {1, 70, 96}, {3, 37, 48}, {2, 9, 1024}, {1, 3, 16}, {1, 5, 3072}}, // below 4 rows: gemv_q8_i16
 	LayerNorm: []int{48},

@@ -11,6 +11,8 @@ var testShapes = simd.Shapes{
 		{1, 925, 12, 64, 924}, // a decoder step of the real model (attn_qk_row, attn_pv_row)
 		{1, 7, 3, 32, -1},     // keys not a multiple of 4
 		{1, 1, 1, 48, 0},      // the first key only
+		{1, 41, 3, 8, 30},     // a row that sees fewer keys than it is given
+		{1, 6, 5, 4, -1},      // heads of 4
 		{5, 22, 3, 8, 17},     // a prompt of 5 after 17 image rows
 		{3, 3, 1, 5, 0},       // causal from the start
 		{9, 61, 2, 64, -1},

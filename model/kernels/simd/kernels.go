@@ -80,7 +80,7 @@ func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale 
 		x.fallback.Attention(out, q, k, v, m, nk, heads, dh, scale, causal)
 		return
 	}
-	if m == 1 && dh%16 == 0 {
+	if m == 1 {
 		x.attentionRow(out, q, k, v, nk, heads, dh, scale, causal)
 		return
 	}
@@ -114,20 +114,23 @@ func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale 
 
 // attentionRow is a decoder step's attention: one query row against the keys and
 // values where they lie, nothing packed (packing the KV cache for one row cost more
-// than the products).
+// than the products), every head in one pass over the cache's rows: the heads' scores
+// as the rows of a softmax, each row scaled by its 1/Σ after the values.
 func (x *Kernels) attentionRow(out, q, k, v []float32, nk, heads, dh int, scale float32, causal int) {
+	if causal >= 0 { // the row sees the first causal+1 keys: every head the same
+		nk = min(nk, causal+1)
+	}
 	d := heads * dh
 	nk4 := round4(nk)
-	sc := x.M.Scratch(nk4)
-	rs := x.M.Scratch(1)
+	sc := x.M.Scratch(heads * nk4)
+	rs := x.M.Scratch(heads)
 	pq, pk, pv := x.M.In(q[:d]), x.M.In(k[:span(nk, d, d)]), x.M.In(v[:span(nk, d, d)])
 	po := x.M.InOut(out[:d])
+	x.M.AttnQKRow(pq, pk, d, nk, heads, dh, sc, nk4)
+	x.M.SoftmaxRows(sc, heads, nk, nk4, scale, -1, nk4, rs)
+	x.M.AttnPVRow(sc, nk4, nk, pv, d, heads, dh, po)
 	for h := 0; h < heads; h++ {
-		off := Ptr(4 * h * dh)
-		x.M.AttnQKRow(pq+off, pk+off, d, nk, dh, sc)
-		x.M.SoftmaxRows(sc, 1, nk, nk4, scale, causal, nk4, rs)
-		x.M.AttnPVRow(sc, nk, pv+off, d, dh, po+off)
-		x.M.ScaleRows(po+off, 1, dh, d, rs)
+		x.M.ScaleRows(po+Ptr(4*h*dh), 1, dh, d, rs+Ptr(4*h))
 	}
 	x.M.Done()
 }

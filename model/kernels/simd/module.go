@@ -55,9 +55,9 @@ type Module interface {
 	PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr)
 	CopyF32(dst, src Ptr, n int)
 	ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr)
-	AttnQKRow(q, k Ptr, ld, nk, dh int, out Ptr)
+	AttnQKRow(q, k Ptr, ld, nk, heads, dh int, out Ptr, ldo int)
 	AddBias(y Ptr, rows, n int, bias Ptr)
-	AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr)
+	AttnPVRow(p Ptr, ldp, nk int, v Ptr, ld, heads, dh int, out Ptr)
 	PackB8(b Ptr, ldb, n, k int, out Ptr, k4 int)
 	PackBT8(src Ptr, lds, k, n int, out Ptr, k4 int)
 	Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int)
@@ -130,11 +130,11 @@ func (b ByName) CopyF32(dst, src Ptr, n int) { b.Call("copy_f32", dst, src, i32(
 func (b ByName) ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr) {
 	b.Call("resample_row_rgba", src, bounds, kk, i32(ksize), i32(cw), dst)
 }
-func (b ByName) AttnQKRow(q, k Ptr, ld, nk, dh int, out Ptr) {
-	b.Call("attn_qk_row", q, k, i32(ld), i32(nk), i32(dh), out)
+func (b ByName) AttnQKRow(q, k Ptr, ld, nk, heads, dh int, out Ptr, ldo int) {
+	b.Call("attn_qk_row", q, k, i32(ld), i32(nk), i32(heads), i32(dh), out, i32(ldo))
 }
-func (b ByName) AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr) {
-	b.Call("attn_pv_row", p, i32(nk), v, i32(ld), i32(dh), out)
+func (b ByName) AttnPVRow(p Ptr, ldp, nk int, v Ptr, ld, heads, dh int, out Ptr) {
+	b.Call("attn_pv_row", p, i32(ldp), i32(nk), v, i32(ld), i32(heads), i32(dh), out)
 }
 func (b ByName) PackB8(p Ptr, ldb, n, k int, out Ptr, k4 int) {
 	b.Call("pack_b8", p, i32(ldb), i32(n), i32(k), out, i32(k4))

@@ -60,10 +60,10 @@ func copyF32(dst, src uint32, n int32)
 func resampleRowRGBA(src, bounds, kk uint32, ksize, cw int32, dst uint32)
 
 //go:wasmimport gitvqa attn_qk_row
-func attnQKRow(q, k uint32, ld, nk, dh int32, out uint32)
+func attnQKRow(q, k uint32, ld, nk, heads, dh int32, out uint32, ldo int32)
 
 //go:wasmimport gitvqa attn_pv_row
-func attnPVRow(p uint32, nk int32, v uint32, ld, dh int32, out uint32)
+func attnPVRow(p uint32, ldp, nk int32, v uint32, ld, heads, dh int32, out uint32)
 
 //go:wasmimport gitvqa add_bias
 func addBias(y uint32, rows, n int32, bias uint32)
@@ -180,11 +180,11 @@ func (*goModule) CopyF32(dst, src Ptr, n int) { copyF32(dst, src, i32(n)) }
 func (*goModule) ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr) {
 	resampleRowRGBA(src, bounds, kk, i32(ksize), i32(cw), dst)
 }
-func (*goModule) AttnQKRow(q, k Ptr, ld, nk, dh int, out Ptr) {
-	attnQKRow(q, k, i32(ld), i32(nk), i32(dh), out)
+func (*goModule) AttnQKRow(q, k Ptr, ld, nk, heads, dh int, out Ptr, ldo int) {
+	attnQKRow(q, k, i32(ld), i32(nk), i32(heads), i32(dh), out, i32(ldo))
 }
-func (*goModule) AttnPVRow(p Ptr, nk int, v Ptr, ld, dh int, out Ptr) {
-	attnPVRow(p, i32(nk), v, i32(ld), i32(dh), out)
+func (*goModule) AttnPVRow(p Ptr, ldp, nk int, v Ptr, ld, heads, dh int, out Ptr) {
+	attnPVRow(p, i32(ldp), i32(nk), v, i32(ld), i32(heads), i32(dh), out)
 }
 func (*goModule) AddBias(y Ptr, rows, n int, bias Ptr) { addBias(y, i32(rows), i32(n), bias) }
 func (*goModule) GemvQ8I16(n, k int, xq, w Ptr, ldw int, sx, sw, y Ptr) {
