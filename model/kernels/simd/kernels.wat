@@ -499,6 +499,39 @@
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $jl))))
 
+  ;; quant_row_i16 is QuantizeRowI16 for gemv_q8_i16: sx = max|x|/levels (1 for a row of
+  ;; zeros), out[p] = round-half-even(x[p]/sx) as i16, clamped to ±levels; k a multiple
+  ;; of 8. In Go it cost a decoder step about as much as its products.
+  (func $quant_row_i16 (export "quant_row_i16")
+    (param $x i32) (param $k i32) (param $levels f32) (param $out i32) (param $sx i32)
+    (local $p i32) (local $end i32) (local $mx v128) (local $m f32) (local $s f32) (local $inv v128) (local $lv v128)
+    (local.set $end (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $mx (v128.const i64x2 0 0))
+    (local.set $p (i32.const 0))
+    (block $md (loop $ml
+      (br_if $md (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $mx (f32x4.max (local.get $mx) (f32x4.abs (v128.load (i32.add (local.get $x) (local.get $p))))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $ml)))
+    (local.set $m (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+                           (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
+    (local.set $s (f32.div (local.get $m) (local.get $levels)))
+    (if (f32.eq (local.get $s) (f32.const 0)) (then (local.set $s (f32.const 1))))
+    (f32.store (local.get $sx) (local.get $s))
+    (local.set $inv (f32x4.splat (f32.div (f32.const 1) (local.get $s))))
+    (local.set $lv (i32x4.splat (i32.trunc_f32_s (local.get $levels))))
+    (local.set $p (i32.const 0))
+    (block $qd (loop $ql
+      (br_if $qd (i32.ge_u (local.get $p) (local.get $end)))
+      (v128.store (i32.add (local.get $out) (i32.shr_u (local.get $p) (i32.const 1)))
+        (i16x8.narrow_i32x4_s
+          (i32x4.max_s (i32x4.min_s (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $p))) (local.get $inv))))
+                                    (local.get $lv)) (i32x4.neg (local.get $lv)))
+          (i32x4.max_s (i32x4.min_s (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load offset=16 (i32.add (local.get $x) (local.get $p))) (local.get $inv))))
+                                    (local.get $lv)) (i32x4.neg (local.get $lv)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 32)))
+      (br $ql))))
+
   ;; gemv_q8_i16 is the int8 product for one row of activations (a decoder step) on the
   ;; int8-activation path: y[j] = f32(Σ_p x̂[p]·w[j][p])·sx·sw[j] for j < n, x̂ the row
   ;; quantized to i16 with one scale (QuantizeRowI16: symmetric, no offset, so the

@@ -61,6 +61,7 @@ type Module interface {
 	PackB8(b Ptr, ldb, n, k int, out Ptr, k4 int)
 	PackBT8(src Ptr, lds, k, n int, out Ptr, k4 int)
 	Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int)
+	QuantRowI16(x Ptr, k int, levels float32, out, sx Ptr)
 	GemvQ8I16(n, k int, xq, w Ptr, ldw int, sx, sw, y Ptr)
 	// GemmQ8Q7 and GemmQ8Q7Split exist in the relaxed module only.
 	GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
@@ -70,7 +71,7 @@ type Module interface {
 // Exports are the module's exported kernels, in the order of Module's methods.
 var Exports = []string{"pack_a", "pack_b", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_rows", "scale_rows",
 	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "resample_row_rgba", "attn_qk_row", "add_bias",
-	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "gemv_q8_i16", "gemm_q8q7", "gemm_q8q7_split"}
+	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "quant_row_i16", "gemv_q8_i16", "gemm_q8q7", "gemm_q8q7_split"}
 
 // RelaxedOnly are the exports only kernels-relaxed.wasm has.
 var RelaxedOnly = map[string]bool{"gemm_q8q7": true, "gemm_q8q7_split": true}
@@ -147,6 +148,9 @@ func (b ByName) Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int) {
 }
 func (b ByName) AddBias(y Ptr, rows, n int, bias Ptr) {
 	b.Call("add_bias", y, i32(rows), i32(n), bias)
+}
+func (b ByName) QuantRowI16(x Ptr, k int, levels float32, out, sx Ptr) {
+	b.Call("quant_row_i16", x, i32(k), levels, out, sx)
 }
 func (b ByName) GemvQ8I16(n, k int, xq, w Ptr, ldw int, sx, sw, y Ptr) {
 	b.Call("gemv_q8_i16", i32(n), i32(k), xq, w, i32(ldw), sx, sw, y)

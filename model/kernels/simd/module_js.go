@@ -68,6 +68,9 @@ func attnPVRow(p uint32, ldp, nk int32, v uint32, ld, heads, dh int32, out uint3
 //go:wasmimport gitvqa add_bias
 func addBias(y uint32, rows, n int32, bias uint32)
 
+//go:wasmimport gitvqa quant_row_i16
+func quantRowI16(x uint32, k int32, levels float32, out, sx uint32)
+
 //go:wasmimport gitvqa gemv_q8_i16
 func gemvQ8I16(n, k int32, xq, w uint32, ldw int32, sx, sw, y uint32)
 
@@ -187,6 +190,9 @@ func (*goModule) AttnPVRow(p Ptr, ldp, nk int, v Ptr, ld, heads, dh int, out Ptr
 	attnPVRow(p, i32(ldp), i32(nk), v, i32(ld), i32(heads), i32(dh), out)
 }
 func (*goModule) AddBias(y Ptr, rows, n int, bias Ptr) { addBias(y, i32(rows), i32(n), bias) }
+func (*goModule) QuantRowI16(x Ptr, k int, levels float32, out, sx Ptr) {
+	quantRowI16(x, i32(k), levels, out, sx)
+}
 func (*goModule) GemvQ8I16(n, k int, xq, w Ptr, ldw int, sx, sw, y Ptr) {
 	gemvQ8I16(i32(n), i32(k), xq, w, i32(ldw), sx, sw, y)
 }

@@ -4,7 +4,6 @@ import (
 	"math"
 	"runtime"
 	"sync"
-	"unsafe"
 
 	"gitvqa/model/kernels"
 )
@@ -164,15 +163,14 @@ func (x *Kernels) linearQ8Q7(y, xs []float32, m int, w *kernels.Matrix) {
 	x.M.Done()
 }
 
-// gemvI16 runs gemv_q8_i16 on each of m rows of xs, quantized in Go (a row of a few
-// thousand values: microseconds).
+// gemvI16 runs quant_row_i16 and gemv_q8_i16 on each of m rows of xs.
 func (x *Kernels) gemvI16(y, xs []float32, m int, w *kernels.Matrix) {
 	k := w.Cols
-	q, s := make([]int16, k), make([]float32, 1)
+	q, s := x.M.Scratch((k+1)/2), x.M.Scratch(1)
 	pw, ps := x.M.InI8(w.Q8), x.M.In(w.Scales)
 	for i := range m {
-		s[0] = QuantizeRowI16(xs[i*k:(i+1)*k], q)
-		x.M.GemvQ8I16(w.Rows, k, x.M.InI8(unsafe.Slice((*int8)(unsafe.Pointer(&q[0])), 2*k)), pw, k, x.M.In(s), ps, x.M.InOut(y[i*w.Rows:(i+1)*w.Rows]))
+		x.M.QuantRowI16(x.M.In(xs[i*k:(i+1)*k]), k, float32(i16Levels(k)), q, s)
+		x.M.GemvQ8I16(w.Rows, k, q, pw, k, s, ps, x.M.InOut(y[i*w.Rows:(i+1)*w.Rows]))
 	}
 	x.M.Done()
 }
