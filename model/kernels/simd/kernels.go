@@ -10,8 +10,9 @@ type Kernels struct {
 	M Module
 	// Int8 lets LinearQ8 quantize activations to 7 bits and multiply int8 by int8 with
 	// relaxed SIMD's dot product (the relaxed module only): about 3× the float path, at
-	// the cost of a rounding of the activations comparable to that of the weights. Off,
-	// activations stay float32: the exact setting.
+	// the cost of a rounding of the activations comparable to that of the weights; one
+	// to three rows (a decoder step) are quantized to 14 bits instead (gemv_q8_i16).
+	// Off, activations stay float32: the exact setting.
 	Int8 bool
 	// SplitDot runs Int8's products as gemm_q8q7_split rather than gemm_q8q7: the same
 	// integers, faster where the fused dot is not one instruction (ChooseDot).
