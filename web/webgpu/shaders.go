@@ -114,6 +114,34 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
 }
 `
 
+// attentionBindings are the attention shaders' buffers.
+const attentionBindings = `
+@group(0) @binding(0) var<storage, read> P: array<u32>; // m, nk, heads, dh, scale (f32), causal (i32)
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;
+`
+
+// onlineSoftmaxStep is the attention shaders' online softmax over one key, whose c-th
+// value of the head is key (and of its value row, value): its score, the running
+// maximum, sum and output rescaled when the maximum grows, then the value added in.
+func onlineSoftmaxStep(key, value string) string {
+	return strings.NewReplacer("KEY", key, "VALUE", value).Replace(`
+    var s = 0.0;
+    for (var c = 0u; c < DH; c++) { s += qr[c] * KEY; }
+    s *= scale;
+    if (s > mx) {
+      let f = exp(mx - s);
+      sum *= f;
+      for (var c = 0u; c < DH; c++) { acc[c] *= f; }
+      mx = s;
+    }
+    let p = exp(s - mx);
+    sum += p;
+    for (var c = 0u; c < DH; c++) { acc[c] += p * VALUE; }`)
+}
+
 // One invocation per (query row, head), a workgroup 64 rows of one head (so that its
 // invocations read the same key and value at the same time): softmax(scale·q·Kᵀ) over
 // the visible keys (all, or min(nk, causal + i + 1) when causal ≥ 0), then the weighted
@@ -121,13 +149,7 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
 // output are rescaled when the maximum grows). The head size DH is a constant of the
 // pipeline (attentionShader), so that the loops over it unroll and the query row and
 // the output stay in registers.
-const attentionWGSL = `
-@group(0) @binding(0) var<storage, read> P: array<u32>; // m, nk, heads, dh, scale (f32), causal (i32)
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> o: array<f32>;
-
+var attentionWGSL = attentionBindings + `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   let m = P[0]; let nk = P[1]; let heads = P[2];
@@ -144,19 +166,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   var mx = -3.4e38;
   var sum = 0.0;
   for (var j = 0u; j < vis; j++) {
-    let kj = j * d + h * DH;
-    var s = 0.0;
-    for (var c = 0u; c < DH; c++) { s += qr[c] * k[kj + c]; }
-    s *= scale;
-    if (s > mx) {
-      let f = exp(mx - s);
-      sum *= f;
-      for (var c = 0u; c < DH; c++) { acc[c] *= f; }
-      mx = s;
-    }
-    let p = exp(s - mx);
-    sum += p;
-    for (var c = 0u; c < DH; c++) { acc[c] += p * v[kj + c]; }
+    let kj = j * d + h * DH;` + onlineSoftmaxStep("k[kj + c]", "v[kj + c]") + `
   }
   for (var c = 0u; c < DH; c++) { o[qi + c] = acc[c] / sum; }
 }
@@ -169,13 +179,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 // workgroup's last row (the same for all its invocations, as its barriers need); each
 // row stops at its own. TK·DH is about 1024 floats a tile: 8 KB of the 16 KB that every
 // adapter offers.
-const attentionTiledWGSL = `
-@group(0) @binding(0) var<storage, read> P: array<u32>; // m, nk, heads, dh, scale (f32), causal (i32)
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> o: array<f32>;
-
+var attentionTiledWGSL = attentionBindings + `
 var<workgroup> kt: array<f32, TK * DH>; // [key of the tile][value]
 var<workgroup> vt: array<f32, TK * DH>;
 
@@ -215,18 +219,7 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
     workgroupBarrier();
     let end = min(TK, vis - min(vis, j0));
     for (var t = 0u; t < end; t++) {
-      var s = 0.0;
-      for (var c = 0u; c < DH; c++) { s += qr[c] * kt[t * DH + c]; }
-      s *= scale;
-      if (s > mx) {
-        let f = exp(mx - s);
-        sum *= f;
-        for (var c = 0u; c < DH; c++) { acc[c] *= f; }
-        mx = s;
-      }
-      let p = exp(s - mx);
-      sum += p;
-      for (var c = 0u; c < DH; c++) { acc[c] += p * vt[t * DH + c]; }
+` + onlineSoftmaxStep("kt[t * DH + c]", "vt[t * DH + c]") + `
     }
     workgroupBarrier();
   }
@@ -243,13 +236,7 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
 // 64), their maximum and sum are reduced there, and each invocation then sums the
 // values of an output column over every key (neighbours reading neighbouring values).
 // Up to maxDecodeKeys keys (8 KB of workgroup memory).
-const attentionRowsWGSL = `
-@group(0) @binding(0) var<storage, read> P: array<u32>; // m, nk, heads, dh, scale (f32), causal (i32)
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> o: array<f32>;
-
+const attentionRowsWGSL = attentionBindings + `
 var<workgroup> sc: array<f32, MAXK>; // the row's scores, then their exponentials
 var<workgroup> red: array<f32, 64>;
 
