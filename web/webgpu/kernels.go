@@ -22,7 +22,9 @@ type Kernels struct {
 	// ProductDP4A64 where Int8 and D.DP4A, else ProductF32.
 	Product string
 	// rate is Product's rate on the probe (GFLOP/s) where Choose timed it.
-	rate    float64
+	rate float64
+	// checked are the product paths that passed checkProduct on this device.
+	checked map[checkedPath]bool
 	weights map[q8Key]q8Buffers
 	// Fallback runs what the GPU does not, and everything once it has failed (a lost
 	// device): the CPU's fastest kernels where the backend has them (a picture on Go's
@@ -54,7 +56,7 @@ var _ kernels.Kernels = (*Kernels)(nil)
 
 // NewKernels runs kernels on d.
 func NewKernels(d *Device) *Kernels {
-	return &Kernels{D: d, weights: map[q8Key]q8Buffers{}, Fallback: &kernels.Go{}}
+	return &Kernels{D: d, weights: map[q8Key]q8Buffers{}, Fallback: &kernels.Go{}, checked: map[checkedPath]bool{}}
 }
 
 // ok says whether the GPU is still usable, recording the device's first error.

@@ -13,7 +13,8 @@ import (
 
 // SelfTest holds k's shaders to the Go reference before they are trusted: the float
 // shaders on the SIMD module's load-time shapes, and with Int8 the DP4A shaders to
-// RefLinearDP4A.
+// RefLinearDP4A (checkProduct on the default path: one invocation an output, 16×16
+// tiles, 64×64 tiles from 32 rows, as the device takes them).
 func SelfTest(k *Kernels) error {
 	int8 := k.Int8
 	k.Int8 = false
@@ -23,24 +24,8 @@ func SelfTest(k *Kernels) error {
 		return err
 	}
 	if k.Int8 && k.D.DP4A {
-		r := rand.New(rand.NewSource(9))
-		// rows, outputs, inputs, group: each product the shapes may take (one invocation an
-		// output, 16×16 tiles, 64×64 tiles from 32 rows)
-		for _, c := range [][4]int{{5, 70, 96, 32}, {3, 37, 1024, 1024}, {33, 70, 256, 64}} {
-			m, w := c[0], simd.Quantized(r, c[1], c[2], c[3])
-			x := make([]float32, m*w.Cols)
-			for i := range x {
-				x[i] = float32(r.NormFloat64())
-			}
-			got, want := make([]float32, m*w.Rows), make([]float32, m*w.Rows)
-			k.LinearQ8(got, x, m, w)
-			k.forget(w)
-			RefLinearDP4A(want, x, m, w)
-			for i := range want {
-				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
-					return fmt.Errorf("linear_dp4a %v: %g, want %g", c, got[i], want[i])
-				}
-			}
+		if err := checkProduct(k, ProductDP4A64); err != nil { // the default DP4A path
+			return err
 		}
 	}
 	return k.Err
@@ -52,8 +37,8 @@ func SelfTest(k *Kernels) error {
 // the Go product within a bound of Σ|x·ŵ·s| an output, 10⁻⁵ for f32, 2⁻⁹ for f16 (it
 // keeps 11 bits); a wrong index is off by a good part of that sum. An f16 shader must
 // first compile: the feature is one no adapter here has, so a refusal drops the path,
-// not the GPU.
-func checkProduct(k *Kernels, product string) error {
+// not the GPU. A path that passed is not checked again.
+func checkProduct(k *Kernels, product string) (err error) {
 	kind := productPaths[product].kind
 	if kind == "f16" {
 		for _, name := range []string{"linear_q8_tiled_f16", "linear_q8_reg4_f16"} {
@@ -65,6 +50,16 @@ func checkProduct(k *Kernels, product string) error {
 	was := k.Product
 	k.Product = product
 	defer func() { k.Product = was }()
+	// the shaders this runs are those of the path's kind on this device, tiled or not
+	key := checkedPath{product, k.kind(), k.D.Tiled}
+	if k.checked[key] { // the self-test's DP4A path, which Choose then times
+		return nil
+	}
+	defer func() {
+		if err == nil {
+			k.checked[key] = true
+		}
+	}()
 	bound := map[string]float64{"f32": 1e-5, "f16": 1.0 / 512}[kind]
 	r := rand.New(rand.NewSource(10))
 	// rows, outputs, inputs, group, and the spread of x: the last case's values reach
@@ -103,4 +98,10 @@ func checkProduct(k *Kernels, product string) error {
 		}
 	}
 	return k.Err
+}
+
+// checkedPath is a product path as checkProduct ran it.
+type checkedPath struct {
+	product, kind string
+	tiled         bool
 }
