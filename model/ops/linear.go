@@ -183,7 +183,10 @@ func (b *Builder) LayerNorm(x *G.Node, n NormNodes, eps float64) *G.Node {
 
 // ---- Add ---------------------------------------------------------------------------
 
-type addOp struct{ base }
+type addOp struct {
+	base
+	k kernels.Kernels
+}
 
 func (op *addOp) Arity() int { return 2 }
 func (op *addOp) Type() hm.Type {
@@ -206,9 +209,15 @@ func (op *addOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (op *addOp) Do(in ...G.Value) (G.Value, error) {
 	m, d := rowsCols(in[0])
 	out := op.output(m, d)
-	kernels.Add(out.Float32s(), f32s(in[0]), f32s(in[1]))
+	// On the kernels (the module's add_bias, one row of all the values): Go's loop took
+	// 1.5–1.8 ms a 901×1024 add in Chromium, ≈0.1 s a picture on the main worker.
+	y := out.Float32s()
+	copy(y, f32s(in[0]))
+	op.k.AddBias(y, 1, len(y), f32s(in[1]))
 	return out, nil
 }
 
 // Add is the residual connection a + b.
-func (b *Builder) Add(a, c *G.Node) *G.Node { return b.Apply(&addOp{base{name: "Add"}}, a, c) }
+func (b *Builder) Add(a, c *G.Node) *G.Node {
+	return b.Apply(&addOp{base: base{name: "Add"}, k: b.K}, a, c)
+}
