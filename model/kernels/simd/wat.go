@@ -81,7 +81,7 @@ func Relaxed(src string) (string, int) {
 }
 
 // splitDot is gemm_q8q7 as gemm_q8q7_split: each marked fused dot as an i16 dot,
-// widened pairwise and added.
+// widened pairwise (a dot with ones) and added.
 func splitDot(src string) string {
 	start := strings.Index(src, `  (func $gemm_q8q7 (export "gemm_q8q7")`)
 	if start < 0 {
@@ -95,13 +95,18 @@ func splitDot(src string) string {
 	f := strings.Replace(src[start:end], `$gemm_q8q7 (export "gemm_q8q7")`, `$gemm_q8q7_split (export "gemm_q8q7_split")`, 1)
 	lines := strings.Split(f, "\n")
 	for i, l := range lines {
-		lines[i] = dot.ReplaceAllString(l, `(local.set $1 (i32x4.add (local.get $1) (i32x4.extadd_pairwise_i16x8_s (i16x8.dot_i8x16_i7x16_s $2 $3)))) ;; dot`)
+		lines[i] = dot.ReplaceAllString(l, `(local.set $1 (i32x4.add (local.get $1) (i32x4.dot_i16x8_s (i16x8.dot_i8x16_i7x16_s $2 $3) (v128.const i16x8 1 1 1 1 1 1 1 1)))) ;; dot`)
 	}
 	return strings.Join(lines, "\n")
 }
 
-// Assemble runs wat2wasm on src and returns the module.
+// Assemble runs wat2wasm on src, its constants hoisted out of loops, and returns the
+// module.
 func Assemble(src string, relaxed bool) ([]byte, error) {
+	src, err := hoistConstants(src)
+	if err != nil {
+		return nil, err
+	}
 	tool, err := exec.LookPath("wat2wasm")
 	if err != nil {
 		return nil, fmt.Errorf("wat2wasm not found: install Debian's wabt (make deps does)")
