@@ -619,8 +619,13 @@
     (local $mn v128) (local $mx v128) (local $v v128) (local $fmn f32) (local $fmx f32) (local $s f32) (local $inv v128) (local $zv v128)
     (local $a v128) (local $b v128) (local $c v128) (local $d v128)
     (local.set $ldx (i32.shl (local.get $ldx) (i32.const 2)))
-    (memory.fill (local.get $out) (i32.const 0)
-      (i32.mul (i32.shl (i32.shr_u (i32.add (local.get $m) (i32.const 1)) (i32.const 1)) (i32.const 1)) (local.get $k16)))
+    ;; zeros where no row writes: past k in every chunk, or the odd last row's half of its pair
+    (if (i32.ne (local.get $k) (local.get $k16))
+      (then (memory.fill (local.get $out) (i32.const 0)
+        (i32.mul (i32.shl (i32.shr_u (i32.add (local.get $m) (i32.const 1)) (i32.const 1)) (i32.const 1)) (local.get $k16))))
+      (else (if (i32.and (local.get $m) (i32.const 1))
+        (then (memory.fill (i32.add (local.get $out) (i32.mul (i32.shr_u (local.get $m) (i32.const 1)) (i32.shl (local.get $k16) (i32.const 1))))
+          (i32.const 0) (i32.shl (local.get $k16) (i32.const 1)))))))
     (local.set $i (i32.const 0))
     (block $id (loop $il
       (br_if $id (i32.ge_u (local.get $i) (local.get $m)))
@@ -662,10 +667,12 @@
       (local.set $p (local.get $row))
       (block $d3 (loop $l3
         (br_if $d3 (i32.gt_u (i32.add (local.get $p) (i32.const 64)) (local.get $end)))
-        (local.set $a (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $zv)) (local.get $inv)))))
-        (local.set $b (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $zv)) (local.get $inv)))))
-        (local.set $c (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $p)) (local.get $zv)) (local.get $inv)))))
-        (local.set $d (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (f32x4.sub (v128.load offset=48 (local.get $p)) (local.get $zv)) (local.get $inv)))))
+        ;; round(v) for v in [0, 127] as the low bits of v + 1.5·2²³ (ties to even, as
+        ;; f32x4.nearest): two instructions where nearest + trunc_sat take eight on x64
+        (local.set $a (i32x4.sub (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $zv)) (local.get $inv)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
+        (local.set $b (i32x4.sub (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $zv)) (local.get $inv)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
+        (local.set $c (i32x4.sub (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $p)) (local.get $zv)) (local.get $inv)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
+        (local.set $d (i32x4.sub (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=48 (local.get $p)) (local.get $zv)) (local.get $inv)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
         (v128.store (local.get $o)
           (i8x16.narrow_i16x8_u (i16x8.narrow_i32x4_s (local.get $a) (local.get $b)) (i16x8.narrow_i32x4_s (local.get $c) (local.get $d))))
         (local.set $o (i32.add (local.get $o) (i32.const 32)))
@@ -692,8 +699,9 @@
   (func $pack_w_q8 (export "pack_w_q8")
     (param $w i32) (param $ldw i32) (param $n i32) (param $k i32) (param $out i32) (param $k16 i32) (param $wsum i32)
     (local $j i32) (local $p i32) (local $o i32) (local $src i32) (local $k16f i32) (local $sum v128) (local $q v128) (local $t i32)
-    (memory.fill (local.get $out) (i32.const 0)
-      (i32.mul (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (local.get $k16)))
+    (if (i32.or (i32.ne (local.get $k) (local.get $k16)) (i32.and (local.get $n) (i32.const 3))) ;; zeros no row writes
+      (then (memory.fill (local.get $out) (i32.const 0)
+        (i32.mul (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (local.get $k16)))))
     (local.set $k16f (i32.and (local.get $k) (i32.const -16)))
     (local.set $j (i32.const 0))
     (block $jd (loop $jl
@@ -708,7 +716,10 @@
         (br_if $pd (i32.ge_u (local.get $p) (local.get $k16f)))
         (local.set $q (v128.load (i32.add (local.get $src) (local.get $p))))
         (v128.store (local.get $o) (local.get $q))
-        (local.set $sum (i32x4.add (local.get $sum) (i32x4.extadd_pairwise_i16x8_s (i16x8.extadd_pairwise_i8x16_s (local.get $q)))))
+        ;; widened and summed by dots with ones (extadd_pairwise reloads a constant at each use)
+        (local.set $sum (i32x4.add (local.get $sum)
+          (i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $q)) (v128.const i16x8 1 1 1 1 1 1 1 1))
+                     (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $q)) (v128.const i16x8 1 1 1 1 1 1 1 1)))))
         (local.set $o (i32.add (local.get $o) (i32.const 64)))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (br $pl)))
