@@ -716,6 +716,19 @@
   (func $copy_f32 (export "copy_f32") (param $dst i32) (param $src i32) (param $n i32)
     (memory.copy (local.get $dst) (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
 
+  ;; copy_rows copies rows rows of n floats, lds floats apart at src, to dst, packed.
+  (func $copy_rows (export "copy_rows") (param $dst i32) (param $src i32) (param $rows i32) (param $n i32) (param $lds i32)
+    (local $end i32)
+    (local.set $n (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $lds (i32.shl (local.get $lds) (i32.const 2)))
+    (local.set $end (i32.add (local.get $dst) (i32.mul (local.get $rows) (local.get $n))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $dst) (local.get $end)))
+      (memory.copy (local.get $dst) (local.get $src) (local.get $n))
+      (local.set $dst (i32.add (local.get $dst) (local.get $n)))
+      (local.set $src (i32.add (local.get $src) (local.get $lds)))
+      (br $l))))
+
   ;; pack_w_q8 packs n rows of int8 weights (k bytes each, stride ldw) into quads and
   ;; sums each row's weights into wsum (float32, the offset's correction).
   (func $pack_w_q8 (export "pack_w_q8")

@@ -56,6 +56,9 @@ func packWQ8(w uint32, ldw, n, k int32, out uint32, k16 int32, wsum uint32)
 //go:wasmimport gitvqa copy_f32
 func copyF32(dst, src uint32, n int32)
 
+//go:wasmimport gitvqa copy_rows
+func copyRows(dst, src uint32, rows, n, lds int32)
+
 //go:wasmimport gitvqa resample_row_rgba
 func resampleRowRGBA(src, bounds, kk uint32, ksize, cw int32, dst uint32)
 
@@ -180,6 +183,9 @@ func (*goModule) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
 	packWQ8(w, i32(ldw), i32(n), i32(k), out, i32(k16), wsum)
 }
 func (*goModule) CopyF32(dst, src Ptr, n int) { copyF32(dst, src, i32(n)) }
+func (*goModule) CopyRows(dst, src Ptr, rows, n, lds int) {
+	copyRows(dst, src, i32(rows), i32(n), i32(lds))
+}
 func (*goModule) ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr) {
 	resampleRowRGBA(src, bounds, kk, i32(ksize), i32(cw), dst)
 }
