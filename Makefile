@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin
 GO ?= go
 
-.PHONY: verify-real test-verify-real package test-package test-browsers browser-deps bench bench-peer test deps test-native test-wasm test-e2e e2e test-wasm-build vet bench-native bench-kernels bench-kernels-wasm test-large fuzz model site demo serve
+.PHONY: verify-real test-verify-real package test-package test-browsers browser-deps bench bench-peer test deps test-native test-wasm test-e2e e2e test-wasm-build vet bench-native bench-kernels bench-kernels-ab bench-kernels-wasm test-large fuzz model site demo serve
 
 WASM_EXEC := $(shell go env GOROOT 2>/dev/null || echo /usr/local/go)/lib/wasm/go_js_wasm_exec
 # A GIT checkpoint of the hub (make model, make verify-real): git-large-vqav2 by default;
@@ -96,6 +96,12 @@ bench-kernels:
 
 bench-kernels-wasm:
 	GOOS=js GOARCH=wasm $(GO) test -exec "$(WASM_EXEC)" -run XXX -bench 'MatMul/(gorgonia|linear)' -benchtime 3x ./model/ops/
+
+# The hot kernels of static/kernels-relaxed.wasm against another build's, alternating in
+# one headless Chromium page, best of 25 each: GITVQA_KERNELS_B=DIR/kernels-relaxed.wasm
+# after go run ./tools/kernels -out DIR at the other commit (without it, static's alone).
+bench-kernels-ab: deps site
+	$(WASM_TEST) -run XXX -bench KernelsAB -benchtime 1x ./model/kernels/simd/ | tr '\t' '\n' | grep -v '^ *$$'
 
 # int8 against float32 on the full-size architecture (random weights, 3 pictures): ~10 min.
 test-large:

@@ -21,8 +21,13 @@ type jsMemory struct {
 	backs []func()
 }
 
-func inBrowser(t *testing.T, file string) simd.Module {
-	bin, err := os.ReadFile("../../../static/" + file)
+func inBrowser(t testing.TB, file string) simd.Module {
+	return inBrowserFrom(t, "../../../static/"+file)
+}
+
+// inBrowserFrom is inBrowser for the module at path.
+func inBrowserFrom(t testing.TB, path string) simd.Module {
+	bin, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v (make site builds the kernel modules)", err)
 	}
@@ -274,4 +279,107 @@ func BenchmarkElementwiseInBrowser(b *testing.B) {
 	b.ReportMetric(float64(softmax)/float64(rowBlock*m), "softmax-ns/score")
 	b.ReportMetric(float64(quick)/float64(n), "quick_gelu-ns/value")
 	b.ReportMetric(float64(gelu)/float64(n), "gelu-ns/value")
+}
+
+// The hot kernels of two builds of the relaxed module in this browser, alternating
+// round by round and each kernel's best of 25 kept, so that a busy minute costs both
+// alike (one-off runs here vary by 20%): static's (the "A-" metrics) and the one
+// GITVQA_KERNELS_B names ("B-"), e.g. an older commit's, written by
+// go run ./tools/kernels -out DIR in its checkout. Without it, A alone.
+//
+//	GITVQA_KERNELS_B=/tmp/old/kernels-relaxed.wasm make bench-kernels-ab
+func BenchmarkKernelsABInBrowser(b *testing.B) {
+	builds := map[string]simd.Module{"A": inBrowser(b, "kernels-relaxed.wasm")}
+	if p := os.Getenv("GITVQA_KERNELS_B"); p != "" {
+		builds["B"] = inBrowserFrom(b, p)
+	}
+	type kernel struct {
+		name  string
+		unit  string  // "GFLOP/s" or "ns/value"
+		count float64 // FLOPs or values a call
+		calls int     // a run: a few ms, against the page's 0.1 ms clock
+		call  func()
+	}
+	const m, k, n, dh, rowBlock = 901, 1024, 64, 64, 32
+	nk4 := (m + 3) &^ 3
+	x, w, sc := make([]float32, m*k), make([]int8, 4*n*k), make([]float32, 4*n)
+	for i := range x {
+		x[i] = float32(i%13)*0.1 - 0.5
+	}
+	for i := range w {
+		w[i] = int8(i%17 - 8)
+	}
+	for i := range sc {
+		sc[i] = 0.01
+	}
+	kernelsOf := func(mod simd.Module) []kernel {
+		px, pw, ps := mod.In(x), mod.InI8(w), mod.In(sc)
+		xp, sx, zx := mod.Scratch((m+1)/2*2*k/4), mod.Scratch(m), mod.Scratch(m)
+		wp, ws, y := mod.Scratch(n*k), mod.Scratch(4*n), mod.Scratch(m*n)
+		kb, vb := mod.Scratch(((m+7)&^7)*dh), mod.Scratch(((dh+7)&^7)*nk4)
+		scores, rs, out := mod.Scratch(rowBlock*nk4), mod.Scratch(rowBlock), mod.Scratch(rowBlock*k)
+		work := mod.Scratch(m * k)
+		mod.QuantPackA(px, k, m, k, xp, k, sx, zx)
+		mod.PackWQ8(pw, k, n, k, wp, k, ws)
+		mod.PackB8(px, k, m, dh, kb, dh) // a head's keys: 64 columns of rows k apart
+		mod.PackBT8(px, k, m, dh, vb, nk4)
+		return []kernel{
+			{"q8", "GFLOP/s", 2 * m * n * k, 3, func() { mod.GemmQ8Q7Split(m, n, k, xp, wp, sx, zx, ps, ws, y, n) }},
+			{"quant", "ns/value", m * k, 20, func() { mod.QuantPackA(px, k, m, k, xp, k, sx, zx) }},
+			{"pack", "ns/value", 4 * n * k, 200, func() { mod.PackWQ8(pw, k, 4*n, k, wp, k, ws) }},
+			{"scores", "GFLOP/s", 4 * 2 * rowBlock * m * dh, 10, func() { // four blocks of queries, packed
+				for i := range 4 {
+					mod.Gemm4x8(rowBlock, m, dh, px+simd.Ptr(4*i*rowBlock*dh), dh, kb, scores, nk4)
+				}
+			}},
+			{"values", "GFLOP/s", float64(4 * 2 * rowBlock * dh * nk4), 10, func() {
+				for range 4 {
+					mod.Gemm4x8(rowBlock, dh, nk4, scores, nk4, vb, out, k)
+				}
+			}},
+			{"softmax", "ns/value", 4 * rowBlock * m, 50, func() {
+				for range 4 {
+					mod.SoftmaxRows(scores, rowBlock, m, nk4, 0.125, -1, nk4, rs)
+				}
+			}},
+			{"quick_gelu", "ns/value", m * k, 5, func() { mod.QuickGELU(work, m*k) }},
+		}
+	}
+	names := []string{"A", "B"}
+	runs := map[string][]kernel{}
+	for _, name := range names {
+		if mod, ok := builds[name]; ok {
+			runs[name] = kernelsOf(mod)
+			for _, kn := range runs[name] {
+				kn.call() // warm: tier-up
+			}
+		}
+	}
+	best := map[string]time.Duration{}
+	for range 25 * b.N {
+		for i := range runs["A"] {
+			for _, name := range names {
+				if ks, ok := runs[name]; ok {
+					t := time.Now()
+					for range ks[i].calls {
+						ks[i].call()
+					}
+					key := name + "-" + ks[i].name
+					if d := time.Since(t) / time.Duration(ks[i].calls); best[key] == 0 || d < best[key] {
+						best[key] = d
+					}
+				}
+			}
+		}
+	}
+	for _, name := range names {
+		for _, kn := range runs[name] {
+			d := best[name+"-"+kn.name].Seconds()
+			if kn.unit == "GFLOP/s" {
+				b.ReportMetric(kn.count/d/1e9, name+"-"+kn.name+"-GFLOP/s")
+			} else {
+				b.ReportMetric(d*1e9/kn.count, name+"-"+kn.name+"-ns/value")
+			}
+		}
+	}
 }
