@@ -119,13 +119,9 @@
   ;; reduce4 turns four accumulators (lanes of partial sums for four outputs) into one
   ;; vector of the four sums.
   (func $reduce4 (param $a v128) (param $b v128) (param $c v128) (param $d v128) (result v128)
-    (local $ab v128) (local $cd v128)
-    (local.set $ab (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
-                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
-    (local.set $cd (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c) (local.get $d))
-                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c) (local.get $d))))
-    (f32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $ab) (local.get $cd))
-               (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $ab) (local.get $cd))))
+    (local $ab v128) (local $cd v128) (local $s v128)
+    ;; sum4 f32x4 $s $a $b $c $d $ab $cd
+    (local.get $s))
 
   ;; store_row writes the first min(n, 4) lanes of v at addr, added to what is there when
   ;; acc is set.
@@ -193,19 +189,9 @@
         (if (i32.and (i32.ge_u (i32.sub (local.get $n) (local.get $j)) (i32.const 4)) (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $m)))
           (then
             ;; a whole tile, its sums written out (reduce4 as a call spills every v128
-            ;; register around it; the same adds in the same order)
-            (local.set $x0 (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c00) (local.get $c01))
-                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c00) (local.get $c01))))
-            (local.set $x1 (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c02) (local.get $c03))
-                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c02) (local.get $c03))))
-            (local.set $y0 (f32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $x0) (local.get $x1))
-                                      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $x0) (local.get $x1))))
-            (local.set $x0 (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c10) (local.get $c11))
-                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c10) (local.get $c11))))
-            (local.set $x1 (f32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c12) (local.get $c13))
-                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c12) (local.get $c13))))
-            (local.set $y1 (f32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $x0) (local.get $x1))
-                                      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $x0) (local.get $x1))))
+            ;; register around it)
+            ;; sum4 f32x4 $y0 $c00 $c01 $c02 $c03 $x0 $x1
+            ;; sum4 f32x4 $y1 $c10 $c11 $c12 $c13 $x0 $x1
             (if (local.get $acc)
               (then (local.set $y0 (f32x4.add (local.get $y0) (v128.load (local.get $co))))
                     (local.set $y1 (f32x4.add (local.get $y1) (v128.load (i32.add (local.get $co) (local.get $ldc)))))))
@@ -915,13 +901,9 @@
   (;RELAXED
   ;; reduce4i is reduce4 for i32 lanes.
   (func $reduce4i (param $a v128) (param $b v128) (param $c v128) (param $d v128) (result v128)
-    (local $ab v128) (local $cd v128)
-    (local.set $ab (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
-                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
-    (local.set $cd (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c) (local.get $d))
-                              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c) (local.get $d))))
-    (i32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $ab) (local.get $cd))
-               (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $ab) (local.get $cd))))
+    (local $ab v128) (local $cd v128) (local $s v128)
+    ;; sum4 i32x4 $s $a $b $c $d $ab $cd
+    (local.get $s))
 
   ;; gemm_q8q7 computes y[i][j] = sw[j]·(sx[i]·Σ_p x̂[i][p]·ŵ[j][p] + zx[i]·wsum[j]) for
   ;; i < m, j < n over k16 packed columns (see the layouts above); ldy counts floats.
@@ -935,7 +917,7 @@
   ;; pair sum within 2·127·128 < 2¹⁵, so both give the same integers. The widening is a dot
   ;; with ones, not extadd_pairwise: V8 gives that one a constant it reloads through a
   ;; scalar register at every use (two loads a dot), where a v128.const in a loop
-  ;; becomes a register (see hoistConstants in wat.go): pmaddubsw, pmaddwd, paddd on
+  ;; becomes a register (see hoistConstants in hoist.go): pmaddubsw, pmaddwd, paddd on
   ;; x64. Each weight vector is loaded just before its two dots, so that the 8 sums,
   ;; the activations, one weight vector, the ones and a temporary fit in the 15 vector
   ;; registers V8 allocates. The two changes took the split form from 50–54 to 62–75
@@ -988,18 +970,8 @@
           (then
             ;; a whole tile, its sums and scales written out: calls (reduce4i, scale_q)
             ;; spill every v128 register around them, 5–10% of the product at k = 1024
-            (local.set $h0 (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c00) (local.get $c01))
-                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c00) (local.get $c01))))
-            (local.set $h1 (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c02) (local.get $c03))
-                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c02) (local.get $c03))))
-            (local.set $sum0 (i32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $h0) (local.get $h1))
-                                      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $h0) (local.get $h1))))
-            (local.set $h0 (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c10) (local.get $c11))
-                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c10) (local.get $c11))))
-            (local.set $h1 (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c12) (local.get $c13))
-                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c12) (local.get $c13))))
-            (local.set $sum1 (i32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $h0) (local.get $h1))
-                                      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $h0) (local.get $h1))))
+            ;; sum4 i32x4 $sum0 $c00 $c01 $c02 $c03 $h0 $h1
+            ;; sum4 i32x4 $sum1 $c10 $c11 $c12 $c13 $h0 $h1
             (v128.store (local.get $co) (f32x4.mul (local.get $s4)
               (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $sum0)) (v128.load32_splat (i32.add (local.get $sx) (i32.shl (local.get $i) (i32.const 2)))))
                          (f32x4.mul (local.get $z4) (v128.load32_splat (i32.add (local.get $zx) (i32.shl (local.get $i) (i32.const 2))))))))

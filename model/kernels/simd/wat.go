@@ -18,9 +18,9 @@ import (
 //go:embed kernels.wat
 var written string
 
-// Source is kernels.wat with its exp2 lines written out (see inlineExp2): both modules
-// are assembled from it.
-var Source = inlineExp2(written)
+// Source is kernels.wat with its exp2 and sum4 lines written out (see inlineExp2 and
+// inlineSum4): both modules are assembled from it.
+var Source = inlineSum4(inlineExp2(written))
 
 // exp2 matches a line ";; exp2 $y": 2^y lane by lane into the v128 local $y, in place;
 // exp2Left, any line that starts so (one exp2 misses is an error, not a comment).
@@ -45,6 +45,32 @@ const exp2Body = `(local.set $en (f32x4.add (local.get $Y) (v128.const f32x4 125
 (local.set $ep (f32x4.add (v128.const f32x4 6.931472029e-1 6.931472029e-1 6.931472029e-1 6.931472029e-1) (f32x4.mul (local.get $ep) (local.get $ef)))) ;; madd
 (local.set $ep (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $ep) (local.get $ef)))) ;; madd
 (local.set $Y (f32x4.mul (local.get $ep) (i32x4.shl (i32x4.add (local.get $en) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23))))`
+
+// sum4 matches a line ";; sum4 SHAPE $dst $a $b $c $d $t0 $t1": lane j of $dst = the sum
+// of $a's to $d's … of four accumulators, each the lanes of one output's partial sums,
+// the four sums (SHAPE f32x4 or i32x4; $t0 and $t1 are scratch locals); sum4Left, any
+// line that starts so.
+var sum4, sum4Left = regexp.MustCompile(`(?m)^( *);; sum4 (f32x4|i32x4)((?: \$[a-z0-9]+){7})$`), regexp.MustCompile(`(?m)^ *;; sum4 `)
+
+// sum4Body is what a ";; sum4" line becomes: pairs of lanes added, then pairs of pairs.
+// Written out, not called, where a tile ends (a call spills every v128 register around
+// it); the same adds in the same order as the $reduce4 functions, which use it too.
+const sum4Body = `(local.set $T0 (S.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $A) (local.get $B))
+                 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $A) (local.get $B))))
+(local.set $T1 (S.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $C) (local.get $D))
+                 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $C) (local.get $D))))
+(local.set $DST (S.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $T0) (local.get $T1))
+                 (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $T0) (local.get $T1))))`
+
+// inlineSum4 writes out every ";; sum4" line of src.
+func inlineSum4(src string) string {
+	return sum4.ReplaceAllStringFunc(src, func(line string) string {
+		m := sum4.FindStringSubmatch(line)
+		indent, shape, v := m[1], m[2], strings.Fields(m[3])
+		body := strings.NewReplacer("S.", shape+".", "$DST", v[0], "$A", v[1], "$B", v[2], "$C", v[3], "$D", v[4], "$T0", v[5], "$T1", v[6]).Replace(sum4Body)
+		return indent + ";; " + v[0] + " = the sums of " + strings.Join(v[1:5], " ") + "\n" + indent + strings.ReplaceAll(body, "\n", "\n"+indent)
+	})
+}
 
 // inlineExp2 writes out every ";; exp2 $y" line of src.
 func inlineExp2(src string) string {
@@ -134,6 +160,9 @@ func Assemble(src string, relaxed bool) ([]byte, error) {
 func Modules() (plain, relaxed []byte, err error) {
 	if l := exp2Left.FindString(Source); l != "" {
 		return nil, nil, fmt.Errorf("kernels.wat: %q not written out (want \";; exp2 $local\")", strings.TrimSpace(l))
+	}
+	if l := sum4Left.FindString(Source); l != "" {
+		return nil, nil, fmt.Errorf("kernels.wat: %q not written out (want \";; sum4 f32x4|i32x4 $dst $a $b $c $d $t0 $t1\")", strings.TrimSpace(l))
 	}
 	if plain, err = Assemble(Source, false); err != nil {
 		return nil, nil, err
