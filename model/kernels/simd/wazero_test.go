@@ -47,6 +47,11 @@ func TestRelaxedRewrite(t *testing.T) {
 	if _, _, err := simd.Modules(); err != nil || strings.Count(src, "= 2^$") != 4 {
 		t.Fatalf("exp2 lines: %v, %d written out", err, strings.Count(src, "= 2^$"))
 	}
+	// every ";; sum4" line written out: reduce4's, reduce4i's and two per whole-tile store,
+	// in gemm_packed, gemm_q8q7 and gemm_q8q7_split
+	if strings.Contains(src, ";; sum4 ") || strings.Count(src, " = the sums of $") != 8 {
+		t.Fatalf("sum4 lines: %d written out", strings.Count(src, " = the sums of $"))
+	}
 	if _, err := simd.Assemble(src, true); err != nil {
 		t.Fatal(err)
 	}
