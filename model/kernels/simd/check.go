@@ -14,9 +14,11 @@ import (
 type Shapes struct {
 	Gemm      [][3]int         // m, n, k
 	Attention []AttentionShape //
-	LinearQ8  [][3]int         // rows, cols, group; each with m = 1, 2, 3, 4, 7
-	Q8Q7      [][3]int         // m, rows, cols: the int8-activation path (below 4 rows, cols a multiple of 16)
-	LayerNorm []int            // widths
+	// AttentionQ8 are held to RefAttentionQ8 where Int8 is set (Int8Attention: from 32 rows)
+	AttentionQ8 []AttentionShape
+	LinearQ8    [][3]int // rows, cols, group; each with m = 1, 2, 3, 4, 7
+	Q8Q7        [][3]int // m, rows, cols: the int8-activation path (below 4 rows, cols a multiple of 16)
+	LayerNorm   []int    // widths
 }
 
 // AttentionShape is one attention case; Causal < 0: every row sees every key.
@@ -24,11 +26,12 @@ type AttentionShape struct{ M, NK, Heads, DH, Causal int }
 
 // LoadShapes are what a worker checks at load: a fraction of a second.
 var LoadShapes = Shapes{
-	Gemm:      [][3]int{{3, 5, 7}, {5, 9, 33}, {2, 64, 513}, {17, 17, 12}, {9, 70, 40}},
-	Attention: []AttentionShape{{17, 17, 4, 12, -1}, {5, 22, 3, 8, 17}, {1, 30, 2, 16, 29}, {70, 75, 2, 20, 5}, {37, 41, 2, 64, -1}, {6, 9, 2, 6, -1}, {1, 41, 3, 8, 30}},
-	LinearQ8:  [][3]int{{9, 100, 100}, {70, 96, 32}},
-	Q8Q7:      [][3]int{{5, 70, 100}, {9, 37, 48}, {4, 64, 1024}, {1, 70, 96}, {3, 37, 48}, {2, 9, 1024}, {1, 3, 16}, {1, 5, 3072}}, // below 4 rows: gemv_q8_i16
-	LayerNorm: []int{48},
+	Gemm:        [][3]int{{3, 5, 7}, {5, 9, 33}, {2, 64, 513}, {17, 17, 12}, {9, 70, 40}},
+	Attention:   []AttentionShape{{17, 17, 4, 12, -1}, {5, 22, 3, 8, 17}, {1, 30, 2, 16, 29}, {70, 75, 2, 20, 5}, {37, 41, 2, 64, -1}, {6, 9, 2, 6, -1}, {1, 41, 3, 8, 30}},
+	AttentionQ8: []AttentionShape{{37, 41, 2, 64, -1}, {33, 45, 3, 16, 7}},
+	LinearQ8:    [][3]int{{9, 100, 100}, {70, 96, 32}},
+	Q8Q7:        [][3]int{{5, 70, 100}, {9, 37, 48}, {4, 64, 1024}, {1, 70, 96}, {3, 37, 48}, {2, 9, 1024}, {1, 3, 16}, {1, 5, 3072}}, // below 4 rows: gemv_q8_i16
+	LayerNorm:   []int{48},
 }
 
 // Check runs every kernel of k on the shapes against the Go reference and returns the
@@ -47,6 +50,9 @@ func Check(k *Kernels, s Shapes) error {
 		d := *k
 		d.SplitDot = split
 		if err := checkQ8Q7(&d, rand.New(rand.NewSource(8)), s.Q8Q7); err != nil {
+			return fmt.Errorf("%w (split dot: %v)", err, split)
+		}
+		if err := checkAttentionQ8(&d, rand.New(rand.NewSource(9)), s.AttentionQ8); err != nil {
 			return fmt.Errorf("%w (split dot: %v)", err, split)
 		}
 	}
@@ -120,6 +126,25 @@ func checkAttention(k kernels.Kernels, r *rand.Rand, shapes []AttentionShape) er
 		k.Attention(got, q, kk, v, c.M, c.NK, c.Heads, c.DH, scale, c.Causal)
 		kernels.RefAttention(want, q, kk, v, c.M, c.NK, c.Heads, c.DH, scale, c.Causal)
 		if err := within(fmt.Sprintf("Attention %+v", c), got, want, 2e-5); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAttentionQ8 holds Attention's int8 scores (k.Int8) to RefAttentionQ8.
+func checkAttentionQ8(k *Kernels, r *rand.Rand, shapes []AttentionShape) error {
+	for _, c := range shapes {
+		if !Int8Attention(c.M, c.DH) {
+			return fmt.Errorf("Attention %+v does not take the int8 scores", c)
+		}
+		d := c.Heads * c.DH
+		q, kk, v := randSlice(r, c.M*d, 1), randSlice(r, c.NK*d, 1), randSlice(r, c.NK*d, 1)
+		got, want := make([]float32, c.M*d), make([]float32, c.M*d)
+		scale := float32(1 / math.Sqrt(float64(c.DH)))
+		k.Attention(got, q, kk, v, c.M, c.NK, c.Heads, c.DH, scale, c.Causal)
+		RefAttentionQ8(want, q, kk, v, c.M, c.NK, c.Heads, c.DH, scale, c.Causal)
+		if err := within(fmt.Sprintf("Attention, int8 scores, %+v", c), got, want, 2e-5); err != nil {
 			return err
 		}
 	}

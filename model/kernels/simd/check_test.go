@@ -19,6 +19,13 @@ var testShapes = simd.Shapes{
 		{7, 8, 2, 4, -1},  // keys a multiple of 4: no padding
 		{40, 44, 2, 8, 4}, // more rows than one block of 32
 	},
+	AttentionQ8: []simd.AttentionShape{
+		{37, 41, 2, 64, -1},   // rows past one block of 32, keys not a multiple of 4
+		{33, 45, 3, 16, 7},    // causal: the decoder's image rows see only themselves
+		{32, 32, 1, 32, -1},   // one block, keys a multiple of 4
+		{65, 901, 1, 64, -1},  // the encoder's keys
+		{901, 901, 1, 64, -1}, // the encoder's shape
+	},
 	// {10, 50, 10}: groups of 10 do not fit the module's 16-column runs and go to Go.
 	LinearQ8:  [][3]int{{5, 48, 48}, {70, 100, 100}, {9, 64, 16}, {3, 1024, 64}, {130, 600, 32}, {7, 37, 37}, {10, 50, 10}},
 	Q8Q7:      [][3]int{{5, 70, 100}, {9, 37, 48}, {4, 64, 1024}, {33, 130, 600}, {901, 64, 588}},

@@ -715,6 +715,49 @@
       (local.set $src (i32.add (local.get $src) (local.get $lds)))
       (br $l))))
 
+  ;; quant_rows_i8 quantizes rows rows of k floats (stride ldx floats; k a multiple of 16)
+  ;; to int8, each row with its own scale and no offset: q = round(x/s), s = max|x|/127
+  ;; (1 where the row is zero), stored in sc; row i's bytes at out + i·k. They are the
+  ;; keys of attention's int8 scores (pack_w_q8 takes them as a product's weights).
+  (func $quant_rows_i8 (export "quant_rows_i8")
+    (param $x i32) (param $ldx i32) (param $rows i32) (param $k i32) (param $out i32) (param $sc i32)
+    (local $i i32) (local $p i32) (local $end i32) (local $mx v128) (local $m f32) (local $s f32) (local $inv v128)
+    (local $a v128) (local $b v128) (local $c v128) (local $d v128)
+    (local.set $ldx (i32.shl (local.get $ldx) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $id (loop $il
+      (br_if $id (i32.ge_u (local.get $i) (local.get $rows)))
+      (local.set $end (i32.add (local.get $x) (i32.shl (local.get $k) (i32.const 2))))
+      (local.set $mx (v128.const i64x2 0 0))
+      (local.set $p (local.get $x))
+      (block $md (loop $ml
+        (br_if $md (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $mx (f32x4.max (local.get $mx) (f32x4.abs (v128.load (local.get $p)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $ml)))
+      (local.set $m (f32.max (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+                             (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
+      (local.set $s (f32.div (local.get $m) (f32.const 127)))
+      (if (f32.eq (local.get $s) (f32.const 0)) (then (local.set $s (f32.const 1))))
+      (f32.store (i32.add (local.get $sc) (i32.shl (local.get $i) (i32.const 2))) (local.get $s))
+      (local.set $inv (f32x4.splat (f32.div (f32.const 1) (local.get $s))))
+      (local.set $p (local.get $x))
+      (block $qd (loop $ql
+        (br_if $qd (i32.ge_u (local.get $p) (local.get $end)))
+        ;; round(v), |v| ≤ 127, as the low bits of v + 1.5·2²³ (ties to even, as quant_pack_a)
+        (local.set $a (i32x4.sub (f32x4.add (f32x4.mul (v128.load (local.get $p)) (local.get $inv)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
+        (local.set $b (i32x4.sub (f32x4.add (f32x4.mul (v128.load offset=16 (local.get $p)) (local.get $inv)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
+        (local.set $c (i32x4.sub (f32x4.add (f32x4.mul (v128.load offset=32 (local.get $p)) (local.get $inv)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
+        (local.set $d (i32x4.sub (f32x4.add (f32x4.mul (v128.load offset=48 (local.get $p)) (local.get $inv)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
+        (v128.store (local.get $out)
+          (i8x16.narrow_i16x8_s (i16x8.narrow_i32x4_s (local.get $a) (local.get $b)) (i16x8.narrow_i32x4_s (local.get $c) (local.get $d))))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (br $ql)))
+      (local.set $x (i32.add (local.get $x) (local.get $ldx)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $il))))
+
   ;; pack_w_q8 packs n rows of int8 weights (k bytes each, stride ldw) into quads and
   ;; sums each row's weights into wsum (float32, the offset's correction).
   (func $pack_w_q8 (export "pack_w_q8")

@@ -55,6 +55,7 @@ type Module interface {
 	PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr)
 	CopyF32(dst, src Ptr, n int)
 	CopyRows(dst, src Ptr, rows, n, lds int)
+	QuantRowsI8(x Ptr, ldx, rows, k int, out, sc Ptr)
 	ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr)
 	AttnQKRow(q, k Ptr, ld, nk, heads, dh int, out Ptr, ldo int)
 	AddBias(y Ptr, rows, n int, bias Ptr)
@@ -71,7 +72,7 @@ type Module interface {
 
 // Exports are the module's exported kernels, in the order of Module's methods.
 var Exports = []string{"pack_a", "pack_b", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_rows", "scale_rows",
-	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "copy_rows", "resample_row_rgba", "attn_qk_row", "add_bias",
+	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "copy_rows", "quant_rows_i8", "resample_row_rgba", "attn_qk_row", "add_bias",
 	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "quant_row_i16", "gemv_q8_i16", "gemm_q8q7", "gemm_q8q7_split"}
 
 // RelaxedOnly are the exports only kernels-relaxed.wasm has.
@@ -131,6 +132,9 @@ func (b ByName) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
 func (b ByName) CopyF32(dst, src Ptr, n int) { b.Call("copy_f32", dst, src, i32(n)) }
 func (b ByName) CopyRows(dst, src Ptr, rows, n, lds int) {
 	b.Call("copy_rows", dst, src, i32(rows), i32(n), i32(lds))
+}
+func (b ByName) QuantRowsI8(x Ptr, ldx, rows, k int, out, sc Ptr) {
+	b.Call("quant_rows_i8", x, i32(ldx), i32(rows), i32(k), out, sc)
 }
 func (b ByName) ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr) {
 	b.Call("resample_row_rgba", src, bounds, kk, i32(ksize), i32(cw), dst)

@@ -59,6 +59,9 @@ func copyF32(dst, src uint32, n int32)
 //go:wasmimport gitvqa copy_rows
 func copyRows(dst, src uint32, rows, n, lds int32)
 
+//go:wasmimport gitvqa quant_rows_i8
+func quantRowsI8(x uint32, ldx, rows, k int32, out, sc uint32)
+
 //go:wasmimport gitvqa resample_row_rgba
 func resampleRowRGBA(src, bounds, kk uint32, ksize, cw int32, dst uint32)
 
@@ -185,6 +188,9 @@ func (*goModule) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
 func (*goModule) CopyF32(dst, src Ptr, n int) { copyF32(dst, src, i32(n)) }
 func (*goModule) CopyRows(dst, src Ptr, rows, n, lds int) {
 	copyRows(dst, src, i32(rows), i32(n), i32(lds))
+}
+func (*goModule) QuantRowsI8(x Ptr, ldx, rows, k int, out, sc Ptr) {
+	quantRowsI8(x, i32(ldx), i32(rows), i32(k), out, sc)
 }
 func (*goModule) ResampleRowRGBA(src, bounds, kk Ptr, ksize, cw int, dst Ptr) {
 	resampleRowRGBA(src, bounds, kk, i32(ksize), i32(cw), dst)

@@ -174,3 +174,49 @@ func (x *Kernels) gemvI16(y, xs []float32, m int, w *kernels.Matrix) {
 	}
 	x.M.Done()
 }
+
+// QuantizeRowI8 is quant_rows_i8 for one row: q = round(x/s), s = max|x|/127 (1 for a
+// zero row), in float32 arithmetic as the kernel does it.
+func QuantizeRowI8(x []float32, q []int8) (s float32) {
+	var mx float32
+	for _, v := range x {
+		mx = max(mx, float32(math.Abs(float64(v))))
+	}
+	s = mx / 127
+	if s == 0 {
+		s = 1
+	}
+	inv := 1 / s
+	for i, v := range x {
+		q[i] = int8(math.RoundToEven(float64(v * inv)))
+	}
+	return s
+}
+
+// Int8Attention says whether Attention with Int8 takes the int8 scores for m query
+// rows of heads dh wide: the image rows' passes (m ≥ 32), not a prompt's few text rows
+// or a decoder step, whose scores the answer reads directly.
+func Int8Attention(m, dh int) bool { return m >= 32 && dh%16 == 0 }
+
+// RefAttentionQ8 is what Attention computes with Int8 where Int8Attention holds:
+// attention over each head's queries quantized to 7 bits a row (QuantizeRow) and keys to
+// int8 a row (QuantizeRowI8), the values float32. The kernels' integer dots are exact,
+// so this is RefAttention of the dequantized queries and keys.
+func RefAttentionQ8(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causal int) {
+	d := heads * dh
+	qd, kd := make([]float32, m*d), make([]float32, nk*d)
+	q7, k8 := make([]uint8, dh), make([]int8, dh)
+	for i := range m * heads {
+		s, z := QuantizeRow(q[i*dh:(i+1)*dh], q7)
+		for c, x := range q7 {
+			qd[i*dh+c] = float32(float64(x)*float64(s) + float64(z))
+		}
+	}
+	for i := range nk * heads {
+		s := QuantizeRowI8(k[i*dh:(i+1)*dh], k8)
+		for c, x := range k8 {
+			kd[i*dh+c] = float32(float64(x) * float64(s))
+		}
+	}
+	kernels.RefAttention(out, qd, kd, v, m, nk, heads, dh, scale, causal)
+}

@@ -83,6 +83,14 @@ func (r int8Ref) LinearQ8(y, x []float32, m int, w *kernels.Matrix) {
 	r.Kernels.LinearQ8(y, x, m, w)
 }
 
+func (r int8Ref) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causal int) {
+	if simd.Int8Attention(m, dh) {
+		simd.RefAttentionQ8(out, q, k, v, m, nk, heads, dh, scale, causal)
+		return
+	}
+	r.Kernels.Attention(out, q, k, v, m, nk, heads, dh, scale, causal)
+}
+
 type result struct {
 	ids    []int
 	text   string
@@ -246,6 +254,36 @@ func TestGemvI16MatchesReference(t *testing.T) {
 		simd.RefLinearQ8I16(want, x, m, w)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%v: %v, want %v", c, got[:min(4, len(got))], want[:min(4, len(want))])
+		}
+	}
+}
+
+// quant_rows_i8 (both modules: attention's keys for the int8 scores) gives exactly
+// QuantizeRowI8's bytes and scales natively: rows with a stride, a zero row, a row
+// whose largest magnitude is a negative value.
+func TestQuantRowsI8MatchesReference(t *testing.T) {
+	mod := plain(t)
+	r := rand.New(rand.NewSource(10))
+	const rows, k, ld = 7, 48, 53
+	x := make([]float32, rows*ld)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 2)
+	}
+	clear(x[2*ld : 2*ld+k]) // a zero row: scale 1
+	x[3*ld+5] = -9          // the scale from a negative value
+	got, scales := make([]uint8, rows*k), make([]float32, rows)
+	mod.QuantRowsI8(mod.In(x), ld, rows, k, mod.InOutU8(got), mod.InOut(scales))
+	mod.Done()
+	for i := range rows {
+		want := make([]int8, k)
+		s := simd.QuantizeRowI8(x[i*ld:i*ld+k], want)
+		for c, q := range want {
+			if int8(got[i*k+c]) != q {
+				t.Fatalf("row %d, column %d: %d, want %d", i, c, int8(got[i*k+c]), q)
+			}
+		}
+		if scales[i] != s {
+			t.Fatalf("row %d: scale %g, want %g", i, scales[i], s)
 		}
 	}
 }
