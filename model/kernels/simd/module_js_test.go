@@ -302,7 +302,7 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 	}
 	const m, k, n, dh, rowBlock = 901, 1024, 64, 64, 32
 	nk4 := (m + 3) &^ 3
-	x, w, sc := make([]float32, m*k), make([]int8, 4*n*k), make([]float32, 4*n)
+	x, w, sc := make([]float32, m*k), make([]int8, 4*n*k), make([]float32, max(4*n, nk4)) // a scale a weight row or key
 	for i := range x {
 		x[i] = float32(i%13)*0.1 - 0.5
 	}
@@ -319,9 +319,8 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 		kb, vb := mod.Scratch(((m+7)&^7)*dh), mod.Scratch(((dh+7)&^7)*nk4)
 		scores, rs, out := mod.Scratch(rowBlock*nk4), mod.Scratch(rowBlock), mod.Scratch(rowBlock*k)
 		work := mod.Scratch(m * k)
-		kq, kqs, kqsum := mod.Scratch(m*dh/4), mod.Scratch(nk4), mod.Scratch(nk4)
+		kq, kqsum := mod.Scratch(m*dh/4), mod.Scratch(nk4) // a head's keys in int8
 		mod.PackWQ8(pw, dh, m, dh, kq, dh, kqsum)
-		mod.CopyF32(kqs, ps, 4*n)
 		mod.QuantPackA(px, k, m, k, xp, k, sx, zx)
 		mod.PackWQ8(pw, k, n, k, wp, k, ws)
 		mod.PackB8(px, k, m, dh, kb, dh) // a head's keys: 64 columns of rows k apart
@@ -331,12 +330,12 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 			{"q8fused", "GFLOP/s", 2 * m * n * k, 3, func() { mod.GemmQ8Q7(m, n, k, xp, wp, sx, zx, ps, ws, y, n) }},
 			{"scoresq8", "GFLOP/s", 4 * 2 * rowBlock * m * dh, 10, func() { // the scores in int8: k = 64, all keys one panel
 				for range 4 {
-					mod.GemmQ8Q7(rowBlock, m, dh, xp, kq, sx, zx, kqs, kqsum, y, m)
+					mod.GemmQ8Q7(rowBlock, m, dh, xp, kq, sx, zx, ps, kqsum, y, m)
 				}
 			}},
 			{"scoresq8split", "GFLOP/s", 4 * 2 * rowBlock * m * dh, 10, func() {
 				for range 4 {
-					mod.GemmQ8Q7Split(rowBlock, m, dh, xp, kq, sx, zx, kqs, kqsum, y, m)
+					mod.GemmQ8Q7Split(rowBlock, m, dh, xp, kq, sx, zx, ps, kqsum, y, m)
 				}
 			}},
 			{"quant", "ns/value", m * k, 20, func() { mod.QuantPackA(px, k, m, k, xp, k, sx, zx) }},

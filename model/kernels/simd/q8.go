@@ -93,11 +93,16 @@ func i16Levels(k int) int32 { return int32(min(16383, math.MaxInt32/(127*max(k, 
 // product's rows keep 7: at one row, precision is cheap, and the greedy answer reads
 // the head's logits of that row.
 func QuantizeRowI16(x []float32, q []int16) (s float32) {
+	return quantizeSymmetric(x, q, i16Levels(len(x)))
+}
+
+// quantizeSymmetric is x̂ = round(x/s), s = max|x|/levels (1 for a zero row), clamped
+// to ±levels, in float32 arithmetic step by step as quant_row_i16 and quant_rows_i8 do it.
+func quantizeSymmetric[T int8 | int16](x []float32, q []T, levels int32) (s float32) {
 	var mx float32
 	for _, v := range x {
 		mx = max(mx, float32(math.Abs(float64(v))))
 	}
-	levels := i16Levels(len(x))
 	s = mx / float32(levels)
 	if s == 0 {
 		s = 1
@@ -105,7 +110,7 @@ func QuantizeRowI16(x []float32, q []int16) (s float32) {
 	inv := 1 / s
 	for i, v := range x {
 		t := float32(math.RoundToEven(float64(v * inv)))
-		q[i] = int16(max(-float32(levels), min(float32(levels), t)))
+		q[i] = T(max(-float32(levels), min(float32(levels), t)))
 	}
 	return s
 }
@@ -177,21 +182,7 @@ func (x *Kernels) gemvI16(y, xs []float32, m int, w *kernels.Matrix) {
 
 // QuantizeRowI8 is quant_rows_i8 for one row: q = round(x/s), s = max|x|/127 (1 for a
 // zero row), in float32 arithmetic as the kernel does it.
-func QuantizeRowI8(x []float32, q []int8) (s float32) {
-	var mx float32
-	for _, v := range x {
-		mx = max(mx, float32(math.Abs(float64(v))))
-	}
-	s = mx / 127
-	if s == 0 {
-		s = 1
-	}
-	inv := 1 / s
-	for i, v := range x {
-		q[i] = int8(math.RoundToEven(float64(v * inv)))
-	}
-	return s
-}
+func QuantizeRowI8(x []float32, q []int8) (s float32) { return quantizeSymmetric(x, q, 127) }
 
 // Int8Attention says whether Attention with Int8 takes the int8 scores for m query
 // rows of heads dh wide: the image rows' passes (m ≥ 32), not a prompt's few text rows
