@@ -116,8 +116,8 @@ func (n *net) declareVisionLayer(l *VisionLayer, name string) *visionLayerNodes 
 // visionLayer: x + attention(LN1(x)), then + MLP(LN2(·)); each block shared with the
 // peers, if any.
 func (n *net) visionLayer(x *G.Node, l *visionLayerNodes) *G.Node {
-	x = n.Add(x, n.TensorParallel(x, l.index, BlockAttention, n.peers, func(x *G.Node) *G.Node { return n.visionAttention(x, l) }))
-	x = n.Add(x, n.TensorParallel(x, l.index, BlockMLP, n.peers, func(x *G.Node) *G.Node { return n.visionMLP(x, l) }))
+	x = n.TensorParallel(x, l.index, BlockAttention, n.peers, func(x *G.Node) *G.Node { return n.visionAttention(x, l) })
+	x = n.TensorParallel(x, l.index, BlockMLP, n.peers, func(x *G.Node) *G.Node { return n.visionMLP(x, l) })
 	return x
 }
 

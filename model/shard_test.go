@@ -274,3 +274,34 @@ func TestShardedImagePass(t *testing.T) {
 		}
 	}
 }
+
+// The shards' heads and MLP units tile the layer, every shard holds some of each, and
+// the main worker's MLP share is at least as large as any peer's (it fills their
+// copies' time with work of its own).
+func TestShardBoundsTile(t *testing.T) {
+	large := model.LargeVQAv2Config()
+	for _, c := range []model.Config{large, tiny(t).Config} {
+		for count := 1; count <= c.Vision.NumAttentionHeads; count++ {
+			var heads, units int
+			var main int
+			for i := 0; i < count; i++ {
+				h0, h1, i0, i1 := c.ShardBounds(i, count)
+				if h0 != heads || i0 != units || h1 <= h0 || i1 <= i0 {
+					t.Fatalf("%d of %d: heads [%d,%d) units [%d,%d) after %d heads, %d units", i, count, h0, h1, i0, i1, heads, units)
+				}
+				if i == 0 {
+					main = i1 - i0
+				} else if i1-i0 > main {
+					t.Errorf("%d of %d: %d units, the main worker %d", i, count, i1-i0, main)
+				}
+				heads, units = h1, i1
+			}
+			if heads != c.Vision.NumAttentionHeads || units != c.Vision.IntermediateSize {
+				t.Fatalf("%d shards cover %d heads, %d units", count, heads, units)
+			}
+		}
+	}
+	if _, _, i0, i1 := large.ShardBounds(0, 2); i0 != 0 || i1 <= 2048 || i1%64 != 0 {
+		t.Errorf("main worker of 2: units [%d,%d), want more than half, in 64s", i0, i1)
+	}
+}

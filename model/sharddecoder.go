@@ -136,9 +136,9 @@ func (n *net) decoderImageLayer(x *G.Node, l *decoderImageNodes) *G.Node {
 		kOwn := n.WriteKV(l.cache, n.Linear(x, s.k, ""), vOwn)
 		return n.Linear(n.Attention(n.Linear(x, s.q, ""), kOwn, vOwn, s.heads), s.o, "")
 	})
-	x = n.LayerNorm(n.Add(a, x), l.attnNorm, eps)
+	x = n.LayerNorm(a, l.attnNorm, eps)
 	f := n.TensorParallel(x, s.index, BlockDecoderMLP, n.peers, func(x *G.Node) *G.Node { return n.decoderMLPShare(x, s) })
-	return n.LayerNorm(n.Add(f, x), l.outNorm, eps)
+	return n.LayerNorm(f, l.outNorm, eps)
 }
 
 func (n *decoderImageNodes) bind(l *DecoderLayer, index int, kv *ops.KVCache) []ops.Binding {

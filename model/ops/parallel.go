@@ -22,17 +22,18 @@ type Peers interface {
 // ErrPeers is wrapped by the error of a run whose peers failed.
 var ErrPeers = errors.New("a worker sharing the image encoder failed")
 
-// TensorParallel is a block split across workers (Megatron style): x goes to the peers
-// before this worker computes its share, local(x), and their partial sums are added to
-// it after, so the peers compute while this worker does. layer (a scalar input) tells
-// the peers whose weights to use. Without peers it is local(x).
+// TensorParallel is x plus a block split across workers (Megatron style): x goes to
+// the peers before this worker computes its share, local(x), and their partial sums
+// and x are added to it after, in one pass, so the peers compute while this worker
+// does. layer (a scalar input) tells the peers whose weights to use. Without peers it
+// is x + local(x).
 func (b *Builder) TensorParallel(x, layer *G.Node, kind string, peers Peers, local func(x *G.Node) *G.Node) *G.Node {
 	if peers == nil {
-		return local(x)
+		return b.Add(x, local(x))
 	}
 	ex := &exchange{peers: peers, kind: kind, b: b}
 	sent := b.Apply(&shareOp{base{name: "Share(" + kind + ")"}, ex}, x, layer)
-	return b.Apply(&reduceOp{base: base{name: "Reduce(" + kind + ")"}, ex: ex}, local(sent))
+	return b.Apply(&reduceOp{base: base{name: "Reduce(" + kind + ")"}, ex: ex}, local(sent), sent)
 }
 
 // TensorParallelKV is TensorParallel for the decoder's pass over the image rows, whose
@@ -47,7 +48,7 @@ func (b *Builder) TensorParallelKV(x, layer *G.Node, kind string, peers Peers, c
 	}
 	ex := &exchange{peers: peers, kind: kind, b: b}
 	sent := b.Apply(&shareOp{base{name: "Share(" + kind + ")"}, ex}, x, layer)
-	return b.Apply(&reduceOp{base: base{name: "Reduce(" + kind + ")"}, ex: ex, widths: widths}, local(sent), cache.K, cache.V)
+	return b.Apply(&reduceOp{base: base{name: "Reduce(" + kind + ")"}, ex: ex, widths: widths}, local(sent), sent, cache.K, cache.V)
 }
 
 // PeerKV is what a peer answers a TensorParallelKV block with: its partial sum, then its
@@ -80,10 +81,10 @@ func (op *shareOp) Do(in ...G.Value) (G.Value, error) {
 	return in[0], nil
 }
 
-// reduceOp adds the peers' partial sums to the local one, on the kernels (the sum
-// counts as linear: it ends the block's last product); with widths (TensorParallelKV),
-// it also writes the keys and values after each peer's sum into the cache (its inputs 1
-// and 2).
+// reduceOp adds the peers' partial sums and the block's input (its input 1) to the
+// local sum, on the kernels (the sum counts as linear: it ends the block's last
+// product); with widths (TensorParallelKV), it also writes the keys and values after
+// each peer's sum into the cache (its inputs 2 and 3).
 type reduceOp struct {
 	base
 	ex     *exchange
@@ -92,16 +93,16 @@ type reduceOp struct {
 
 func (op *reduceOp) Arity() int {
 	if op.widths != nil {
-		return 3
+		return 4
 	}
-	return 1
+	return 2
 }
 func (op *reduceOp) Type() hm.Type {
 	m := tt(2, tensor.Float32)
 	if op.widths != nil {
-		return fnType(m, m, m, m)
+		return fnType(m, m, m, m, m)
 	}
-	return fnType(m, m)
+	return fnType(m, m, m)
 }
 func (op *reduceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return sameShape(in, 0) }
 func (op *reduceOp) Do(in ...G.Value) (G.Value, error) {
@@ -126,8 +127,13 @@ func (op *reduceOp) Do(in ...G.Value) (G.Value, error) {
 		}
 		op.ex.b.K.AddBias(y, 1, len(y), p[:len(y)])
 	}
+	if x := f32s(in[1]); len(x) == len(y) {
+		op.ex.b.K.AddBias(y, 1, len(y), x) // the residual: the sum as Add(x, block) has it
+	} else {
+		return nil, fmt.Errorf("%s: a block input of %d values for a sum of %d", op.name, len(x), len(y))
+	}
 	if op.widths != nil {
-		if err := op.writeKV(f32s(in[1]), f32s(in[2]), in[1], m, len(y), parts); err != nil {
+		if err := op.writeKV(f32s(in[2]), f32s(in[3]), in[2], m, len(y), parts); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrPeers, err)
 		}
 	}
