@@ -92,8 +92,9 @@ type benchRow struct {
 	PhotoDecodedBy        string
 	PhotoAgainCached      bool
 	// Profile is the first picture's ms by kind of work (the main worker's), and
-	// Timings its answer's timings.
-	Profile, Timings map[string]float64
+	// Timings its answer's timings; SecondProfile and SecondTimings the second
+	// question's (the picture cached: the prompt and the tokens alone).
+	Profile, Timings, SecondProfile, SecondTimings map[string]float64
 }
 
 type phase struct {
@@ -230,6 +231,14 @@ func BenchmarkBrowser(b *testing.B) {
 		row.EncodeS, row.ImagePassS, row.TokenMs = median(enc), median(pass), median(tok)
 		o2 := askUI(b, ctx, "", "what color is the grass?", 20, false)
 		row.SecondQuestionS = num(o2.timings()["totalMs"]) / 1000
+		row.SecondTimings, row.SecondProfile = map[string]float64{}, map[string]float64{}
+		for k, v := range o2.timings() {
+			if f, ok := v.(float64); ok {
+				row.SecondTimings[k] = f
+			}
+		}
+		prof, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('timings').dataset.profile || '{}'`))
+		json.Unmarshal([]byte(prof), &row.SecondProfile)
 		row.PeakMemoryMB = num(o2.timings()["memoryBytes"]) / (1 << 20)
 		if sm, ok := o2.timings()["shardMemoryBytes"].([]any); ok {
 			for _, v := range sm {
@@ -358,6 +367,29 @@ func printProfile(rows []benchRow, c *model.Config) {
 			} else {
 				fmt.Printf(" %.0f ms |", ms)
 			}
+		}
+		fmt.Println()
+	}
+	fmt.Printf("\nPer-op profile, second question (the picture cached: the prompt and %d tokens), the main worker (ms)\n| op |", rows[0].Tokens)
+	for _, r := range rows {
+		fmt.Printf(" %d workers |", r.Workers)
+	}
+	fmt.Printf("\n|---|")
+	for range rows {
+		fmt.Printf("---|")
+	}
+	fmt.Println()
+	for _, kind := range []string{"linear", "attention", "activation", "layernorm", "outside the kernels"} {
+		fmt.Printf("| %s |", kind)
+		for _, r := range rows {
+			ms := r.SecondProfile[kind]
+			if kind == "outside the kernels" {
+				ms = r.SecondTimings["promptMs"] + r.SecondTimings["decodeMs"]
+				for _, k := range []string{"linear", "attention", "activation", "layernorm"} {
+					ms -= r.SecondProfile[k]
+				}
+			}
+			fmt.Printf(" %.0f ms |", ms)
 		}
 		fmt.Println()
 	}
