@@ -565,10 +565,10 @@
   ;; floats (and the packing gemm_q8q7 wants would cost more than the product at one
   ;; row). One weight row at a time: four at once, sharing the activations' loads, ran
   ;; the 23 MB head at 4 GB/s against 17 one at a time (here, from memory). The row two
-  ;; ahead is touched first (touch_lines): the head from memory (caches flushed) on an
-  ;; Intel Xeon, 4.0 → 3.3–3.5 ms (BenchmarkDecoderGemvInBrowser), a second question's
-  ;; products in the page 235–243 → 185–197 ms. Touching the KV cache ahead the same way
-  ;; in attn_qk_row and attn_pv_row changed nothing.
+  ;; ahead is touched first (touch_lines), a decoder step's weights coming from memory:
+  ;; on an Intel Xeon a second question's products in the page 235–243 → 178–197 ms
+  ;; (make bench's second-question profile, six alternating runs). Touching the KV cache
+  ;; ahead the same way in attn_qk_row and attn_pv_row changed nothing.
   (func $gemv_q8_i16 (export "gemv_q8_i16")
     (param $n i32) (param $k i32) (param $xq i32) (param $w i32) (param $ldw i32)
     (param $sx i32) (param $sw i32) (param $y i32)
