@@ -26,25 +26,40 @@ func span(total, unit, index, count int) (int, int) {
 	return unit * (units * index / count), unit * (units * (index + 1) / count)
 }
 
-// ShardBounds returns the heads and MLP units shard index of count holds.
+// ShardBounds returns the heads and MLP units shard index of count holds, for weights
+// in one int8 scale a row (or float32).
 func (c *Config) ShardBounds(index, count int) (h0, h1, i0, i1 int) {
-	return shardBounds(c.Vision.NumAttentionHeads, c.Vision.IntermediateSize, index, count)
+	return shardBounds(c.Vision.NumAttentionHeads, c.Vision.IntermediateSize, index, count, 0)
 }
 
 // shardBounds splits heads one by one and MLP units 64 at a time (where they divide),
-// worker 0 (the main worker) taking mainExtraUnits more MLP units than an even split:
-// a shard's partial arrives only after the block's input has been copied into it and
-// its answer out (≈2.4 ms a block in Chromium on an Intel Xeon, 2 vCPUs, traced), time
-// the main worker fills with work of its own instead of waiting (64 units of a
-// full-size MLP block are ≈2 ms there). Heads stay even: one is ≈6 ms.
-func shardBounds(heads, units, index, count int) (h0, h1, i0, i1 int) {
+// worker 0 (the main worker) taking mainExtraUnits more MLP units than an even split
+// where the second MLP layer's int8 groups (group columns; 0: one scale a row) allow
+// the cut: a shard's partial arrives only after the block's input has been copied into
+// it and its answer out (≈2.4 ms a block in Chromium on an Intel Xeon, 2 vCPUs,
+// traced), time the main worker fills with work of its own instead of waiting (64
+// units of a full-size MLP block are ≈2 ms there). Heads stay even: one is ≈6 ms.
+func shardBounds(heads, units, index, count, group int) (h0, h1, i0, i1 int) {
 	h0, h1 = span(heads, 1, index, count)
 	unit := 64
 	if units%unit != 0 {
 		unit = 1
 	}
-	i0, i1 = unevenSpan(units, unit, index, count, mainExtraUnits)
+	extra := mainExtraUnits
+	if group > 0 && unit%group != 0 {
+		extra = 0 // the even cut, where the groups allowed it before
+	}
+	i0, i1 = unevenSpan(units, unit, index, count, extra)
 	return
+}
+
+// cutGroup is what shardBounds needs of a layer cut at its columns: its int8 scale
+// group where a row holds several, else 0.
+func cutGroup(l *Linear) int {
+	if g := l.W.Group; l.W.Quantized() && g < l.W.Cols {
+		return g
+	}
+	return 0
 }
 
 // mainExtraUnits is how many units the main worker takes beyond its even share.
@@ -106,8 +121,8 @@ func (m *Model) ShardLayer(index, count, i int) (VisionLayer, error) {
 		return VisionLayer{}, fmt.Errorf("no vision layer %d", i)
 	}
 	c := &m.Config
-	h0, h1, i0, i1 := c.ShardBounds(index, count)
 	l := &m.Weights.Vision[i]
+	h0, h1, i0, i1 := shardBounds(c.Vision.NumAttentionHeads, c.Vision.IntermediateSize, index, count, cutGroup(&l.FC2))
 	p, err := cutLayer(index, c.Vision.HiddenSize/c.Vision.NumAttentionHeads, h0, h1, i0, i1, &l.Q, &l.K, &l.V, &l.O, &l.FC1, &l.FC2)
 	if err != nil {
 		return VisionLayer{}, fmt.Errorf("vision layer %d: %w", i, err)

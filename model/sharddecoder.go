@@ -25,9 +25,10 @@ const (
 	BlockDecoderMLP       = "decoder.mlp"
 )
 
-// DecoderShardBounds returns the heads and FFN units shard index of count holds.
+// DecoderShardBounds returns the heads and FFN units shard index of count holds, for
+// weights in one int8 scale a row (or float32).
 func (c *Config) DecoderShardBounds(index, count int) (h0, h1, i0, i1 int) {
-	return shardBounds(c.NumAttentionHeads, c.IntermediateSize, index, count)
+	return shardBounds(c.NumAttentionHeads, c.IntermediateSize, index, count, 0)
 }
 
 // ShardDecoderLayer is shard index of count of decoder layer i, as another worker holds
@@ -41,8 +42,8 @@ func (m *Model) ShardDecoderLayer(index, count, i int) (DecoderLayer, error) {
 	if i < 0 || i >= len(m.Weights.Decoder) {
 		return DecoderLayer{}, fmt.Errorf("no decoder layer %d", i)
 	}
-	h0, h1, i0, i1 := c.DecoderShardBounds(index, count)
 	l := &m.Weights.Decoder[i]
+	h0, h1, i0, i1 := shardBounds(c.NumAttentionHeads, c.IntermediateSize, index, count, cutGroup(&l.FFNOut))
 	p, err := cutLayer(index, c.HiddenSize/c.NumAttentionHeads, h0, h1, i0, i1, &l.Q, &l.K, &l.V, &l.O, &l.FFNIn, &l.FFNOut)
 	if err != nil {
 		return DecoderLayer{}, fmt.Errorf("decoder layer %d: %w", i, err)
