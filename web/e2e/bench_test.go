@@ -218,27 +218,13 @@ func BenchmarkBrowser(b *testing.B) {
 			}
 			row.Tokens = int(num(tm["tokens"]))
 			if row.Profile == nil {
-				row.Timings = map[string]float64{}
-				for k, v := range tm {
-					if f, ok := v.(float64); ok {
-						row.Timings[k] = f
-					}
-				}
-				prof, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('timings').dataset.profile || '{}'`))
-				json.Unmarshal([]byte(prof), &row.Profile)
+				row.Timings, row.Profile = answerProfile(ctx, o)
 			}
 		}
 		row.EncodeS, row.ImagePassS, row.TokenMs = median(enc), median(pass), median(tok)
 		o2 := askUI(b, ctx, "", "what color is the grass?", 20, false)
 		row.SecondQuestionS = num(o2.timings()["totalMs"]) / 1000
-		row.SecondTimings, row.SecondProfile = map[string]float64{}, map[string]float64{}
-		for k, v := range o2.timings() {
-			if f, ok := v.(float64); ok {
-				row.SecondTimings[k] = f
-			}
-		}
-		prof, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('timings').dataset.profile || '{}'`))
-		json.Unmarshal([]byte(prof), &row.SecondProfile)
+		row.SecondTimings, row.SecondProfile = answerProfile(ctx, o2)
 		row.PeakMemoryMB = num(o2.timings()["memoryBytes"]) / (1 << 20)
 		if sm, ok := o2.timings()["shardMemoryBytes"].([]any); ok {
 			for _, v := range sm {
@@ -322,16 +308,23 @@ func phonePhoto(b *testing.B) string {
 	return path
 }
 
-// printProfile prints where the first picture's time went in the main worker, by kind
-// of kernel, with the throughput of its share of the work (the encoder's Linear layers
-// and attention are split between the workers; the decoder's are not).
-func printProfile(rows []benchRow, c *model.Config) {
-	if len(rows) == 0 || len(rows[0].Profile) == 0 {
-		return
+// answerProfile is an answer's numeric timings and the page's profile of it (ms by kind
+// of work, the main worker's).
+func answerProfile(ctx context.Context, o outcome) (timings, profile map[string]float64) {
+	timings, profile = map[string]float64{}, map[string]float64{}
+	for k, v := range o.timings() {
+		if f, ok := v.(float64); ok {
+			timings[k] = f
+		}
 	}
-	f := model.CountFLOPs(c)
-	n := float64(c.NumImageTokens())
-	fmt.Printf("\nPer-op profile, first picture (encoder, image-token pass, prompt and tokens), the main worker (ms, GFLOP/s of its share)\n| op |")
+	prof, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('timings').dataset.profile || '{}'`))
+	json.Unmarshal([]byte(prof), &profile)
+	return timings, profile
+}
+
+// printProfileHead starts a profile table: title, then a column a row of rows.
+func printProfileHead(title string, rows []benchRow) {
+	fmt.Printf("\n%s\n| op |", title)
 	for _, r := range rows {
 		fmt.Printf(" %d workers |", r.Workers)
 	}
@@ -340,6 +333,35 @@ func printProfile(rows []benchRow, c *model.Config) {
 		fmt.Printf("---|")
 	}
 	fmt.Println()
+}
+
+// profileMs is kind's ms in profile; for "outside the kernels", the timings' phases
+// less every kind in kinds.
+func profileMs(kind string, profile, timings map[string]float64, phases, kinds []string) float64 {
+	if kind != "outside the kernels" {
+		return profile[kind]
+	}
+	var ms float64
+	for _, p := range phases {
+		ms += timings[p]
+	}
+	for _, k := range kinds {
+		ms -= profile[k]
+	}
+	return ms
+}
+
+// printProfile prints where the first picture's time went in the main worker, by kind
+// of kernel, with the throughput of its share of the work (the encoder's Linear layers
+// and attention are split between the workers; the decoder's are not), then the second
+// question's (the prompt and the tokens alone).
+func printProfile(rows []benchRow, c *model.Config) {
+	if len(rows) == 0 || len(rows[0].Profile) == 0 {
+		return
+	}
+	f := model.CountFLOPs(c)
+	n := float64(c.NumImageTokens())
+	printProfileHead("Per-op profile, first picture (encoder, image-token pass, prompt and tokens), the main worker (ms, GFLOP/s of its share)", rows)
 	flops := func(r benchRow, kind string) float64 {
 		w := float64(r.Workers)
 		steps := r.Timings["tokens"] // forward steps, about (the prompt's rows go in one)
@@ -351,17 +373,11 @@ func printProfile(rows []benchRow, c *model.Config) {
 		}
 		return 0
 	}
-	for _, kind := range []string{"linear", "attention", "activation", "layernorm", "peers.wait", "outside the kernels"} {
+	kinds := []string{"linear", "attention", "activation", "layernorm", "peers.wait"}
+	for _, kind := range append(kinds, "outside the kernels") {
 		fmt.Printf("| %s |", kind)
 		for _, r := range rows {
-			t := r.Timings
-			ms := r.Profile[kind]
-			if kind == "outside the kernels" {
-				ms = t["encodeMs"] + t["imagePrefillMs"] + t["promptMs"] + t["decodeMs"]
-				for _, k := range []string{"linear", "attention", "activation", "layernorm", "peers.wait"} {
-					ms -= r.Profile[k]
-				}
-			}
+			ms := profileMs(kind, r.Profile, r.Timings, []string{"encodeMs", "imagePrefillMs", "promptMs", "decodeMs"}, kinds)
 			if fl := flops(r, kind); fl > 0 && ms > 0 {
 				fmt.Printf(" %.0f ms (%.1f GFLOP/s) |", ms, fl/ms/1e6)
 			} else {
@@ -370,26 +386,12 @@ func printProfile(rows []benchRow, c *model.Config) {
 		}
 		fmt.Println()
 	}
-	fmt.Printf("\nPer-op profile, second question (the picture cached: the prompt and %d tokens), the main worker (ms)\n| op |", rows[0].Tokens)
-	for _, r := range rows {
-		fmt.Printf(" %d workers |", r.Workers)
-	}
-	fmt.Printf("\n|---|")
-	for range rows {
-		fmt.Printf("---|")
-	}
-	fmt.Println()
-	for _, kind := range []string{"linear", "attention", "activation", "layernorm", "outside the kernels"} {
+	printProfileHead(fmt.Sprintf("Per-op profile, second question (the picture cached: the prompt and %d tokens), the main worker (ms)", rows[0].Tokens), rows)
+	kinds = []string{"linear", "attention", "activation", "layernorm"} // the tokens are the main worker's alone
+	for _, kind := range append(kinds, "outside the kernels") {
 		fmt.Printf("| %s |", kind)
 		for _, r := range rows {
-			ms := r.SecondProfile[kind]
-			if kind == "outside the kernels" {
-				ms = r.SecondTimings["promptMs"] + r.SecondTimings["decodeMs"]
-				for _, k := range []string{"linear", "attention", "activation", "layernorm"} {
-					ms -= r.SecondProfile[k]
-				}
-			}
-			fmt.Printf(" %.0f ms |", ms)
+			fmt.Printf(" %.0f ms |", profileMs(kind, r.SecondProfile, r.SecondTimings, []string{"promptMs", "decodeMs"}, kinds))
 		}
 		fmt.Println()
 	}
