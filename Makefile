@@ -181,8 +181,10 @@ bench: deps site
 # The same beside ONNX Runtime Web on the same encoder, in the same browser and run
 # (../shared/bench/ortbench; needs the npm registry and Debian's python3-onnx).
 ORTBENCH ?= ../shared/bench/ortbench
+# make bench-peer ROUNDS=3: both measured three times, a row of ratios each (the host drifts).
+ROUNDS ?= 1
 bench-peer: deps site
-	$(GO) run ./tools/benchpeer -ortbench $(ORTBENCH) -work .cache/ortbench
+	$(GO) run ./tools/benchpeer -ortbench $(ORTBENCH) -work .cache/ortbench -rounds $(ROUNDS)
 
 # The real checkpoint: download microsoft/git-large-vqav2 from the Hugging Face hub
 # (resumable, verified) and convert it to int8 chunks for the browser.

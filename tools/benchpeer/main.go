@@ -7,7 +7,10 @@
 // package-lock.json, python3-onnx from Debian), builds its q8 ViT-L/14 at 420² (seeded
 // random weights, as ours), times ONNX Runtime Web with 1 and with 2 threads, runs
 // gitvqa's browser benchmark (web/e2e BenchmarkBrowser) with 1 and with all workers, and
-// prints one table. Its last line is
+// prints one table. With -rounds N it does all of that N times and prints a row of
+// ratios a round: the host's speed drifts by ±10% within minutes here, on both sides,
+// so only figures measured minutes apart make a ratio, and the rounds show its spread.
+// Its last line (the medians over the rounds) is
 //
 //	encoder_ratio_vs_ort=R workers_speedup=S token_ms=T second_question_s=Q
 package main
@@ -23,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,8 +36,9 @@ func main() {
 	work := flag.String("work", ".cache/ortbench", "scratch folder for the harness, its packages and models")
 	workers := flag.Int("workers", runtime.NumCPU(), "gitvqa workers for the parallel row")
 	runs := flag.Int("runs", 5, "ONNX Runtime timed runs (the median is reported)")
+	rounds := flag.Int("rounds", 1, "times to measure both, one after the other")
 	flag.Parse()
-	if err := run(*ortDir, *work, *workers, *runs); err != nil {
+	if err := run(*ortDir, *work, *workers, *runs, max(*rounds, 1)); err != nil {
 		fmt.Fprintln(os.Stderr, "benchpeer:", err)
 		os.Exit(1)
 	}
@@ -125,7 +130,18 @@ type ours struct {
 	Kernels         string
 }
 
-func run(ortDir, work string, workers, runs int) error {
+// round is one measurement of both: ONNX Runtime on 1 thread, gitvqa on 1 and on all
+// workers, ONNX Runtime on 2 threads, in that order.
+type round struct {
+	ort1, ort2 ortResult
+	one, all   ours
+}
+
+func (r round) ratio1() float64  { return r.one.EncodeS / (r.ort1.MedianMs / 1000) }
+func (r round) ratio2() float64  { return r.all.EncodeS / (r.ort2.MedianMs / 1000) }
+func (r round) speedup() float64 { return r.one.EncodeS / r.all.EncodeS }
+
+func run(ortDir, work string, workers, runs, rounds int) error {
 	if err := setup(ortDir, work); err != nil {
 		return err
 	}
@@ -146,42 +162,70 @@ func run(ortDir, work string, workers, runs int) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	ort1, err := ort(work, 1, runs)
-	if err != nil {
-		return err
+	var rs []round
+	for i := range rounds {
+		r, err := measure(work, workers, runs)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "benchpeer: round %d of %d: ratios %.2f, %.2f, workers %.2f×\n", i+1, rounds, r.ratio1(), r.ratio2(), r.speedup())
+		rs = append(rs, r)
 	}
-	fmt.Fprintf(os.Stderr, "benchpeer: ONNX Runtime Web q8, 1 thread: %.2f s\n", ort1.MedianMs/1000)
+	last := rs[len(rs)-1]
+	fmt.Printf("\nimage encoder (CLIP ViT-L/14 at 420², 626 GFLOP), headless Chromium, %d cores, %d round(s)\n", runtime.NumCPU(), rounds)
+	fmt.Printf("| round | ONNX Runtime Web 1.30, q8 (median of %d): 1 thread, 2 threads | gitvqa, int8 (%s; median of 3 pictures): 1 worker, %d workers | ratio gitvqa / ONNX Runtime: 1, %d | workers_speedup |\n|---|---|---|---|---|\n",
+		runs, last.one.Kernels, workers, workers)
+	for i, r := range rs {
+		fmt.Printf("| %d | %.2f s, %.2f s | %.2f s, %.2f s | %.2f, %.2f | %.2f |\n", i+1, r.ort1.MedianMs/1000, r.ort2.MedianMs/1000,
+			r.one.EncodeS, r.all.EncodeS, r.ratio1(), r.ratio2(), r.speedup())
+	}
+	all := last.all
+	fmt.Printf("\ngitvqa, %d workers (last round): image-token pass %.2f s, %.0f ms per token, second question %.2f s, load from IndexedDB %.1f s, peak wasm memory %.0f MB (main worker)\n\n",
+		all.Workers, all.ImagePassS, all.TokenMs, all.SecondQuestionS, all.LoadFromCacheS, all.PeakMemoryMB)
+	fmt.Printf("encoder_ratio_vs_ort=%.2f encoder_ratio_vs_ort_%d=%.2f workers_speedup=%.2f token_ms=%.0f second_question_s=%.2f\n",
+		median(rs, round.ratio1), workers, median(rs, round.ratio2), median(rs, round.speedup),
+		median(rs, func(r round) float64 { return r.all.TokenMs }), median(rs, func(r round) float64 { return r.all.SecondQuestionS }))
+	return nil
+}
 
+// median is f's median over the rounds (the mean of the middle two for an even count).
+func median(rs []round, f func(round) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	n := len(v)
+	return (v[(n-1)/2] + v[n/2]) / 2
+}
+
+// measure runs one round.
+func measure(work string, workers, runs int) (round, error) {
+	var r round
+	var err error
+	if r.ort1, err = ort(work, 1, runs); err != nil {
+		return r, err
+	}
+	fmt.Fprintf(os.Stderr, "benchpeer: ONNX Runtime Web q8, 1 thread: %.2f s\n", r.ort1.MedianMs/1000)
 	outFile, err := filepath.Abs(filepath.Join(work, "gitvqa-bench.json"))
 	if err != nil {
-		return err
+		return r, err
 	}
 	if _, err := sh(".", []string{fmt.Sprintf("GITVQA_BENCH_WORKERS=1,%d", workers), "GITVQA_BENCH_OUT=" + outFile, "CHROMIUM=/usr/bin/chromium"},
 		"go", "test", "-run", "XXX", "-bench", "Browser", "-benchtime", "1x", "-timeout", "60m", "./web/e2e/"); err != nil {
-		return err
+		return r, err
 	}
 	b, err := os.ReadFile(outFile)
 	if err != nil {
-		return err
+		return r, err
 	}
 	var rows []ours
 	if err := json.Unmarshal(b, &rows); err != nil || len(rows) < 2 {
-		return fmt.Errorf("gitvqa's benchmark wrote %q: %v", b, err)
+		return r, fmt.Errorf("gitvqa's benchmark wrote %q: %v", b, err)
 	}
-	one, all := rows[0], rows[len(rows)-1]
-
-	ort2, err := ort(work, 2, runs)
-	if err != nil {
-		return err
+	r.one, r.all = rows[0], rows[len(rows)-1]
+	if r.ort2, err = ort(work, 2, runs); err != nil {
+		return r, err
 	}
-	fmt.Printf("\nimage encoder (CLIP ViT-L/14 at 420², 626 GFLOP), headless Chromium, %d cores, one run\n", runtime.NumCPU())
-	fmt.Printf("| | 1 thread / worker | %d threads / workers |\n|---|---|---|\n", workers)
-	fmt.Printf("| ONNX Runtime Web 1.30, q8 (median of %d) | %.2f s | %.2f s (2 threads) |\n", runs, ort1.MedianMs/1000, ort2.MedianMs/1000)
-	fmt.Printf("| gitvqa, int8 (%s; median of 3 pictures) | %.2f s | %.2f s |\n", one.Kernels, one.EncodeS, all.EncodeS)
-	fmt.Printf("| ratio gitvqa / ONNX Runtime | %.2f | %.2f |\n\n", one.EncodeS/(ort1.MedianMs/1000), all.EncodeS/(ort2.MedianMs/1000))
-	fmt.Printf("gitvqa, %d workers: image-token pass %.2f s, %.0f ms per token, second question %.2f s, load from IndexedDB %.1f s, peak wasm memory %.0f MB (main worker)\n\n",
-		all.Workers, all.ImagePassS, all.TokenMs, all.SecondQuestionS, all.LoadFromCacheS, all.PeakMemoryMB)
-	fmt.Printf("encoder_ratio_vs_ort=%.2f workers_speedup=%.2f token_ms=%.0f second_question_s=%.2f\n",
-		one.EncodeS/(ort1.MedianMs/1000), one.EncodeS/all.EncodeS, all.TokenMs, all.SecondQuestionS)
-	return nil
+	return r, nil
 }
