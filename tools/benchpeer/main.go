@@ -9,10 +9,12 @@
 // gitvqa's browser benchmark (web/e2e BenchmarkBrowser) with 1 and with all workers, and
 // prints one table. With -rounds N it does all of that N times and prints a row of
 // ratios a round: the host's speed drifts by ±10% within minutes here, on both sides,
-// so only figures measured minutes apart make a ratio, and the rounds show its spread.
+// so a ratio needs its two figures measured close in time, and the rounds show its spread.
 // Its last line (the medians over the rounds) is
 //
-//	encoder_ratio_vs_ort=R workers_speedup=S token_ms=T second_question_s=Q
+//	encoder_ratio_vs_ort=R encoder_ratio_vs_ort_N=R2 workers_speedup=S token_ms=T second_question_s=Q
+//
+// (R2: all N workers against ONNX Runtime's two threads).
 package main
 
 import (
