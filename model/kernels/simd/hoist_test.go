@@ -58,7 +58,7 @@ func TestKernelsConstantsHoisted(t *testing.T) {
 		j := strings.Index(s[i:], "\n\n")
 		return s[i : i+j]
 	}
-	for name, want := range map[string]int{"softmax_rows": 11, "quick_gelu": 12, "gelu": 19, "gemm_q8q7_split": 1} {
+	for name, want := range map[string]int{"softmax_rows": 11, "quick_gelu": 12, "gelu": 19, "gemm_q8q7_split": 1, "gemm_q8q7_quads_split": 1} {
 		f := fn(out, name)
 		if got := strings.Count(f, "(local.set $hoisted"); got != want {
 			t.Errorf("%s: %d constants hoisted, want %d", name, got, want)

@@ -141,9 +141,11 @@ func (x *Kernels) floatScores(nk, dh int) attentionScores {
 }
 
 // int8Scores is the int8 product (RefAttentionQ8): each key quantized to int8 and
-// packed as gemm_q8q7's weights, each block's queries to 7 bits, as a Linear layer's
-// activations. Where the fused dot is one instruction (AVX-VNNI) the product at k = 64
-// runs at 3.1× gemm_4x8's rate, the split one at 1.8× (AMD EPYC Zen 5, Chromium).
+// packed as gemm_q8q7_quads' weights, each block's queries to 7 bits, as a Linear
+// layer's activations. Where the fused dot is one instruction (AVX-VNNI) gemm_q8q7 at
+// k = 64 ran at 3.1× gemm_4x8's rate, the split one at 1.8× (AMD EPYC Zen 5,
+// Chromium); the quads' layout, the same floats without gemm_q8q7's horizontal sums,
+// took the split product from 24 to 18 ms an encoder layer (AMD EPYC Zen 4).
 func (x *Kernels) int8Scores(nk, dh int) attentionScores {
 	nk4 := round4(nk)
 	k8 := x.M.Scratch(nk4 * dh / 4)
@@ -151,14 +153,14 @@ func (x *Kernels) int8Scores(nk, dh int) attentionScores {
 	ks, ksum := x.M.Scratch(nk4), x.M.Scratch(nk4) // read four at a time: padded
 	xp := x.M.Scratch(32 * dh / 4)
 	sx, zx := x.M.Scratch(32), x.M.Scratch(32)
-	gemm := x.M.GemmQ8Q7
+	gemm := x.M.GemmQ8Q7Quads
 	if x.SplitDot {
-		gemm = x.M.GemmQ8Q7Split
+		gemm = x.M.GemmQ8Q7QuadsSplit
 	}
 	return attentionScores{
 		keys: func(k Ptr, ld int) {
 			x.M.QuantRowsI8(k, ld, nk, dh, k8, ks)
-			x.M.PackWQ8(k8, dh, nk, dh, kp, dh, ksum)
+			x.M.PackWQ8Quads(k8, dh, nk, dh, kp, dh, ksum)
 		},
 		product: func(q Ptr, ld, rows int, sc Ptr, ldc int) {
 			x.M.QuantPackA(q, ld, rows, dh, xp, dh, sx, zx)

@@ -818,7 +818,45 @@
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br $jl))))
 
-;; add_bias adds the n floats at b to each of rows rows of n floats at y (n a multiple of
+  ;; pack_w_q8_quads is pack_w_q8 for gemm_q8q7_quads (k = k16, a multiple of 16): the
+  ;; same rows and sums, each 16-byte run of row j split into its four 4-byte quads,
+  ;; quad q to lane j mod 4 of vector q of its quad of rows' 64 bytes.
+  (func $pack_w_q8_quads (export "pack_w_q8_quads")
+    (param $w i32) (param $ldw i32) (param $n i32) (param $k i32) (param $out i32) (param $k16 i32) (param $wsum i32)
+    (local $j i32) (local $p i32) (local $o i32) (local $src i32) (local $sum v128) (local $q v128)
+    (if (i32.and (local.get $n) (i32.const 3)) ;; zeros no row writes
+      (then (memory.fill (local.get $out) (i32.const 0)
+        (i32.mul (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (local.get $k16)))))
+    (local.set $j (i32.const 0))
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $o (i32.add (local.get $out)
+        (i32.add (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (i32.shl (local.get $k16) (i32.const 2)))
+                 (i32.shl (i32.and (local.get $j) (i32.const 3)) (i32.const 2)))))
+      (local.set $src (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $ldw))))
+      (local.set $sum (v128.const i32x4 0 0 0 0))
+      (local.set $p (i32.const 0))
+      (block $pd (loop $pl
+        (br_if $pd (i32.ge_u (local.get $p) (local.get $k)))
+        (local.set $q (v128.load (i32.add (local.get $src) (local.get $p))))
+        (v128.store32_lane 0 (local.get $o) (local.get $q))
+        (v128.store32_lane offset=16 1 (local.get $o) (local.get $q))
+        (v128.store32_lane offset=32 2 (local.get $o) (local.get $q))
+        (v128.store32_lane offset=48 3 (local.get $o) (local.get $q))
+        (local.set $sum (i32x4.add (local.get $sum)
+          (i32x4.add (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $q)) (v128.const i16x8 1 1 1 1 1 1 1 1))
+                     (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $q)) (v128.const i16x8 1 1 1 1 1 1 1 1)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 64)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $pl)))
+      (f32.store (i32.add (local.get $wsum) (i32.shl (local.get $j) (i32.const 2)))
+        (f32.convert_i32_s (i32.add
+          (i32.add (i32x4.extract_lane 0 (local.get $sum)) (i32x4.extract_lane 1 (local.get $sum)))
+          (i32.add (i32x4.extract_lane 2 (local.get $sum)) (i32x4.extract_lane 3 (local.get $sum))))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $jl))))
+
+  ;; add_bias adds the n floats at b to each of rows rows of n floats at y (n a multiple of
   ;; 4): a Linear layer's epilogue.
   (func $add_bias (export "add_bias") (param $y i32) (param $rows i32) (param $n i32) (param $b i32)
     (local $end i32) (local $p i32) (local $q i32) (local $rowEnd i32)
@@ -1060,6 +1098,181 @@
     (f32x4.mul (local.get $sw)
       (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $dot)) (v128.load32_splat (local.get $psx)))
                  (f32x4.mul (local.get $wsum) (v128.load32_splat (local.get $pzx))))))
+
+  ;; gemm_q8q7_quads is gemm_q8q7 over weights packed by pack_w_q8_quads: the same
+  ;; integer dots, scales and float steps, so the same floats. Each 16 bytes of the
+  ;; weights hold one 4-byte k-quad of four weight rows, so a dot of them with one
+  ;; activation row's quad in every lane leaves each output's partial sum in a lane of its
+  ;; own: no horizontal sums end a tile, which at attention's k = 64 (the keys as
+  ;; weights, 32 queries as rows) cost gemm_q8q7 about a third of its time. Four rows
+  ;; (two of quant_pack_a's pairs) × eight columns (two quads of rows) a tile: eight
+  ;; accumulators, two weight vectors and a broadcast quad (and, split, the ones and a
+  ;; temporary) in V8's 15 vector registers. k16 a multiple of 16; sw and wsum are read
+  ;; four at a time, padded by the caller to a multiple of 4.
+  (func $gemm_q8q7_quads (export "gemm_q8q7_quads")
+    (param $m i32) (param $n i32) (param $k16 i32) (param $xp i32) (param $wp i32)
+    (param $sx i32) (param $zx i32) (param $sw i32) (param $wsum i32) (param $y i32) (param $ldy i32)
+    (local $i i32) (local $j i32) (local $pa i32) (local $pa1 i32) (local $pb i32) (local $pb1 i32) (local $end i32)
+    (local $co i32) (local $rows i32) (local $cols i32) (local $psx i32) (local $pzx i32)
+    (local $x v128) (local $w0 v128) (local $w1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $s0 v128) (local $s1 v128) (local $z0 v128) (local $z1 v128)
+    (local.set $ldy (i32.shl (local.get $ldy) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $id (loop $il
+      (br_if $id (i32.ge_u (local.get $i) (local.get $m)))
+      (local.set $rows (i32.sub (local.get $m) (local.get $i)))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl
+        (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $cols (i32.sub (local.get $n) (local.get $j)))
+        ;; the tile's second pair and second quad of rows: the first again where the tile
+        ;; has no more (its sums are not stored)
+        (local.set $pa (i32.add (local.get $xp) (i32.mul (i32.shr_u (local.get $i) (i32.const 1)) (i32.shl (local.get $k16) (i32.const 1)))))
+        (local.set $pa1 (select (i32.add (local.get $pa) (i32.shl (local.get $k16) (i32.const 1))) (local.get $pa) (i32.gt_u (local.get $rows) (i32.const 2))))
+        (local.set $pb (i32.add (local.get $wp) (i32.mul (i32.shr_u (local.get $j) (i32.const 2)) (i32.shl (local.get $k16) (i32.const 2)))))
+        (local.set $pb1 (select (i32.add (local.get $pb) (i32.shl (local.get $k16) (i32.const 2))) (local.get $pb) (i32.gt_u (local.get $cols) (i32.const 4))))
+        (local.set $end (i32.add (local.get $pa) (i32.shl (local.get $k16) (i32.const 1))))
+        (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
+        (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
+        (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
+        (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $pa) (local.get $end)))
+          (local.set $w0 (v128.load offset=0 (local.get $pb)))
+          (local.set $w1 (v128.load offset=0 (local.get $pb1)))
+          (local.set $x (v128.load32_splat offset=0 (local.get $pa)))
+          (local.set $c00 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c00))) ;; dot
+          (local.set $c01 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c01))) ;; dot
+          (local.set $x (v128.load32_splat offset=16 (local.get $pa)))
+          (local.set $c10 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c10))) ;; dot
+          (local.set $c11 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c11))) ;; dot
+          (local.set $x (v128.load32_splat offset=0 (local.get $pa1)))
+          (local.set $c20 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c20))) ;; dot
+          (local.set $c21 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c21))) ;; dot
+          (local.set $x (v128.load32_splat offset=16 (local.get $pa1)))
+          (local.set $c30 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c30))) ;; dot
+          (local.set $c31 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c31))) ;; dot
+          (local.set $w0 (v128.load offset=16 (local.get $pb)))
+          (local.set $w1 (v128.load offset=16 (local.get $pb1)))
+          (local.set $x (v128.load32_splat offset=4 (local.get $pa)))
+          (local.set $c00 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c00))) ;; dot
+          (local.set $c01 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c01))) ;; dot
+          (local.set $x (v128.load32_splat offset=20 (local.get $pa)))
+          (local.set $c10 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c10))) ;; dot
+          (local.set $c11 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c11))) ;; dot
+          (local.set $x (v128.load32_splat offset=4 (local.get $pa1)))
+          (local.set $c20 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c20))) ;; dot
+          (local.set $c21 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c21))) ;; dot
+          (local.set $x (v128.load32_splat offset=20 (local.get $pa1)))
+          (local.set $c30 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c30))) ;; dot
+          (local.set $c31 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c31))) ;; dot
+          (local.set $w0 (v128.load offset=32 (local.get $pb)))
+          (local.set $w1 (v128.load offset=32 (local.get $pb1)))
+          (local.set $x (v128.load32_splat offset=8 (local.get $pa)))
+          (local.set $c00 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c00))) ;; dot
+          (local.set $c01 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c01))) ;; dot
+          (local.set $x (v128.load32_splat offset=24 (local.get $pa)))
+          (local.set $c10 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c10))) ;; dot
+          (local.set $c11 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c11))) ;; dot
+          (local.set $x (v128.load32_splat offset=8 (local.get $pa1)))
+          (local.set $c20 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c20))) ;; dot
+          (local.set $c21 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c21))) ;; dot
+          (local.set $x (v128.load32_splat offset=24 (local.get $pa1)))
+          (local.set $c30 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c30))) ;; dot
+          (local.set $c31 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c31))) ;; dot
+          (local.set $w0 (v128.load offset=48 (local.get $pb)))
+          (local.set $w1 (v128.load offset=48 (local.get $pb1)))
+          (local.set $x (v128.load32_splat offset=12 (local.get $pa)))
+          (local.set $c00 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c00))) ;; dot
+          (local.set $c01 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c01))) ;; dot
+          (local.set $x (v128.load32_splat offset=28 (local.get $pa)))
+          (local.set $c10 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c10))) ;; dot
+          (local.set $c11 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c11))) ;; dot
+          (local.set $x (v128.load32_splat offset=12 (local.get $pa1)))
+          (local.set $c20 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c20))) ;; dot
+          (local.set $c21 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c21))) ;; dot
+          (local.set $x (v128.load32_splat offset=28 (local.get $pa1)))
+          (local.set $c30 (i32x4.dot_i8x16_i7x16_add_s (local.get $w0) (local.get $x) (local.get $c30))) ;; dot
+          (local.set $c31 (i32x4.dot_i8x16_i7x16_add_s (local.get $w1) (local.get $x) (local.get $c31))) ;; dot
+          (local.set $pa (i32.add (local.get $pa) (i32.const 32)))
+          (local.set $pa1 (i32.add (local.get $pa1) (i32.const 32)))
+          (local.set $pb (i32.add (local.get $pb) (i32.const 64)))
+          (local.set $pb1 (i32.add (local.get $pb1) (i32.const 64)))
+          (br $kl)))
+        (local.set $s0 (v128.load (i32.add (local.get $sw) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $z0 (v128.load (i32.add (local.get $wsum) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $s1 (local.get $s0))
+        (local.set $z1 (local.get $z0))
+        (if (i32.gt_u (local.get $cols) (i32.const 4))
+          (then
+            (local.set $s1 (v128.load offset=16 (i32.add (local.get $sw) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $z1 (v128.load offset=16 (i32.add (local.get $wsum) (i32.shl (local.get $j) (i32.const 2)))))))
+        (local.set $co (i32.add (local.get $y) (i32.add (i32.mul (local.get $i) (local.get $ldy)) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $psx (i32.add (local.get $sx) (i32.shl (local.get $i) (i32.const 2))))
+        (local.set $pzx (i32.add (local.get $zx) (i32.shl (local.get $i) (i32.const 2))))
+        (if (i32.and (i32.ge_u (local.get $cols) (i32.const 8)) (i32.ge_u (local.get $rows) (i32.const 4)))
+          (then
+            ;; a whole tile, its scales written out (a call spills every v128 register)
+            (v128.store offset=0 (local.get $co) (f32x4.mul (local.get $s0)
+              (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $c00)) (v128.load32_splat offset=0 (local.get $psx)))
+                         (f32x4.mul (local.get $z0) (v128.load32_splat offset=0 (local.get $pzx))))))
+            (v128.store offset=16 (local.get $co) (f32x4.mul (local.get $s1)
+              (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $c01)) (v128.load32_splat offset=0 (local.get $psx)))
+                         (f32x4.mul (local.get $z1) (v128.load32_splat offset=0 (local.get $pzx))))))
+            (v128.store offset=0 (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 1))) (f32x4.mul (local.get $s0)
+              (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $c10)) (v128.load32_splat offset=4 (local.get $psx)))
+                         (f32x4.mul (local.get $z0) (v128.load32_splat offset=4 (local.get $pzx))))))
+            (v128.store offset=16 (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 1))) (f32x4.mul (local.get $s1)
+              (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $c11)) (v128.load32_splat offset=4 (local.get $psx)))
+                         (f32x4.mul (local.get $z1) (v128.load32_splat offset=4 (local.get $pzx))))))
+            (v128.store offset=0 (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 2))) (f32x4.mul (local.get $s0)
+              (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $c20)) (v128.load32_splat offset=8 (local.get $psx)))
+                         (f32x4.mul (local.get $z0) (v128.load32_splat offset=8 (local.get $pzx))))))
+            (v128.store offset=16 (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 2))) (f32x4.mul (local.get $s1)
+              (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $c21)) (v128.load32_splat offset=8 (local.get $psx)))
+                         (f32x4.mul (local.get $z1) (v128.load32_splat offset=8 (local.get $pzx))))))
+            (v128.store offset=0 (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 3))) (f32x4.mul (local.get $s0)
+              (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $c30)) (v128.load32_splat offset=12 (local.get $psx)))
+                         (f32x4.mul (local.get $z0) (v128.load32_splat offset=12 (local.get $pzx))))))
+            (v128.store offset=16 (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 3))) (f32x4.mul (local.get $s1)
+              (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $c31)) (v128.load32_splat offset=12 (local.get $psx)))
+                         (f32x4.mul (local.get $z1) (v128.load32_splat offset=12 (local.get $pzx)))))))
+          (else
+            (if (i32.gt_u (local.get $rows) (i32.const 0))
+              (then
+                (call $store_row (local.get $co) (call $scale_q (local.get $c00) (local.get $s0) (local.get $z0) (i32.add (local.get $psx) (i32.const 0)) (i32.add (local.get $pzx) (i32.const 0)))
+                (local.get $cols) (i32.const 0))
+                (if (i32.gt_u (local.get $cols) (i32.const 4))
+                (then (call $store_row (i32.add (local.get $co) (i32.const 16)) (call $scale_q (local.get $c01) (local.get $s1) (local.get $z1) (i32.add (local.get $psx) (i32.const 0)) (i32.add (local.get $pzx) (i32.const 0)))
+                  (i32.sub (local.get $cols) (i32.const 4)) (i32.const 0))))))
+            (if (i32.gt_u (local.get $rows) (i32.const 1))
+              (then
+                (call $store_row (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 1))) (call $scale_q (local.get $c10) (local.get $s0) (local.get $z0) (i32.add (local.get $psx) (i32.const 4)) (i32.add (local.get $pzx) (i32.const 4)))
+                (local.get $cols) (i32.const 0))
+                (if (i32.gt_u (local.get $cols) (i32.const 4))
+                (then (call $store_row (i32.add (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 1))) (i32.const 16)) (call $scale_q (local.get $c11) (local.get $s1) (local.get $z1) (i32.add (local.get $psx) (i32.const 4)) (i32.add (local.get $pzx) (i32.const 4)))
+                  (i32.sub (local.get $cols) (i32.const 4)) (i32.const 0))))))
+            (if (i32.gt_u (local.get $rows) (i32.const 2))
+              (then
+                (call $store_row (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 2))) (call $scale_q (local.get $c20) (local.get $s0) (local.get $z0) (i32.add (local.get $psx) (i32.const 8)) (i32.add (local.get $pzx) (i32.const 8)))
+                (local.get $cols) (i32.const 0))
+                (if (i32.gt_u (local.get $cols) (i32.const 4))
+                (then (call $store_row (i32.add (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 2))) (i32.const 16)) (call $scale_q (local.get $c21) (local.get $s1) (local.get $z1) (i32.add (local.get $psx) (i32.const 8)) (i32.add (local.get $pzx) (i32.const 8)))
+                  (i32.sub (local.get $cols) (i32.const 4)) (i32.const 0))))))
+            (if (i32.gt_u (local.get $rows) (i32.const 3))
+              (then
+                (call $store_row (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 3))) (call $scale_q (local.get $c30) (local.get $s0) (local.get $z0) (i32.add (local.get $psx) (i32.const 12)) (i32.add (local.get $pzx) (i32.const 12)))
+                (local.get $cols) (i32.const 0))
+                (if (i32.gt_u (local.get $cols) (i32.const 4))
+                (then (call $store_row (i32.add (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 3))) (i32.const 16)) (call $scale_q (local.get $c31) (local.get $s1) (local.get $z1) (i32.add (local.get $psx) (i32.const 12)) (i32.add (local.get $pzx) (i32.const 12)))
+                  (i32.sub (local.get $cols) (i32.const 4)) (i32.const 0))))))
+          ))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $jl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $il))))
 
   ;; split-dot kernels
 RELAXED;)

@@ -53,6 +53,7 @@ type Module interface {
 	LayerNorm(y, x Ptr, rows, d int, gamma, beta Ptr, eps float32)
 	QuantPackA(x Ptr, ldx, m, k int, out Ptr, k16 int, sx, zx Ptr)
 	PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr)
+	PackWQ8Quads(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr)
 	CopyF32(dst, src Ptr, n int)
 	CopyRows(dst, src Ptr, rows, n, lds int)
 	QuantRowsI8(x Ptr, ldx, rows, k int, out, sc Ptr)
@@ -65,18 +66,21 @@ type Module interface {
 	Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int)
 	QuantRowI16(x Ptr, k int, levels float32, out, sx Ptr)
 	GemvQ8I16(n, k int, xq, w Ptr, ldw int, sx, sw, y Ptr)
-	// GemmQ8Q7 and GemmQ8Q7Split exist in the relaxed module only.
+	// The GemmQ8Q7 kernels exist in the relaxed module only.
 	GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
 	GemmQ8Q7Split(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
+	GemmQ8Q7Quads(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
+	GemmQ8Q7QuadsSplit(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
 }
 
 // Exports are the module's exported kernels, in the order of Module's methods.
 var Exports = []string{"pack_a", "pack_b", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_rows", "scale_rows",
-	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "copy_f32", "copy_rows", "quant_rows_i8", "resample_row_rgba", "attn_qk_row", "add_bias",
-	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "quant_row_i16", "gemv_q8_i16", "gemm_q8q7", "gemm_q8q7_split"}
+	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "pack_w_q8_quads", "copy_f32", "copy_rows", "quant_rows_i8", "resample_row_rgba", "attn_qk_row", "add_bias",
+	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "quant_row_i16", "gemv_q8_i16", "gemm_q8q7", "gemm_q8q7_split",
+	"gemm_q8q7_quads", "gemm_q8q7_quads_split"}
 
 // RelaxedOnly are the exports only kernels-relaxed.wasm has.
-var RelaxedOnly = map[string]bool{"gemm_q8q7": true, "gemm_q8q7_split": true}
+var RelaxedOnly = map[string]bool{"gemm_q8q7": true, "gemm_q8q7_split": true, "gemm_q8q7_quads": true, "gemm_q8q7_quads_split": true}
 
 // ByName is a Module for hosts that run the module themselves (wazero natively, a
 // WebAssembly.Instance of its own in browser tests): each kernel is called by its
@@ -129,6 +133,9 @@ func (b ByName) QuantPackA(x Ptr, ldx, m, k int, out Ptr, k16 int, sx, zx Ptr) {
 func (b ByName) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
 	b.Call("pack_w_q8", w, i32(ldw), i32(n), i32(k), out, i32(k16), wsum)
 }
+func (b ByName) PackWQ8Quads(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
+	b.Call("pack_w_q8_quads", w, i32(ldw), i32(n), i32(k), out, i32(k16), wsum)
+}
 func (b ByName) CopyF32(dst, src Ptr, n int) { b.Call("copy_f32", dst, src, i32(n)) }
 func (b ByName) CopyRows(dst, src Ptr, rows, n, lds int) {
 	b.Call("copy_rows", dst, src, i32(rows), i32(n), i32(lds))
@@ -168,4 +175,10 @@ func (b ByName) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int
 }
 func (b ByName) GemmQ8Q7Split(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	b.Call("gemm_q8q7_split", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}
+func (b ByName) GemmQ8Q7Quads(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	b.Call("gemm_q8q7_quads", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}
+func (b ByName) GemmQ8Q7QuadsSplit(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	b.Call("gemm_q8q7_quads_split", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }

@@ -53,6 +53,9 @@ func quantPackA(x uint32, ldx, m, k int32, out uint32, k16 int32, sx, zx uint32)
 //go:wasmimport gitvqa pack_w_q8
 func packWQ8(w uint32, ldw, n, k int32, out uint32, k16 int32, wsum uint32)
 
+//go:wasmimport gitvqa pack_w_q8_quads
+func packWQ8Quads(w uint32, ldw, n, k int32, out uint32, k16 int32, wsum uint32)
+
 //go:wasmimport gitvqa copy_f32
 func copyF32(dst, src uint32, n int32)
 
@@ -85,6 +88,12 @@ func gemmQ8Q7(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
 
 //go:wasmimport gitvqa gemm_q8q7_split
 func gemmQ8Q7Split(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
+
+//go:wasmimport gitvqa gemm_q8q7_quads
+func gemmQ8Q7Quads(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
+
+//go:wasmimport gitvqa gemm_q8q7_quads_split
+func gemmQ8Q7QuadsSplit(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
 
 // InGoMemory is the module as static/worker.js instantiated it over the Go instance's
 // own memory: operands are the addresses of live Go slices, kept alive by their callers
@@ -185,6 +194,9 @@ func (*goModule) QuantPackA(x Ptr, ldx, m, k int, out Ptr, k16 int, sx, zx Ptr) 
 func (*goModule) PackWQ8(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
 	packWQ8(w, i32(ldw), i32(n), i32(k), out, i32(k16), wsum)
 }
+func (*goModule) PackWQ8Quads(w Ptr, ldw, n, k int, out Ptr, k16 int, wsum Ptr) {
+	packWQ8Quads(w, i32(ldw), i32(n), i32(k), out, i32(k16), wsum)
+}
 func (*goModule) CopyF32(dst, src Ptr, n int) { copyF32(dst, src, i32(n)) }
 func (*goModule) CopyRows(dst, src Ptr, rows, n, lds int) {
 	copyRows(dst, src, i32(rows), i32(n), i32(lds))
@@ -213,4 +225,10 @@ func (*goModule) GemmQ8Q7(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy in
 }
 func (*goModule) GemmQ8Q7Split(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	gemmQ8Q7Split(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}
+func (*goModule) GemmQ8Q7Quads(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	gemmQ8Q7Quads(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}
+func (*goModule) GemmQ8Q7QuadsSplit(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	gemmQ8Q7QuadsSplit(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }

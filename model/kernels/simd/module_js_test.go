@@ -3,6 +3,8 @@
 package simd_test
 
 import (
+	"math"
+	"math/rand"
 	"os"
 	"syscall/js"
 	"testing"
@@ -141,6 +143,52 @@ func TestModulesInBrowser(t *testing.T) {
 			}
 			checkResample(t, k)
 		})
+	}
+}
+
+// gemm_q8q7_quads gives gemm_q8q7's floats bit for bit, in both dot forms, on
+// attention's shapes and odd ones: rows past a multiple of four (one to three left),
+// columns past a multiple of eight (a last quad of rows alone, a partial one), and
+// writes nothing past its n columns.
+func TestGemmQ8Q7QuadsMatchesGemmQ8Q7InBrowser(t *testing.T) {
+	mod := inBrowser(t, "kernels-relaxed.wasm")
+	r := rand.New(rand.NewSource(12))
+	for _, c := range [][3]int{{32, 901, 64}, {5, 41, 64}, {3, 8, 16}, {2, 5, 48}, {1, 3, 16}, {7, 12, 32}, {9, 64, 64}, {4, 13, 16}} {
+		m, n, k := c[0], c[1], c[2]
+		n4, ldy := (n+3)&^3, n+3
+		x, w := make([]float32, m*k), make([]int8, n*k)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		for i := range w {
+			w[i] = int8(r.Intn(256) - 128)
+		}
+		sw := make([]float32, n4)
+		for i := range sw[:n] {
+			sw[i] = float32(r.Float64()*0.02 + 0.001)
+		}
+		type gemm = func(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y simd.Ptr, ldy int)
+		for _, f := range [][2]gemm{{mod.GemmQ8Q7, mod.GemmQ8Q7Quads}, {mod.GemmQ8Q7Split, mod.GemmQ8Q7QuadsSplit}} {
+			want, got := make([]float32, m*ldy), make([]float32, m*ldy)
+			for i := range got {
+				want[i], got[i] = -7, -7 // past column n: untouched
+			}
+			px, pw, ps := mod.In(x), mod.InI8(w), mod.In(sw)
+			xp, sx, zx := mod.Scratch((m+1)/2*2*k/4), mod.Scratch(m), mod.Scratch(m)
+			rows, quads := mod.Scratch(n4*k/4), mod.Scratch(n4*k/4)
+			sums, qsums := mod.Scratch(n4), mod.Scratch(n4)
+			mod.QuantPackA(px, k, m, k, xp, k, sx, zx)
+			mod.PackWQ8(pw, k, n, k, rows, k, sums)
+			mod.PackWQ8Quads(pw, k, n, k, quads, k, qsums)
+			f[0](m, n, k, xp, rows, sx, zx, ps, sums, mod.InOut(want), ldy)
+			f[1](m, n, k, xp, quads, sx, zx, ps, qsums, mod.InOut(got), ldy)
+			mod.Done()
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v: output %d (row %d, column %d) %g, gemm_q8q7 %g", c, i, i/ldy, i%ldy, got[i], want[i])
+				}
+			}
+		}
 	}
 }
 
@@ -321,6 +369,8 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 		work := mod.Scratch(m * k)
 		kq, kqsum := mod.Scratch(m*dh/4), mod.Scratch(nk4) // a head's keys in int8
 		mod.PackWQ8(pw, dh, m, dh, kq, dh, kqsum)
+		kquads := mod.Scratch(nk4 * dh / 4)
+		mod.PackWQ8Quads(pw, dh, m, dh, kquads, dh, kqsum)
 		mod.QuantPackA(px, k, m, k, xp, k, sx, zx)
 		mod.PackWQ8(pw, k, n, k, wp, k, ws)
 		mod.PackB8(px, k, m, dh, kb, dh) // a head's keys: 64 columns of rows k apart
@@ -336,6 +386,16 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 			{"scoresq8split", "GFLOP/s", 4 * 2 * rowBlock * m * dh, 10, func() {
 				for range 4 {
 					mod.GemmQ8Q7Split(rowBlock, m, dh, xp, kq, sx, zx, ps, kqsum, y, m)
+				}
+			}},
+			{"scoresquads", "GFLOP/s", 4 * 2 * rowBlock * m * dh, 10, func() { // as Attention runs them
+				for range 4 {
+					mod.GemmQ8Q7Quads(rowBlock, m, dh, xp, kquads, sx, zx, ps, kqsum, y, m)
+				}
+			}},
+			{"scoresquadssplit", "GFLOP/s", 4 * 2 * rowBlock * m * dh, 10, func() {
+				for range 4 {
+					mod.GemmQ8Q7QuadsSplit(rowBlock, m, dh, xp, kquads, sx, zx, ps, kqsum, y, m)
 				}
 			}},
 			{"quant", "ns/value", m * k, 20, func() { mod.QuantPackA(px, k, m, k, xp, k, sx, zx) }},

@@ -91,7 +91,7 @@ var dot = regexp.MustCompile(`\(local\.set (\$[a-z0-9]+) \(i32x4\.dot_i8x16_i7x1
 
 // Relaxed rewrites the marked multiply-adds of src into f32x4.relaxed_madd, uncomments
 // the relaxed-only kernels (the block between "(;RELAXED" and "RELAXED;)") and appends
-// gemm_q8q7_split (see kernels.wat).
+// gemm_q8q7_split and gemm_q8q7_quads_split (see kernels.wat).
 func Relaxed(src string) (string, int) {
 	src = strings.Replace(strings.Replace(src, "(;RELAXED", "", 1), "RELAXED;)", "", 1)
 	lines := strings.Split(src, "\n")
@@ -106,24 +106,30 @@ func Relaxed(src string) (string, int) {
 	return strings.Replace(src, "\n  ;; split-dot kernels\n", "\n"+splitDot(src)+"\n", 1), n
 }
 
-// splitDot is gemm_q8q7 as gemm_q8q7_split: each marked fused dot as an i16 dot,
-// widened pairwise (a dot with ones) and added.
+// splitDot is gemm_q8q7 and gemm_q8q7_quads as gemm_q8q7_split and
+// gemm_q8q7_quads_split: each marked fused dot as an i16 dot, widened pairwise (a dot
+// with ones) and added.
 func splitDot(src string) string {
-	start := strings.Index(src, `  (func $gemm_q8q7 (export "gemm_q8q7")`)
-	if start < 0 {
-		return ""
+	var out []string
+	for _, name := range []string{"gemm_q8q7", "gemm_q8q7_quads"} {
+		head := fmt.Sprintf(`$%s (export "%s")`, name, name)
+		start := strings.Index(src, "  (func "+head)
+		if start < 0 {
+			continue
+		}
+		end := strings.Index(src[start:], "\n\n")
+		if end < 0 {
+			continue
+		}
+		end += start
+		f := strings.Replace(src[start:end], head, fmt.Sprintf(`$%s_split (export "%s_split")`, name, name), 1)
+		lines := strings.Split(f, "\n")
+		for i, l := range lines {
+			lines[i] = dot.ReplaceAllString(l, `(local.set $1 (i32x4.add (local.get $1) (i32x4.dot_i16x8_s (i16x8.dot_i8x16_i7x16_s $2 $3) (v128.const i16x8 1 1 1 1 1 1 1 1)))) ;; dot`)
+		}
+		out = append(out, strings.Join(lines, "\n"))
 	}
-	end := strings.Index(src[start:], "\n\n")
-	if end < 0 {
-		return ""
-	}
-	end += start
-	f := strings.Replace(src[start:end], `$gemm_q8q7 (export "gemm_q8q7")`, `$gemm_q8q7_split (export "gemm_q8q7_split")`, 1)
-	lines := strings.Split(f, "\n")
-	for i, l := range lines {
-		lines[i] = dot.ReplaceAllString(l, `(local.set $1 (i32x4.add (local.get $1) (i32x4.dot_i16x8_s (i16x8.dot_i8x16_i7x16_s $2 $3) (v128.const i16x8 1 1 1 1 1 1 1 1)))) ;; dot`)
-	}
-	return strings.Join(lines, "\n")
+	return strings.Join(out, "\n\n")
 }
 
 // Assemble runs wat2wasm on src, its constants hoisted out of loops, and returns the
@@ -171,8 +177,8 @@ func Modules() (plain, relaxed []byte, err error) {
 	if n == 0 {
 		return nil, nil, fmt.Errorf("no multiply-add to fuse: the madd markers are gone")
 	}
-	if !strings.Contains(src, `(export "gemm_q8q7_split")`) || !strings.Contains(src, "i16x8.dot_i8x16_i7x16_s") {
-		return nil, nil, fmt.Errorf("gemm_q8q7_split not written: its markers in kernels.wat are gone")
+	if !strings.Contains(src, `(export "gemm_q8q7_split")`) || !strings.Contains(src, `(export "gemm_q8q7_quads_split")`) || !strings.Contains(src, "i16x8.dot_i8x16_i7x16_s") {
+		return nil, nil, fmt.Errorf("gemm_q8q7_split or gemm_q8q7_quads_split not written: their markers in kernels.wat are gone")
 	}
 	relaxed, err = Assemble(src, true)
 	return plain, relaxed, err

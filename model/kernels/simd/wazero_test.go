@@ -39,8 +39,9 @@ func TestRelaxedRewrite(t *testing.T) {
 	if marked := strings.Count(simd.Source, ") ;; madd"); n != marked || n < 49 || strings.Count(src, "f32x4.relaxed_madd") != n+1 { // +1: the header comment
 		t.Fatalf("%d multiply-adds fused", n)
 	}
-	// gemm_q8q7_split: every marked dot of gemm_q8q7 split
-	if dots := strings.Count(simd.Source, ") ;; dot"); dots != 8 || strings.Count(src, "(i16x8.dot_i8x16_i7x16_s") != dots {
+	// gemm_q8q7_split and gemm_q8q7_quads_split: every marked dot of gemm_q8q7 (8) and
+	// gemm_q8q7_quads (32) split
+	if dots := strings.Count(simd.Source, ") ;; dot"); dots != 8+32 || strings.Count(src, "(i16x8.dot_i8x16_i7x16_s") != dots {
 		t.Fatalf("%d fused dots marked, %d split", dots, strings.Count(src, "(i16x8.dot_i8x16_i7x16_s"))
 	}
 	// every ";; exp2 $y" line written out: the softmax's two, gelu's and quick_gelu's
@@ -284,6 +285,41 @@ func TestQuantRowsI8MatchesReference(t *testing.T) {
 		}
 		if scales[i] != s {
 			t.Fatalf("row %d: scale %g, want %g", i, scales[i], s)
+		}
+	}
+}
+
+// pack_w_q8_quads (both modules: the keys of attention's int8 scores) holds
+// pack_w_q8's bytes with each 16-byte run's 4-byte quads moved across its quad of rows,
+// and the same sums: 13 rows (a last quad of one row, zeros in the rest) with a stride.
+func TestPackWQ8QuadsTransposesPackWQ8(t *testing.T) {
+	mod := plain(t)
+	r := rand.New(rand.NewSource(11))
+	const n, k, ld = 13, 48, 53
+	w := make([]int8, n*ld)
+	for i := range w {
+		w[i] = int8(r.Intn(256) - 128)
+	}
+	size := (n + 3) / 4 * 4 * k
+	rows, quads := make([]uint8, size), make([]uint8, size)
+	for i := range quads {
+		quads[i] = 0xee // what the kernel must overwrite (zeros past the last row)
+	}
+	sums, qsums := make([]float32, n), make([]float32, n)
+	mod.PackWQ8(mod.InI8(w), ld, n, k, mod.InOutU8(rows), k, mod.InOut(sums))
+	mod.PackWQ8Quads(mod.InI8(w), ld, n, k, mod.InOutU8(quads), k, mod.InOut(qsums))
+	mod.Done()
+	if !reflect.DeepEqual(sums, qsums) {
+		t.Fatalf("sums %v, want %v", qsums, sums)
+	}
+	for g := 0; g < size; g += 64 { // a 16-byte run of four rows
+		for row := range 4 {
+			for q := range 4 {
+				got, want := quads[g+16*q+4*row:][:4], rows[g+16*row+4*q:][:4]
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("byte %d, row %d, quad %d: %v, want %v", g, row, q, got, want)
+				}
+			}
 		}
 	}
 }
