@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand"
 	"os"
+	"slices"
+	"strings"
 	"syscall/js"
 	"testing"
 	"time"
@@ -52,8 +54,17 @@ func inBrowserFrom(t testing.TB, path string) simd.Module {
 		}
 		exports.Get(name).Invoke(vals...)
 	}
-	return simd.ByName{Memory: &jsMemory{mem: mem, top: 16}, Call: call}
+	return browserModule{simd.ByName{Memory: &jsMemory{mem: mem, top: 16}, Call: call}, exports}
 }
+
+// browserModule is a module instantiated in this browser: it says which kernels it
+// exports (another commit's build, in BenchmarkKernelsABInBrowser, may lack some).
+type browserModule struct {
+	simd.ByName
+	exports js.Value
+}
+
+func (m browserModule) has(name string) bool { return m.exports.Get(name).Type() == js.TypeFunction }
 
 func (m *jsMemory) alloc(n int) int {
 	m.top = (m.top + 15) &^ 15
@@ -369,13 +380,16 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 		work := mod.Scratch(m * k)
 		kq, kqsum := mod.Scratch(m*dh/4), mod.Scratch(nk4) // a head's keys in int8
 		mod.PackWQ8(pw, dh, m, dh, kq, dh, kqsum)
+		quads := mod.(browserModule).has("gemm_q8q7_quads")
 		kquads := mod.Scratch(nk4 * dh / 4)
-		mod.PackWQ8Quads(pw, dh, m, dh, kquads, dh, kqsum)
+		if quads {
+			mod.PackWQ8Quads(pw, dh, m, dh, kquads, dh, kqsum)
+		}
 		mod.QuantPackA(px, k, m, k, xp, k, sx, zx)
 		mod.PackWQ8(pw, k, n, k, wp, k, ws)
 		mod.PackB8(px, k, m, dh, kb, dh) // a head's keys: 64 columns of rows k apart
 		mod.PackBT8(px, k, m, dh, vb, nk4)
-		return []kernel{
+		ks := []kernel{
 			{"q8", "GFLOP/s", 2 * m * n * k, 3, func() { mod.GemmQ8Q7Split(m, n, k, xp, wp, sx, zx, ps, ws, y, n) }},
 			{"q8fused", "GFLOP/s", 2 * m * n * k, 3, func() { mod.GemmQ8Q7(m, n, k, xp, wp, sx, zx, ps, ws, y, n) }},
 			{"scoresq8", "GFLOP/s", 4 * 2 * rowBlock * m * dh, 10, func() { // the scores in int8: k = 64, all keys one panel
@@ -417,6 +431,10 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 			}},
 			{"quick_gelu", "ns/value", m * k, 5, func() { mod.QuickGELU(work, m*k) }},
 		}
+		if !quads { // a build from before them
+			ks = slices.DeleteFunc(ks, func(k kernel) bool { return strings.HasPrefix(k.name, "scoresquads") })
+		}
+		return ks
 	}
 	names := []string{"A", "B"}
 	runs := map[string][]kernel{}
@@ -430,17 +448,20 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 	}
 	best := map[string]time.Duration{}
 	for range 25 * b.N {
-		for i := range runs["A"] {
+		for _, ka := range runs["A"] {
 			for _, name := range names {
-				if ks, ok := runs[name]; ok {
-					t := time.Now()
-					for range ks[i].calls {
-						ks[i].call()
-					}
-					key := name + "-" + ks[i].name
-					if d := time.Since(t) / time.Duration(ks[i].calls); best[key] == 0 || d < best[key] {
-						best[key] = d
-					}
+				i := slices.IndexFunc(runs[name], func(k kernel) bool { return k.name == ka.name })
+				if i < 0 {
+					continue
+				}
+				kn := runs[name][i]
+				t := time.Now()
+				for range kn.calls {
+					kn.call()
+				}
+				key := name + "-" + kn.name
+				if d := time.Since(t) / time.Duration(kn.calls); best[key] == 0 || d < best[key] {
+					best[key] = d
 				}
 			}
 		}
