@@ -241,7 +241,8 @@
 
   ;; pack_bt8 packs B given as k rows of n values (stride lds: B[p][j] = src[p·lds + j], the
   ;; values) into panels; zeros as pack_b8. Eight columns of a row are one panel's 32
-  ;; bytes: two vector copies (a float at a time, 1.8 ms of an encoder layer's 70 went here).
+  ;; bytes: two vector copies (a float at a time, ≈3 ms of an encoder layer's ≈70 went
+  ;; here; AMD EPYC Zen 4).
   (func $pack_bt8 (export "pack_bt8") (param $src i32) (param $lds i32) (param $k i32) (param $n i32) (param $out i32) (param $k4 i32)
     (local $p i32) (local $j i32) (local $row i32) (local $o i32) (local $n8 i32) (local $panel i32)
     (local.set $lds (i32.shl (local.get $lds) (i32.const 2)))
@@ -1112,8 +1113,9 @@
   ;; integer dots, scales and float steps, so the same floats. Each 16 bytes of the
   ;; weights hold one 4-byte k-quad of four weight rows, so a dot of them with one
   ;; activation row's quad in every lane leaves each output's partial sum in a lane of its
-  ;; own: no horizontal sums end a tile, which at attention's k = 64 (the keys as
-  ;; weights, 32 queries as rows) cost gemm_q8q7 about a third of its time. Four rows
+  ;; own: no horizontal sums end a tile. At attention's k = 64 (the keys as weights, 32
+  ;; queries as rows) the split form ran at 92 GFLOP/s, gemm_q8q7_split at 70 (Zen 4,
+  ;; make bench-kernels-ab), whose tiles end in sums of four lanes. Four rows
   ;; (two of quant_pack_a's pairs) × eight columns (two quads of rows) a tile: eight
   ;; accumulators, two weight vectors and a broadcast quad (and, split, the ones and a
   ;; temporary) in V8's 15 vector registers. k16 a multiple of 16; sw and wsum are read
