@@ -1250,40 +1250,33 @@
             (v128.store offset=16 (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 3))) (f32x4.mul (local.get $s1)
               (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (local.get $c31)) (v128.load32_splat offset=12 (local.get $psx)))
                          (f32x4.mul (local.get $z1) (v128.load32_splat offset=12 (local.get $pzx)))))))
-          (else
-            (if (i32.gt_u (local.get $rows) (i32.const 0))
-              (then
-                (call $store_row (local.get $co) (call $scale_q (local.get $c00) (local.get $s0) (local.get $z0) (i32.add (local.get $psx) (i32.const 0)) (i32.add (local.get $pzx) (i32.const 0)))
-                (local.get $cols) (i32.const 0))
-                (if (i32.gt_u (local.get $cols) (i32.const 4))
-                (then (call $store_row (i32.add (local.get $co) (i32.const 16)) (call $scale_q (local.get $c01) (local.get $s1) (local.get $z1) (i32.add (local.get $psx) (i32.const 0)) (i32.add (local.get $pzx) (i32.const 0)))
-                  (i32.sub (local.get $cols) (i32.const 4)) (i32.const 0))))))
+          (else ;; a last tile's rows and columns, as far as they go
+            (call $store_quads_row (local.get $co) (local.get $c00) (local.get $c01) (local.get $s0) (local.get $s1) (local.get $z0) (local.get $z1)
+              (local.get $psx) (local.get $pzx) (local.get $cols))
             (if (i32.gt_u (local.get $rows) (i32.const 1))
-              (then
-                (call $store_row (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 1))) (call $scale_q (local.get $c10) (local.get $s0) (local.get $z0) (i32.add (local.get $psx) (i32.const 4)) (i32.add (local.get $pzx) (i32.const 4)))
-                (local.get $cols) (i32.const 0))
-                (if (i32.gt_u (local.get $cols) (i32.const 4))
-                (then (call $store_row (i32.add (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 1))) (i32.const 16)) (call $scale_q (local.get $c11) (local.get $s1) (local.get $z1) (i32.add (local.get $psx) (i32.const 4)) (i32.add (local.get $pzx) (i32.const 4)))
-                  (i32.sub (local.get $cols) (i32.const 4)) (i32.const 0))))))
+              (then (call $store_quads_row (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 1))) (local.get $c10) (local.get $c11) (local.get $s0) (local.get $s1) (local.get $z0) (local.get $z1)
+                (i32.add (local.get $psx) (i32.const 4)) (i32.add (local.get $pzx) (i32.const 4)) (local.get $cols))))
             (if (i32.gt_u (local.get $rows) (i32.const 2))
-              (then
-                (call $store_row (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 2))) (call $scale_q (local.get $c20) (local.get $s0) (local.get $z0) (i32.add (local.get $psx) (i32.const 8)) (i32.add (local.get $pzx) (i32.const 8)))
-                (local.get $cols) (i32.const 0))
-                (if (i32.gt_u (local.get $cols) (i32.const 4))
-                (then (call $store_row (i32.add (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 2))) (i32.const 16)) (call $scale_q (local.get $c21) (local.get $s1) (local.get $z1) (i32.add (local.get $psx) (i32.const 8)) (i32.add (local.get $pzx) (i32.const 8)))
-                  (i32.sub (local.get $cols) (i32.const 4)) (i32.const 0))))))
+              (then (call $store_quads_row (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 2))) (local.get $c20) (local.get $c21) (local.get $s0) (local.get $s1) (local.get $z0) (local.get $z1)
+                (i32.add (local.get $psx) (i32.const 8)) (i32.add (local.get $pzx) (i32.const 8)) (local.get $cols))))
             (if (i32.gt_u (local.get $rows) (i32.const 3))
-              (then
-                (call $store_row (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 3))) (call $scale_q (local.get $c30) (local.get $s0) (local.get $z0) (i32.add (local.get $psx) (i32.const 12)) (i32.add (local.get $pzx) (i32.const 12)))
-                (local.get $cols) (i32.const 0))
-                (if (i32.gt_u (local.get $cols) (i32.const 4))
-                (then (call $store_row (i32.add (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 3))) (i32.const 16)) (call $scale_q (local.get $c31) (local.get $s1) (local.get $z1) (i32.add (local.get $psx) (i32.const 12)) (i32.add (local.get $pzx) (i32.const 12)))
-                  (i32.sub (local.get $cols) (i32.const 4)) (i32.const 0))))))
-          ))
+              (then (call $store_quads_row (i32.add (local.get $co) (i32.mul (local.get $ldy) (i32.const 3))) (local.get $c30) (local.get $c31) (local.get $s0) (local.get $s1) (local.get $z0) (local.get $z1)
+                (i32.add (local.get $psx) (i32.const 12)) (i32.add (local.get $pzx) (i32.const 12)) (local.get $cols))))))
         (local.set $j (i32.add (local.get $j) (i32.const 8)))
         (br $jl)))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br $il))))
+
+  ;; store_quads_row writes one row of a gemm_q8q7_quads tile that the matrix ends in:
+  ;; its first min(cols, 8) outputs, the sums c0 (columns 0–3) and c1 (4–7) scaled as
+  ;; scale_q does.
+  (func $store_quads_row (param $co i32) (param $c0 v128) (param $c1 v128) (param $s0 v128) (param $s1 v128)
+    (param $z0 v128) (param $z1 v128) (param $psx i32) (param $pzx i32) (param $cols i32)
+    (call $store_row (local.get $co) (call $scale_q (local.get $c0) (local.get $s0) (local.get $z0) (local.get $psx) (local.get $pzx))
+      (local.get $cols) (i32.const 0))
+    (if (i32.gt_u (local.get $cols) (i32.const 4))
+      (then (call $store_row (i32.add (local.get $co) (i32.const 16)) (call $scale_q (local.get $c1) (local.get $s1) (local.get $z1) (local.get $psx) (local.get $pzx))
+        (i32.sub (local.get $cols) (i32.const 4)) (i32.const 0)))))
 
   ;; split-dot kernels
 RELAXED;)
