@@ -830,7 +830,9 @@
 
   ;; pack_w_q8_quads is pack_w_q8 for gemm_q8q7_quads (k = k16, a multiple of 16): the
   ;; same rows and sums, each 16-byte run of row j split into its four 4-byte quads,
-  ;; quad q to lane j mod 4 of vector q of its quad of rows' 64 bytes.
+  ;; quad q to lane j mod 4 of vector q of its quad of rows' 64 bytes. A function of its
+  ;; own: pack_w_q8 with a flag choosing the stores ran 15–19% slower (bench-kernels-ab's
+  ;; pack, 0.059 against 0.050–0.051 ns a value), and it packs every Linear's weights.
   (func $pack_w_q8_quads (export "pack_w_q8_quads")
     (param $w i32) (param $ldw i32) (param $n i32) (param $k i32) (param $out i32) (param $k16 i32) (param $wsum i32)
     (local $j i32) (local $p i32) (local $o i32) (local $src i32) (local $sum v128) (local $q v128)
