@@ -175,7 +175,7 @@ func run(ortDir, work string, workers, runs, rounds int) error {
 	}
 	last := rs[len(rs)-1]
 	fmt.Printf("\nimage encoder (CLIP ViT-L/14 at 420², 626 GFLOP), headless Chromium, %d cores, %d round(s)\n", runtime.NumCPU(), rounds)
-	fmt.Printf("| round | ONNX Runtime Web 1.30, q8 (median of %d): 1 thread, 2 threads | gitvqa, int8 (%s; median of 3 pictures): 1 worker, %d workers | ratio gitvqa / ONNX Runtime: 1, %d | workers_speedup |\n|---|---|---|---|---|\n",
+	fmt.Printf("| round | ONNX Runtime Web 1.30, q8 (median of %d): 1 thread, 2 threads | gitvqa, int8 (%s; median of 3 pictures): 1 worker, %d workers | ratio gitvqa / ONNX Runtime: 1 worker / 1 thread, %d workers / 2 threads | workers_speedup |\n|---|---|---|---|---|\n",
 		runs, last.one.Kernels, workers, workers)
 	for i, r := range rs {
 		fmt.Printf("| %d | %.2f s, %.2f s | %.2f s, %.2f s | %.2f, %.2f | %.2f |\n", i+1, r.ort1.MedianMs/1000, r.ort2.MedianMs/1000,
