@@ -132,7 +132,7 @@ func checkAttention(k kernels.Kernels, r *rand.Rand, shapes []AttentionShape) er
 	return nil
 }
 
-// checkAttentionQ8 holds Attention's int8 scores (k.Int8) to RefAttentionQ8.
+// checkAttentionQ8 holds Attention's int8 path (k.Int8) to RefAttentionQ8.
 func checkAttentionQ8(k *Kernels, r *rand.Rand, shapes []AttentionShape) error {
 	for _, c := range shapes {
 		if !Int8Attention(c.M, c.DH) {
@@ -144,7 +144,12 @@ func checkAttentionQ8(k *Kernels, r *rand.Rand, shapes []AttentionShape) error {
 		scale := float32(1 / math.Sqrt(float64(c.DH)))
 		k.Attention(got, q, kk, v, c.M, c.NK, c.Heads, c.DH, scale, c.Causal)
 		RefAttentionQ8(want, q, kk, v, c.M, c.NK, c.Heads, c.DH, scale, c.Causal)
-		if err := within(fmt.Sprintf("Attention, int8 scores, %+v", c), got, want, 2e-5); err != nil {
+		// float rounding, and a probability or two a row one step off (the kernel's exp)
+		var vmax float64
+		for _, x := range v {
+			vmax = math.Max(vmax, math.Abs(float64(x)))
+		}
+		if err := within(fmt.Sprintf("Attention, int8 scores, %+v", c), got, want, 2e-5+2*vmax/probLevels); err != nil {
 			return err
 		}
 	}

@@ -70,8 +70,8 @@ func (x *Kernels) GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int
 
 // Attention implements kernels.Kernels, head by head and 32 query rows at a time: the
 // scores (floatScores, or with Int8 for the image rows int8Scores), the softmax in
-// place (its 1/Σ applied to the product's rows afterwards), then the values' GEMM on
-// those rows while they are in L2. Heads whose width is not a multiple of 4 run in Go.
+// place, then the values' product on those rows while they are in L2 (floatValues, or
+// with the int8 scores int16Values). Heads whose width is not a multiple of 4 run in Go.
 func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causal int) {
 	if m == 0 || nk == 0 {
 		return
@@ -87,21 +87,21 @@ func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale 
 	d := heads * dh
 	nk4 := round4(nk)
 	const rowBlock = 32 // 32×901 scores stay in L2 from the product through the softmax to the next
-	vb := x.M.Scratch(((dh + 7) &^ 7) * nk4)
 	sc := x.M.Scratch(rowBlock * nk4)
-	rs := x.M.Scratch(m)
+	rs := x.M.Scratch(rowBlock)
 	pq, pk, pv := x.M.In(q[:span(m, d, d)]), x.M.In(k[:span(nk, d, d)]), x.M.In(v[:span(nk, d, d)])
 	po := x.M.InOut(out[:span(m, d, d)])
 	var scores attentionScores
+	var values attentionValues
 	if x.Int8 && Int8Attention(m, dh) {
-		scores = x.int8Scores(nk, dh)
+		scores, values = x.int8Scores(nk, dh), x.int16Values(nk, dh)
 	} else {
-		scores = x.floatScores(nk, dh)
+		scores, values = x.floatScores(nk, dh), x.floatValues(nk, dh)
 	}
 	for h := 0; h < heads; h++ {
 		off := Ptr(4 * h * dh)
 		scores.keys(pk+off, d)
-		x.M.PackBT8(pv+off, d, nk, dh, vb, nk4)
+		values.pack(pv+off, d)
 		for i0 := 0; i0 < m; i0 += rowBlock {
 			rows := min(rowBlock, m-i0)
 			c := causal
@@ -109,12 +109,51 @@ func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale 
 				c += i0
 			}
 			scores.product(pq+off+Ptr(4*i0*d), d, rows, sc, nk4)
-			x.M.SoftmaxRows(sc, rows, nk, nk4, scale, c, nk4, rs+Ptr(4*i0))
-			x.M.Gemm4x8(rows, dh, nk4, sc, nk4, vb, po+off+Ptr(4*i0*d), d)
+			x.M.SoftmaxRows(sc, rows, nk, nk4, scale, c, nk4, rs)
+			values.product(sc, nk4, rows, rs, po+off+Ptr(4*i0*d), d)
 		}
-		x.M.ScaleRows(po+off, m, dh, d, rs)
 	}
 	x.M.Done()
+}
+
+// attentionValues is how Attention multiplies a block of softmax rows by a head's
+// values: pack prepares the head's values (stride ld floats), product turns rows rows
+// of softmax_rows' output (stride lds) with their 1/Σ at rs into rows of out (stride ld).
+type attentionValues struct {
+	pack    func(v Ptr, ld int)
+	product func(sc Ptr, lds, rows int, rs, out Ptr, ld int)
+}
+
+// floatValues is the float32 product: the values packed in 8-column panels, gemm_4x8,
+// then each row scaled by its 1/Σ (cheaper than normalising its nk probabilities).
+func (x *Kernels) floatValues(nk, dh int) attentionValues {
+	nk4 := round4(nk)
+	vb := x.M.Scratch(((dh + 7) &^ 7) * nk4)
+	return attentionValues{
+		pack: func(v Ptr, ld int) { x.M.PackBT8(v, ld, nk, dh, vb, nk4) },
+		product: func(sc Ptr, lds, rows int, rs, out Ptr, ld int) {
+			x.M.Gemm4x8(rows, dh, nk4, sc, lds, vb, out, ld)
+			x.M.ScaleRows(out, rows, dh, ld, rs)
+		},
+	}
+}
+
+// int16Values is the i16 product (RefAttentionQ8): a head's values quantized to i16 a
+// column and packed in pairs of keys (pack_v_i16), each block's probabilities to 15 bits
+// (probs_i16), then gemm_pv_i16's exact integer dots, eight multiply-adds an instruction
+// where gemm_4x8's float ones do four. dh a multiple of 8 (Int8Attention: of 16).
+func (x *Kernels) int16Values(nk, dh int) attentionValues {
+	nk4 := round4(nk)
+	vp := x.M.Scratch(dh * nk4 / 2)
+	fv, inv := x.M.Scratch(dh), x.M.Scratch(dh)
+	pp := x.M.Scratch(32 * nk4 / 2) // a block's probabilities: 32 rows of nk4 i16
+	return attentionValues{
+		pack: func(v Ptr, ld int) { x.M.PackVI16(v, ld, nk, dh, vp, nk4, fv, inv) },
+		product: func(sc Ptr, lds, rows int, rs, out Ptr, ld int) {
+			x.M.ProbsI16(sc, rows, lds, nk4, rs, pp)
+			x.M.GemmPVI16(rows, dh, nk4/2, pp, vp, fv, out, ld)
+		},
+	}
 }
 
 // attentionScores is how Attention multiplies a block of queries by a head's keys:

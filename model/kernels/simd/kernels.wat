@@ -409,6 +409,204 @@
       (local.set $j (i32.add (local.get $j) (i32.const 8)))
       (br $jl))))
 
+  ;; ---- attention's values in i16 ----------------------------------------------------
+
+  ;; With Int8, attention's values product is exact integer arithmetic on i16 (Int8PV):
+  ;; i32x4.dot_i16x8_s does eight multiply-adds where f32x4 FMA does four. A row's
+  ;; probabilities are p = round(32767·e·rs) (softmax_rows' e and rs = 1/Σe), so Σp ≤
+  ;; 32767 + k/2; a head's values are v = round(x/s) with one s = max|x|/32767 a column; so
+  ;; every i32 sum is bounded by (32767 + k/2)·32767 < 2³¹, whatever k.
+
+  ;; probs_i16 writes rows of softmax_rows' output (stride ld floats, k4 a multiple of 4,
+  ;; its zeros included) as gemm_pv_i16's probabilities: blocks of four rows (rows past
+  ;; the last zero), each block k4/2 steps of 16 bytes, step t holding rows' i16 pairs
+  ;; (p[2t], p[2t+1]) in lanes 0–3, so the product broadcasts one lane a row.
+  (func $probs_i16 (export "probs_i16") (param $x i32) (param $rows i32) (param $ld i32) (param $k4 i32) (param $rs i32) (param $out i32)
+    (local $i i32) (local $r i32) (local $t i32) (local $end i32) (local $o i32)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $ab v128) (local $cd v128)
+    (local.set $ld (i32.shl (local.get $ld) (i32.const 2)))
+    (local.set $o (local.get $out))
+    (local.set $i (i32.const 0))
+    (block $id (loop $il
+      (br_if $id (i32.ge_u (local.get $i) (local.get $rows)))
+      ;; rows past the last read row i with scale 0: zeros
+      (local.set $s0 (call $prob_scale (local.get $rs) (local.get $i) (local.get $rows)))
+      (local.set $s1 (call $prob_scale (local.get $rs) (i32.add (local.get $i) (i32.const 1)) (local.get $rows)))
+      (local.set $s2 (call $prob_scale (local.get $rs) (i32.add (local.get $i) (i32.const 2)) (local.get $rows)))
+      (local.set $s3 (call $prob_scale (local.get $rs) (i32.add (local.get $i) (i32.const 3)) (local.get $rows)))
+      (local.set $r (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $ld))))
+      (local.set $r1 (i32.add (local.get $x) (i32.mul (call $minu (i32.add (local.get $i) (i32.const 1)) (i32.sub (local.get $rows) (i32.const 1))) (local.get $ld))))
+      (local.set $r2 (i32.add (local.get $x) (i32.mul (call $minu (i32.add (local.get $i) (i32.const 2)) (i32.sub (local.get $rows) (i32.const 1))) (local.get $ld))))
+      (local.set $r3 (i32.add (local.get $x) (i32.mul (call $minu (i32.add (local.get $i) (i32.const 3)) (i32.sub (local.get $rows) (i32.const 1))) (local.get $ld))))
+      (local.set $t (i32.const 0))
+      (local.set $end (i32.shl (local.get $k4) (i32.const 2)))
+      (block $td (loop $tl
+        (br_if $td (i32.ge_u (local.get $t) (local.get $end)))
+        ;; four values of each row: i32 lanes (p0p1, p2p3) of a and b, then c and d
+        (local.set $ab (i16x8.narrow_i32x4_s (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $r) (local.get $t))) (local.get $s0)))
+                                             (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $r1) (local.get $t))) (local.get $s1)))))
+        (local.set $cd (i16x8.narrow_i32x4_s (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $r2) (local.get $t))) (local.get $s2)))
+                                             (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $r3) (local.get $t))) (local.get $s3)))))
+        (v128.store (local.get $o) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $ab) (local.get $cd)))
+        (v128.store offset=16 (local.get $o) (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $ab) (local.get $cd)))
+        (local.set $o (i32.add (local.get $o) (i32.const 32)))
+        (local.set $t (i32.add (local.get $t) (i32.const 16)))
+        (br $tl)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $il))))
+
+  ;; prob_scale is 32767·rs[i] in every lane, 0 for i ≥ rows.
+  (func $prob_scale (param $rs i32) (param $i i32) (param $rows i32) (result v128)
+    (if (result v128) (i32.lt_u (local.get $i) (local.get $rows))
+      (then (f32x4.splat (f32.mul (f32.load (i32.add (local.get $rs) (i32.shl (local.get $i) (i32.const 2)))) (f32.const 32767))))
+      (else (v128.const i64x2 0 0))))
+
+  ;; round_i32 is round(v) (ties to even) for |v| < 2²², as the low bits of v + 1.5·2²³.
+  (func $round_i32 (param $v v128) (result v128)
+    (i32x4.sub (f32x4.add (local.get $v) (v128.const f32x4 12582912 12582912 12582912 12582912))
+               (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
+
+  ;; pack_v_i16 quantizes a head's values, k rows of n columns (n a multiple of 8; src
+  ;; stride lds floats), to i16 with one scale a column, s = max|x|/32767 (1 for a zero
+  ;; column), and packs them for gemm_pv_i16: panels of 8 columns, each k4/2 steps of 32
+  ;; bytes (k4 ≥ k, even; rows past k zero), step t holding the pairs (v[2t][c],
+  ;; v[2t+1][c]) of columns 0–3, then 4–7. fv[c] = s/32767, the product's factor; inv
+  ;; (n floats) is scratch.
+  (func $pack_v_i16 (export "pack_v_i16")
+    (param $src i32) (param $lds i32) (param $k i32) (param $n i32) (param $out i32) (param $k4 i32) (param $fv i32) (param $inv i32)
+    (local $p i32) (local $c i32) (local $row i32) (local $row1 i32) (local $o i32) (local $panel i32) (local $cb i32)
+    (local $s v128) (local $a v128) (local $b v128) (local $i0 v128) (local $i1 v128)
+    (local.set $lds (i32.shl (local.get $lds) (i32.const 2)))
+    (local.set $panel (i32.shl (local.get $k4) (i32.const 4))) ;; bytes a panel: k4/2 steps of 32
+    (local.set $cb (i32.shl (local.get $n) (i32.const 2)))
+    (memory.fill (local.get $fv) (i32.const 0) (local.get $cb))
+    ;; each column's max |x|, row by row (a row's n values lie together)
+    (local.set $p (i32.const 0))
+    (block $md (loop $ml
+      (br_if $md (i32.ge_u (local.get $p) (local.get $k)))
+      (local.set $row (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $lds))))
+      (local.set $c (i32.const 0))
+      (block $cd (loop $cl
+        (br_if $cd (i32.ge_u (local.get $c) (local.get $cb)))
+        (v128.store (i32.add (local.get $fv) (local.get $c))
+          (f32x4.max (v128.load (i32.add (local.get $fv) (local.get $c))) (f32x4.abs (v128.load (i32.add (local.get $row) (local.get $c))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $cl)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $ml)))
+    (local.set $c (i32.const 0))
+    (block $sd (loop $sl
+      (br_if $sd (i32.ge_u (local.get $c) (local.get $cb)))
+      (local.set $s (f32x4.div (v128.load (i32.add (local.get $fv) (local.get $c))) (v128.const f32x4 32767 32767 32767 32767)))
+      (local.set $s (v128.bitselect (v128.const f32x4 1 1 1 1) (local.get $s) (f32x4.eq (local.get $s) (v128.const i64x2 0 0))))
+      (v128.store (i32.add (local.get $inv) (local.get $c)) (f32x4.div (v128.const f32x4 1 1 1 1) (local.get $s)))
+      (v128.store (i32.add (local.get $fv) (local.get $c)) (f32x4.mul (local.get $s) (v128.const f32x4 0x1.0002p-15 0x1.0002p-15 0x1.0002p-15 0x1.0002p-15)))
+      (local.set $c (i32.add (local.get $c) (i32.const 16)))
+      (br $sl)))
+    (memory.fill (local.get $out) (i32.const 0) (i32.mul (i32.shr_u (local.get $n) (i32.const 3)) (local.get $panel)))
+    ;; row pairs: four columns of two rows, rounded, narrowed and interleaved
+    (local.set $p (i32.const 0))
+    (block $pd (loop $pl
+      (br_if $pd (i32.ge_u (local.get $p) (local.get $k)))
+      (local.set $row (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $lds))))
+      (local.set $row1 (i32.add (local.get $row) (local.get $lds)))
+      (local.set $o (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 4)))) ;; step p/2: 32·(p/2) bytes
+      (local.set $c (i32.const 0))
+      (block $vd (loop $vl
+        (br_if $vd (i32.ge_u (local.get $c) (local.get $cb)))
+        (local.set $i0 (v128.load (i32.add (local.get $inv) (local.get $c))))
+        (local.set $i1 (v128.load offset=16 (i32.add (local.get $inv) (local.get $c))))
+        (if (i32.lt_u (i32.add (local.get $p) (i32.const 1)) (local.get $k))
+          (then
+            (local.set $a (v128.load (i32.add (local.get $row1) (local.get $c))))
+            (local.set $b (v128.load offset=16 (i32.add (local.get $row1) (local.get $c)))))
+          (else (local.set $a (v128.const i64x2 0 0)) (local.set $b (v128.const i64x2 0 0))))
+        (v128.store (local.get $o) (i8x16.shuffle 0 1 8 9 2 3 10 11 4 5 12 13 6 7 14 15
+          (i16x8.narrow_i32x4_s (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $row) (local.get $c))) (local.get $i0)))
+                                (call $round_i32 (f32x4.mul (local.get $a) (local.get $i0))))
+          (local.get $a)))
+        (v128.store offset=16 (local.get $o) (i8x16.shuffle 0 1 8 9 2 3 10 11 4 5 12 13 6 7 14 15
+          (i16x8.narrow_i32x4_s (call $round_i32 (f32x4.mul (v128.load offset=16 (i32.add (local.get $row) (local.get $c))) (local.get $i1)))
+                                (call $round_i32 (f32x4.mul (local.get $b) (local.get $i1))))
+          (local.get $b)))
+        (local.set $o (i32.add (local.get $o) (local.get $panel)))
+        (local.set $c (i32.add (local.get $c) (i32.const 32)))
+        (br $vl)))
+      (local.set $p (i32.add (local.get $p) (i32.const 2)))
+      (br $pl))))
+
+  ;; gemm_pv_i16 sets y[i][c] = fv[c]·Σ_t p_i·v_c (i < m, c < n, a multiple of 8; y's
+  ;; stride ldy floats) over kp steps of probs_i16's probabilities at pa and
+  ;; pack_v_i16's values at vp. Four rows × eight columns a tile, panel by panel (a
+  ;; panel, 32·kp bytes, stays in L1 while the rows pass): per step two loads of values
+  ;; and four broadcasts of probabilities for eight i16 dots.
+  (func $gemm_pv_i16 (export "gemm_pv_i16")
+    (param $m i32) (param $n i32) (param $kp i32) (param $pa i32) (param $vp i32) (param $fv i32) (param $y i32) (param $ldy i32)
+    (local $i i32) (local $j i32) (local $a i32) (local $pb i32) (local $end i32) (local $co i32) (local $panel i32) (local $block i32)
+    (local $x v128) (local $v0 v128) (local $v1 v128) (local $f0 v128) (local $f1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local.set $ldy (i32.shl (local.get $ldy) (i32.const 2)))
+    (local.set $panel (i32.shl (local.get $kp) (i32.const 5)))
+    (local.set $block (i32.shl (local.get $kp) (i32.const 4)))
+    (local.set $j (i32.const 0))
+    (block $jd (loop $jl
+      (br_if $jd (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $f0 (v128.load (i32.add (local.get $fv) (i32.shl (local.get $j) (i32.const 2)))))
+      (local.set $f1 (v128.load offset=16 (i32.add (local.get $fv) (i32.shl (local.get $j) (i32.const 2)))))
+      (local.set $i (i32.const 0))
+      (local.set $a (local.get $pa))
+      (block $id (loop $il
+        (br_if $id (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $pb (i32.add (local.get $vp) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $panel))))
+        (local.set $end (i32.add (local.get $pb) (local.get $panel)))
+        (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
+        (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
+        (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
+        (local.set $c30 (v128.const i64x2 0 0)) (local.set $c31 (v128.const i64x2 0 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $pb) (local.get $end)))
+          (local.set $v0 (v128.load (local.get $pb)))
+          (local.set $v1 (v128.load offset=16 (local.get $pb)))
+          (local.set $x (v128.load32_splat (local.get $a)))
+          (local.set $c00 (i32x4.add (local.get $c00) (i32x4.dot_i16x8_s (local.get $x) (local.get $v0))))
+          (local.set $c01 (i32x4.add (local.get $c01) (i32x4.dot_i16x8_s (local.get $x) (local.get $v1))))
+          (local.set $x (v128.load32_splat offset=4 (local.get $a)))
+          (local.set $c10 (i32x4.add (local.get $c10) (i32x4.dot_i16x8_s (local.get $x) (local.get $v0))))
+          (local.set $c11 (i32x4.add (local.get $c11) (i32x4.dot_i16x8_s (local.get $x) (local.get $v1))))
+          (local.set $x (v128.load32_splat offset=8 (local.get $a)))
+          (local.set $c20 (i32x4.add (local.get $c20) (i32x4.dot_i16x8_s (local.get $x) (local.get $v0))))
+          (local.set $c21 (i32x4.add (local.get $c21) (i32x4.dot_i16x8_s (local.get $x) (local.get $v1))))
+          (local.set $x (v128.load32_splat offset=12 (local.get $a)))
+          (local.set $c30 (i32x4.add (local.get $c30) (i32x4.dot_i16x8_s (local.get $x) (local.get $v0))))
+          (local.set $c31 (i32x4.add (local.get $c31) (i32x4.dot_i16x8_s (local.get $x) (local.get $v1))))
+          (local.set $a (i32.add (local.get $a) (i32.const 16)))
+          (local.set $pb (i32.add (local.get $pb) (i32.const 32)))
+          (br $kl)))
+        (local.set $co (i32.add (local.get $y) (i32.add (i32.mul (local.get $i) (local.get $ldy)) (i32.shl (local.get $j) (i32.const 2)))))
+        (v128.store (local.get $co) (f32x4.mul (f32x4.convert_i32x4_s (local.get $c00)) (local.get $f0)))
+        (v128.store offset=16 (local.get $co) (f32x4.mul (f32x4.convert_i32x4_s (local.get $c01)) (local.get $f1)))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $m))
+          (then
+            (local.set $co (i32.add (local.get $co) (local.get $ldy)))
+            (v128.store (local.get $co) (f32x4.mul (f32x4.convert_i32x4_s (local.get $c10)) (local.get $f0)))
+            (v128.store offset=16 (local.get $co) (f32x4.mul (f32x4.convert_i32x4_s (local.get $c11)) (local.get $f1)))))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 2)) (local.get $m))
+          (then
+            (local.set $co (i32.add (local.get $co) (local.get $ldy)))
+            (v128.store (local.get $co) (f32x4.mul (f32x4.convert_i32x4_s (local.get $c20)) (local.get $f0)))
+            (v128.store offset=16 (local.get $co) (f32x4.mul (f32x4.convert_i32x4_s (local.get $c21)) (local.get $f1)))))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 3)) (local.get $m))
+          (then
+            (local.set $co (i32.add (local.get $co) (local.get $ldy)))
+            (v128.store (local.get $co) (f32x4.mul (f32x4.convert_i32x4_s (local.get $c30)) (local.get $f0)))
+            (v128.store offset=16 (local.get $co) (f32x4.mul (f32x4.convert_i32x4_s (local.get $c31)) (local.get $f1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $il)))
+      (local.set $j (i32.add (local.get $j) (i32.const 8)))
+      (br $jl))))
+
   ;; ---- int8 weights --------------------------------------------------------------------
 
   ;; dequant_pack_q8 dequantizes rows×cols int8 weights (w: row stride ldw bytes) into

@@ -64,6 +64,9 @@ type Module interface {
 	PackB8(b Ptr, ldb, n, k int, out Ptr, k4 int)
 	PackBT8(src Ptr, lds, k, n int, out Ptr, k4 int)
 	Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int)
+	ProbsI16(x Ptr, rows, ld, k4 int, rs, out Ptr)
+	PackVI16(src Ptr, lds, k, n int, out Ptr, k4 int, fv, inv Ptr)
+	GemmPVI16(m, n, kp int, pa, vp, fv, y Ptr, ldy int)
 	QuantRowI16(x Ptr, k int, levels float32, out, sx Ptr)
 	GemvQ8I16(n, k int, xq, w Ptr, ldw int, sx, sw, y Ptr)
 	// The GemmQ8Q7 kernels exist in the relaxed module only.
@@ -76,7 +79,8 @@ type Module interface {
 // Exports are the module's exported kernels, in the order of Module's methods.
 var Exports = []string{"pack_a", "pack_b", "gemm_packed", "dequant_pack_q8", "gemv_q8", "softmax_rows", "scale_rows",
 	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "pack_w_q8_quads", "copy_f32", "copy_rows", "quant_rows_i8", "resample_row_rgba", "attn_qk_row", "add_bias",
-	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "quant_row_i16", "gemv_q8_i16", "gemm_q8q7", "gemm_q8q7_split",
+	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "probs_i16", "pack_v_i16", "gemm_pv_i16",
+	"quant_row_i16", "gemv_q8_i16", "gemm_q8q7", "gemm_q8q7_split",
 	"gemm_q8q7_quads", "gemm_q8q7_quads_split"}
 
 // RelaxedOnly are the exports only kernels-relaxed.wasm has.
@@ -160,6 +164,15 @@ func (b ByName) PackBT8(src Ptr, lds, k, n int, out Ptr, k4 int) {
 }
 func (b ByName) Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int) {
 	b.Call("gemm_4x8", i32(m), i32(n), i32(k4), a, i32(lda), bp, c, i32(ldc))
+}
+func (b ByName) ProbsI16(x Ptr, rows, ld, k4 int, rs, out Ptr) {
+	b.Call("probs_i16", x, i32(rows), i32(ld), i32(k4), rs, out)
+}
+func (b ByName) PackVI16(src Ptr, lds, k, n int, out Ptr, k4 int, fv, inv Ptr) {
+	b.Call("pack_v_i16", src, i32(lds), i32(k), i32(n), out, i32(k4), fv, inv)
+}
+func (b ByName) GemmPVI16(m, n, kp int, pa, vp, fv, y Ptr, ldy int) {
+	b.Call("gemm_pv_i16", i32(m), i32(n), i32(kp), pa, vp, fv, y, i32(ldy))
 }
 func (b ByName) AddBias(y Ptr, rows, n int, bias Ptr) {
 	b.Call("add_bias", y, i32(rows), i32(n), bias)

@@ -35,6 +35,15 @@ func packBT8(src uint32, lds, k, n int32, out uint32, k4 int32)
 //go:wasmimport gitvqa gemm_4x8
 func gemm4x8(m, n, k4 int32, a uint32, lda int32, bp, c uint32, ldc int32)
 
+//go:wasmimport gitvqa probs_i16
+func probsI16(x uint32, rows, ld, k4 int32, rs, out uint32)
+
+//go:wasmimport gitvqa pack_v_i16
+func packVI16(src uint32, lds, k, n int32, out uint32, k4 int32, fv, inv uint32)
+
+//go:wasmimport gitvqa gemm_pv_i16
+func gemmPVI16(m, n, kp int32, pa, vp, fv, y uint32, ldy int32)
+
 //go:wasmimport gitvqa scale_rows
 func scaleRows(x uint32, rows, n, ld int32, s uint32)
 
@@ -179,6 +188,15 @@ func (*goModule) PackBT8(src Ptr, lds, k, n int, out Ptr, k4 int) {
 }
 func (*goModule) Gemm4x8(m, n, k4 int, a Ptr, lda int, bp Ptr, c Ptr, ldc int) {
 	gemm4x8(i32(m), i32(n), i32(k4), a, i32(lda), bp, c, i32(ldc))
+}
+func (*goModule) ProbsI16(x Ptr, rows, ld, k4 int, rs, out Ptr) {
+	probsI16(x, i32(rows), i32(ld), i32(k4), rs, out)
+}
+func (*goModule) PackVI16(src Ptr, lds, k, n int, out Ptr, k4 int, fv, inv Ptr) {
+	packVI16(src, i32(lds), i32(k), i32(n), out, i32(k4), fv, inv)
+}
+func (*goModule) GemmPVI16(m, n, kp int, pa, vp, fv, y Ptr, ldy int) {
+	gemmPVI16(i32(m), i32(n), i32(kp), pa, vp, fv, y, i32(ldy))
 }
 func (*goModule) ScaleRows(x Ptr, rows, n, ld int, s Ptr) {
 	scaleRows(x, i32(rows), i32(n), i32(ld), s)

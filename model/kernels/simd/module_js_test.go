@@ -385,6 +385,11 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 		if quads {
 			mod.PackWQ8Quads(pw, dh, m, dh, kquads, dh, kqsum)
 		}
+		i16 := mod.(browserModule).has("gemm_pv_i16")
+		pp, vq, fv, inv := mod.Scratch(rowBlock*nk4/2), mod.Scratch(dh*nk4/2), mod.Scratch(dh), mod.Scratch(dh)
+		if i16 {
+			mod.PackVI16(px, k, m, dh, vq, nk4, fv, inv)
+		}
 		mod.QuantPackA(px, k, m, k, xp, k, sx, zx)
 		mod.PackWQ8(pw, k, n, k, wp, k, ws)
 		mod.PackB8(px, k, m, dh, kb, dh) // a head's keys: 64 columns of rows k apart
@@ -424,6 +429,17 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 					mod.Gemm4x8(rowBlock, dh, nk4, scores, nk4, vb, out, k)
 				}
 			}},
+			{"valuesi16", "GFLOP/s", float64(4 * 2 * rowBlock * dh * nk4), 10, func() { // the values in i16, as Attention runs them
+				for range 4 {
+					mod.GemmPVI16(rowBlock, dh, nk4/2, pp, vq, fv, out, k)
+				}
+			}},
+			{"probsi16", "ns/value", float64(4 * rowBlock * nk4), 50, func() {
+				for range 4 {
+					mod.ProbsI16(scores, rowBlock, nk4, nk4, rs, pp)
+				}
+			}},
+			{"packvi16", "ns/value", m * dh, 50, func() { mod.PackVI16(px, k, m, dh, vq, nk4, fv, inv) }},
 			{"softmax", "ns/value", 4 * rowBlock * m, 50, func() {
 				for range 4 {
 					mod.SoftmaxRows(scores, rowBlock, m, nk4, 0.125, -1, nk4, rs)
@@ -433,6 +449,9 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 		}
 		if !quads { // a build from before them
 			ks = slices.DeleteFunc(ks, func(k kernel) bool { return strings.HasPrefix(k.name, "scoresquads") })
+		}
+		if !i16 {
+			ks = slices.DeleteFunc(ks, func(k kernel) bool { return strings.HasSuffix(k.name, "i16") })
 		}
 		return ks
 	}
@@ -474,6 +493,15 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 			} else {
 				b.ReportMetric(d*1e9/kn.count, name+"-"+kn.name+"-ns/value")
 			}
+		}
+	}
+}
+
+// checkValuesI16 in this browser, on both modules.
+func TestValuesI16MatchesReferenceInBrowser(t *testing.T) {
+	for _, file := range []string{"kernels.wasm", "kernels-relaxed.wasm"} {
+		if err := checkValuesI16(inBrowser(t, file)); err != nil {
+			t.Errorf("%s: %v", file, err)
 		}
 	}
 }

@@ -191,8 +191,10 @@ func Int8Attention(m, dh int) bool { return m >= 32 && dh%16 == 0 }
 
 // RefAttentionQ8 is what Attention computes with Int8 where Int8Attention holds:
 // attention over each head's queries quantized to 7 bits a row (QuantizeRow) and keys to
-// int8 a row (QuantizeRowI8), the values float32. The kernels' integer dots are exact,
-// so this is RefAttention of the dequantized queries and keys.
+// int8 a row (QuantizeRowI8), then the probabilities to 15 bits (p = round(32767·e/Σe))
+// and the values to i16 a column (QuantizeColumnI16). The kernels' integer dots are
+// exact; their exp differs from math.Exp in the last bits, which moves a probability
+// by one step where 32767·e/Σe lies within that of a half.
 func RefAttentionQ8(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causal int) {
 	d := heads * dh
 	qd, kd := make([]float32, m*d), make([]float32, nk*d)
@@ -209,5 +211,72 @@ func RefAttentionQ8(out, q, k, v []float32, m, nk, heads, dh int, scale float32,
 			kd[i*dh+c] = float32(float64(x) * float64(s))
 		}
 	}
-	kernels.RefAttention(out, qd, kd, v, m, nk, heads, dh, scale, causal)
+	vq, fv := make([]int16, nk*d), make([]float32, d)
+	col, cq := make([]float32, nk), make([]int16, nk)
+	for c := range d {
+		for j := range nk {
+			col[j] = v[j*d+c]
+		}
+		fv[c] = QuantizeColumnI16(col, cq)
+		for j, x := range cq {
+			vq[j*d+c] = x
+		}
+	}
+	e := make([]float64, nk)
+	for h := range heads {
+		for i := range m {
+			vis := nk
+			if causal >= 0 {
+				vis = min(nk, causal+i+1)
+			}
+			mx, sum := math.Inf(-1), 0.0
+			for j := range vis {
+				var dot float64
+				for c := range dh {
+					dot += float64(qd[i*d+h*dh+c]) * float64(kd[j*d+h*dh+c])
+				}
+				e[j] = dot * float64(scale)
+				mx = math.Max(mx, e[j])
+			}
+			for j := range vis {
+				e[j] = math.Exp(e[j] - mx)
+				sum += e[j]
+			}
+			for c := h * dh; c < (h+1)*dh; c++ {
+				var acc int64
+				for j := range vis {
+					acc += int64(math.RoundToEven(probLevels*e[j]/sum)) * int64(vq[j*d+c])
+				}
+				out[i*d+c] = float32(acc) * fv[c]
+			}
+		}
+	}
+}
+
+// probLevels is the probabilities' scale on the i16 values path (probs_i16): with Σp ≤
+// 32767 + k/2 and |v| ≤ 32767, no i32 sum of the product overflows.
+const probLevels = 32767
+
+// ProbI16 is probs_i16 for one of a row's softmax values e, rs = 1/Σe of the row.
+func ProbI16(e, rs float32) int16 {
+	return int16(math.RoundToEven(float64(e * (rs * probLevels))))
+}
+
+// QuantizeColumnI16 is pack_v_i16 for one column of a head's values: q = round(x/s),
+// s = max|x|/32767 (1 for a zero column), in float32 arithmetic as the kernel does it;
+// it returns the product's factor s/32767.
+func QuantizeColumnI16(x []float32, q []int16) (fv float32) {
+	var mx float32
+	for _, v := range x {
+		mx = max(mx, float32(math.Abs(float64(v))))
+	}
+	s := mx / probLevels
+	if s == 0 {
+		s = 1
+	}
+	inv := 1 / s
+	for i, v := range x {
+		q[i] = int16(math.RoundToEven(float64(v * inv)))
+	}
+	return s * float32(1.0/probLevels)
 }

@@ -323,3 +323,11 @@ func TestPackWQ8QuadsTransposesPackWQ8(t *testing.T) {
 		}
 	}
 }
+
+// Attention's i16 values path (in both modules: it needs no relaxed SIMD) gives exactly
+// its reference's integers and floats.
+func TestValuesI16MatchesReference(t *testing.T) {
+	if err := checkValuesI16(plain(t)); err != nil {
+		t.Fatal(err)
+	}
+}
