@@ -415,7 +415,9 @@
   ;; i32x4.dot_i16x8_s does eight multiply-adds where f32x4 FMA does four. A row's
   ;; probabilities are p = round(32767·e·rs) (softmax_rows' e and rs = 1/Σe), so Σp ≤
   ;; 32767 + k/2; a head's values are v = round(x/s) with one s = max|x|/32767 a column; so
-  ;; every i32 sum is bounded by (32767 + k/2)·32767 < 2³¹, whatever k.
+  ;; every i32 sum is bounded by (32767 + k/2)·32767 < 2³¹, whatever k. Both quantizers
+  ;; round as quant_pack_a does (the low bits of v + 1.5·2²³, ties to even), written out
+  ;; where it is used: a call in the loop spilled every v128 register around it.
 
   ;; probs_i16 writes rows of softmax_rows' output (stride ld floats, k4 a multiple of 4,
   ;; its zeros included) as gemm_pv_i16's probabilities: blocks of four rows (rows past
@@ -444,10 +446,10 @@
       (block $td (loop $tl
         (br_if $td (i32.ge_u (local.get $t) (local.get $end)))
         ;; four values of each row: i32 lanes (p0p1, p2p3) of a and b, then c and d
-        (local.set $ab (i16x8.narrow_i32x4_s (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $r) (local.get $t))) (local.get $s0)))
-                                             (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $r1) (local.get $t))) (local.get $s1)))))
-        (local.set $cd (i16x8.narrow_i32x4_s (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $r2) (local.get $t))) (local.get $s2)))
-                                             (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $r3) (local.get $t))) (local.get $s3)))))
+        (local.set $ab (i16x8.narrow_i32x4_s (i32x4.sub (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $r) (local.get $t))) (local.get $s0)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000))
+                                             (i32x4.sub (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $r1) (local.get $t))) (local.get $s1)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000))))
+        (local.set $cd (i16x8.narrow_i32x4_s (i32x4.sub (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $r2) (local.get $t))) (local.get $s2)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000))
+                                             (i32x4.sub (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $r3) (local.get $t))) (local.get $s3)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000))))
         (v128.store (local.get $o) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $ab) (local.get $cd)))
         (v128.store offset=16 (local.get $o) (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $ab) (local.get $cd)))
         (local.set $o (i32.add (local.get $o) (i32.const 32)))
@@ -461,11 +463,6 @@
     (if (result v128) (i32.lt_u (local.get $i) (local.get $rows))
       (then (f32x4.splat (f32.mul (f32.load (i32.add (local.get $rs) (i32.shl (local.get $i) (i32.const 2)))) (f32.const 32767))))
       (else (v128.const i64x2 0 0))))
-
-  ;; round_i32 is round(v) (ties to even) for |v| < 2²², as the low bits of v + 1.5·2²³.
-  (func $round_i32 (param $v v128) (result v128)
-    (i32x4.sub (f32x4.add (local.get $v) (v128.const f32x4 12582912 12582912 12582912 12582912))
-               (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
 
   ;; pack_v_i16 quantizes a head's values, k rows of n columns (n a multiple of 8; src
   ;; stride lds floats), to i16 with one scale a column, s = max|x|/32767 (1 for a zero
@@ -523,12 +520,12 @@
             (local.set $b (v128.load offset=16 (i32.add (local.get $row1) (local.get $c)))))
           (else (local.set $a (v128.const i64x2 0 0)) (local.set $b (v128.const i64x2 0 0))))
         (v128.store (local.get $o) (i8x16.shuffle 0 1 8 9 2 3 10 11 4 5 12 13 6 7 14 15
-          (i16x8.narrow_i32x4_s (call $round_i32 (f32x4.mul (v128.load (i32.add (local.get $row) (local.get $c))) (local.get $i0)))
-                                (call $round_i32 (f32x4.mul (local.get $a) (local.get $i0))))
+          (i16x8.narrow_i32x4_s (i32x4.sub (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $row) (local.get $c))) (local.get $i0)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000))
+                                (i32x4.sub (f32x4.add (f32x4.mul (local.get $a) (local.get $i0)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
           (local.get $a)))
         (v128.store offset=16 (local.get $o) (i8x16.shuffle 0 1 8 9 2 3 10 11 4 5 12 13 6 7 14 15
-          (i16x8.narrow_i32x4_s (call $round_i32 (f32x4.mul (v128.load offset=16 (i32.add (local.get $row) (local.get $c))) (local.get $i1)))
-                                (call $round_i32 (f32x4.mul (local.get $b) (local.get $i1))))
+          (i16x8.narrow_i32x4_s (i32x4.sub (f32x4.add (f32x4.mul (v128.load offset=16 (i32.add (local.get $row) (local.get $c))) (local.get $i1)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000))
+                                (i32x4.sub (f32x4.add (f32x4.mul (local.get $b) (local.get $i1)) (v128.const f32x4 12582912 12582912 12582912 12582912)) (v128.const i32x4 0x4b400000 0x4b400000 0x4b400000 0x4b400000)))
           (local.get $b)))
         (local.set $o (i32.add (local.get $o) (local.get $panel)))
         (local.set $c (i32.add (local.get $c) (i32.const 32)))
