@@ -266,17 +266,5 @@ func ProbI16(e, rs float32) int16 {
 // s = max|x|/32767 (1 for a zero column), in float32 arithmetic as the kernel does it;
 // it returns the product's factor s/32767.
 func QuantizeColumnI16(x []float32, q []int16) (fv float32) {
-	var mx float32
-	for _, v := range x {
-		mx = max(mx, float32(math.Abs(float64(v))))
-	}
-	s := mx / probLevels
-	if s == 0 {
-		s = 1
-	}
-	inv := 1 / s
-	for i, v := range x {
-		q[i] = int16(math.RoundToEven(float64(v * inv)))
-	}
-	return s * float32(1.0/probLevels)
+	return quantizeSymmetric(x, q, probLevels) * float32(1.0/probLevels)
 }
