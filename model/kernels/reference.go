@@ -21,6 +21,22 @@ func RefGemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []floa
 // RefAttention is the reference for Attention, in float64.
 func RefAttention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causalStart int) {
 	d := heads * dh
+	RefAttentionRows(q, k, m, nk, heads, dh, scale, causalStart, func(h, i int, p []float64) {
+		for c := h * dh; c < (h+1)*dh; c++ {
+			var acc float64
+			for j := range p {
+				acc += p[j] * float64(v[j*d+c])
+			}
+			out[i*d+c] = float32(acc)
+		}
+	})
+}
+
+// RefAttentionRows calls row with each head h's query row i's softmax probabilities
+// over the keys it sees (the first causalStart+i+1 where causalStart ≥ 0), in float64:
+// the part of RefAttention before the values, for references that treat them otherwise.
+func RefAttentionRows(q, k []float32, m, nk, heads, dh int, scale float32, causalStart int, row func(h, i int, p []float64)) {
+	d := heads * dh
 	for h := 0; h < heads; h++ {
 		for i := 0; i < m; i++ {
 			vis := nk
@@ -42,13 +58,10 @@ func RefAttention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, c
 				s[j] = math.Exp(s[j] - mx)
 				sum += s[j]
 			}
-			for c := 0; c < dh; c++ {
-				var acc float64
-				for j := range s {
-					acc += s[j] / sum * float64(v[j*d+h*dh+c])
-				}
-				out[i*d+h*dh+c] = float32(acc)
+			for j := range s {
+				s[j] /= sum
 			}
+			row(h, i, s)
 		}
 	}
 }

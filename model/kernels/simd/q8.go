@@ -222,35 +222,15 @@ func RefAttentionQ8(out, q, k, v []float32, m, nk, heads, dh int, scale float32,
 			vq[j*d+c] = x
 		}
 	}
-	e := make([]float64, nk)
-	for h := range heads {
-		for i := range m {
-			vis := nk
-			if causal >= 0 {
-				vis = min(nk, causal+i+1)
+	kernels.RefAttentionRows(qd, kd, m, nk, heads, dh, scale, causal, func(h, i int, p []float64) {
+		for c := h * dh; c < (h+1)*dh; c++ {
+			var acc int64
+			for j := range p {
+				acc += int64(math.RoundToEven(probLevels*p[j])) * int64(vq[j*d+c])
 			}
-			mx, sum := math.Inf(-1), 0.0
-			for j := range vis {
-				var dot float64
-				for c := range dh {
-					dot += float64(qd[i*d+h*dh+c]) * float64(kd[j*d+h*dh+c])
-				}
-				e[j] = dot * float64(scale)
-				mx = math.Max(mx, e[j])
-			}
-			for j := range vis {
-				e[j] = math.Exp(e[j] - mx)
-				sum += e[j]
-			}
-			for c := h * dh; c < (h+1)*dh; c++ {
-				var acc int64
-				for j := range vis {
-					acc += int64(math.RoundToEven(probLevels*e[j]/sum)) * int64(vq[j*d+c])
-				}
-				out[i*d+c] = float32(acc) * fv[c]
-			}
+			out[i*d+c] = float32(acc) * fv[c]
 		}
-	}
+	})
 }
 
 // probLevels is the probabilities' scale on the i16 values path (probs_i16): with Σp ≤
