@@ -68,10 +68,15 @@ func (x *Kernels) GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int
 	x.M.Done()
 }
 
-// Attention implements kernels.Kernels, head by head and 32 query rows at a time: the
-// scores (floatScores, or with Int8 for the image rows int8Scores), the softmax in
-// place, then the values' product on those rows while they are in L2 (floatValues, or
-// with the int8 scores int16Values). Heads whose width is not a multiple of 4 run in Go.
+// rowBlock is how many query rows Attention takes at a time: 32×901 scores stay in L2
+// from the product through the softmax to the values.
+const rowBlock = 32
+
+// Attention implements kernels.Kernels, head by head and rowBlock query rows at a
+// time: the scores (floatScores, or with Int8 for the image rows int8Scores), the
+// softmax in place, then the values' product on those rows while they are in L2
+// (floatValues, or with the int8 scores int16Values). Heads whose width is not a
+// multiple of 4 run in Go.
 func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale float32, causal int) {
 	if m == 0 || nk == 0 {
 		return
@@ -86,7 +91,6 @@ func (x *Kernels) Attention(out, q, k, v []float32, m, nk, heads, dh int, scale 
 	}
 	d := heads * dh
 	nk4 := round4(nk)
-	const rowBlock = 32 // 32×901 scores stay in L2 from the product through the softmax to the next
 	sc := x.M.Scratch(rowBlock * nk4)
 	rs := x.M.Scratch(rowBlock)
 	pq, pk, pv := x.M.In(q[:span(m, d, d)]), x.M.In(k[:span(nk, d, d)]), x.M.In(v[:span(nk, d, d)])
@@ -146,7 +150,7 @@ func (x *Kernels) int16Values(nk, dh int) attentionValues {
 	nk4 := round4(nk)
 	vp := x.M.Scratch(dh * nk4 / 2)
 	fv, inv := x.M.Scratch(dh), x.M.Scratch(dh)
-	pp := x.M.Scratch(32 * nk4 / 2) // a block's probabilities: 32 rows of nk4 i16
+	pp := x.M.Scratch(rowBlock * nk4 / 2) // a block's probabilities: nk4 i16 a row
 	return attentionValues{
 		pack: func(v Ptr, ld int) { x.M.PackVI16(v, ld, nk, dh, vp, nk4, fv, inv) },
 		product: func(sc Ptr, lds, rows int, rs, out Ptr, ld int) {
@@ -169,7 +173,7 @@ type attentionScores struct {
 // encoder, alias in L1 and slowed the product by 11%), then gemm_4x8.
 func (x *Kernels) floatScores(nk, dh int) attentionScores {
 	kb := x.M.Scratch(((nk + 7) &^ 7) * dh)
-	qb := x.M.Scratch(32 * dh)
+	qb := x.M.Scratch(rowBlock * dh)
 	return attentionScores{
 		keys: func(k Ptr, ld int) { x.M.PackB8(k, ld, nk, dh, kb, dh) },
 		product: func(q Ptr, ld, rows int, sc Ptr, ldc int) {
@@ -190,8 +194,8 @@ func (x *Kernels) int8Scores(nk, dh int) attentionScores {
 	k8 := x.M.Scratch(nk4 * dh / 4)
 	kp := x.M.Scratch(nk4 * dh / 4)
 	ks, ksum := x.M.Scratch(nk4), x.M.Scratch(nk4) // read four at a time: padded
-	xp := x.M.Scratch(32 * dh / 4)
-	sx, zx := x.M.Scratch(32), x.M.Scratch(32)
+	xp := x.M.Scratch(rowBlock * dh / 4)
+	sx, zx := x.M.Scratch(rowBlock), x.M.Scratch(rowBlock)
 	gemm := x.M.GemmQ8Q7Quads
 	if x.SplitDot {
 		gemm = x.M.GemmQ8Q7QuadsSplit
