@@ -74,6 +74,7 @@ type Module interface {
 	GemmQ8Q7Split(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
 	GemmQ8Q7Quads(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
 	GemmQ8Q7QuadsSplit(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
+	GemmQ8Q7Quads6(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int)
 }
 
 // Exports are the module's exported kernels, in the order of Module's methods.
@@ -81,10 +82,10 @@ var Exports = []string{"pack_a", "pack_b", "gemm_packed", "dequant_pack_q8", "ge
 	"quick_gelu", "gelu", "layer_norm", "quant_pack_a", "pack_w_q8", "pack_w_q8_quads", "copy_f32", "copy_rows", "quant_rows_i8", "resample_row_rgba", "attn_qk_row", "add_bias",
 	"attn_pv_row", "pack_b8", "pack_bt8", "gemm_4x8", "probs_i16", "pack_v_i16", "gemm_pv_i16",
 	"quant_row_i16", "gemv_q8_i16", "gemm_q8q7", "gemm_q8q7_split",
-	"gemm_q8q7_quads", "gemm_q8q7_quads_split"}
+	"gemm_q8q7_quads", "gemm_q8q7_quads_split", "gemm_q8q7_quads6"}
 
 // RelaxedOnly are the exports only kernels-relaxed.wasm has.
-var RelaxedOnly = map[string]bool{"gemm_q8q7": true, "gemm_q8q7_split": true, "gemm_q8q7_quads": true, "gemm_q8q7_quads_split": true}
+var RelaxedOnly = map[string]bool{"gemm_q8q7": true, "gemm_q8q7_split": true, "gemm_q8q7_quads": true, "gemm_q8q7_quads_split": true, "gemm_q8q7_quads6": true}
 
 // ByName is a Module for hosts that run the module themselves (wazero natively, a
 // WebAssembly.Instance of its own in browser tests): each kernel is called by its
@@ -194,4 +195,7 @@ func (b ByName) GemmQ8Q7Quads(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ld
 }
 func (b ByName) GemmQ8Q7QuadsSplit(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	b.Call("gemm_q8q7_quads_split", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}
+func (b ByName) GemmQ8Q7Quads6(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	b.Call("gemm_q8q7_quads6", i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }

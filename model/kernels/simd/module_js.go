@@ -104,6 +104,9 @@ func gemmQ8Q7Quads(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int3
 //go:wasmimport gitvqa gemm_q8q7_quads_split
 func gemmQ8Q7QuadsSplit(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
 
+//go:wasmimport gitvqa gemm_q8q7_quads6
+func gemmQ8Q7Quads6(m, n, k16 int32, xp, wp, sx, zx, sw, wsum, y uint32, ldy int32)
+
 // InGoMemory is the module as static/worker.js instantiated it over the Go instance's
 // own memory: operands are the addresses of live Go slices, kept alive by their callers
 // for the duration of the calls.
@@ -249,4 +252,7 @@ func (*goModule) GemmQ8Q7Quads(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, l
 }
 func (*goModule) GemmQ8Q7QuadsSplit(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
 	gemmQ8Q7QuadsSplit(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
+}
+func (*goModule) GemmQ8Q7Quads6(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y Ptr, ldy int) {
+	gemmQ8Q7Quads6(i32(m), i32(n), i32(k16), xp, wp, sx, zx, sw, wsum, y, i32(ldy))
 }

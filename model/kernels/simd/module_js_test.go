@@ -164,7 +164,7 @@ func TestModulesInBrowser(t *testing.T) {
 func TestGemmQ8Q7QuadsMatchesGemmQ8Q7InBrowser(t *testing.T) {
 	mod := inBrowser(t, "kernels-relaxed.wasm")
 	r := rand.New(rand.NewSource(12))
-	for _, c := range [][3]int{{32, 901, 64}, {5, 41, 64}, {3, 8, 16}, {2, 5, 48}, {1, 3, 16}, {7, 12, 32}, {9, 64, 64}, {4, 13, 16}} {
+	for _, c := range [][3]int{{32, 901, 64}, {5, 41, 64}, {3, 8, 16}, {2, 5, 48}, {1, 3, 16}, {7, 12, 32}, {9, 64, 64}, {4, 13, 16}, {10, 22, 32}, {11, 9, 16}, {6, 8, 64}, {12, 70, 1024}} {
 		m, n, k := c[0], c[1], c[2]
 		n4, ldy := (n+3)&^3, n+3
 		x, w := make([]float32, m*k), make([]int8, n*k)
@@ -179,7 +179,7 @@ func TestGemmQ8Q7QuadsMatchesGemmQ8Q7InBrowser(t *testing.T) {
 			sw[i] = float32(r.Float64()*0.02 + 0.001)
 		}
 		type gemm = func(m, n, k16 int, xp, wp, sx, zx, sw, wsum, y simd.Ptr, ldy int)
-		for _, f := range [][2]gemm{{mod.GemmQ8Q7, mod.GemmQ8Q7Quads}, {mod.GemmQ8Q7Split, mod.GemmQ8Q7QuadsSplit}} {
+		for _, f := range [][2]gemm{{mod.GemmQ8Q7, mod.GemmQ8Q7Quads}, {mod.GemmQ8Q7Split, mod.GemmQ8Q7QuadsSplit}, {mod.GemmQ8Q7, mod.GemmQ8Q7Quads6}} {
 			want, got := make([]float32, m*ldy), make([]float32, m*ldy)
 			for i := range got {
 				want[i], got[i] = -7, -7 // past column n: untouched
@@ -377,14 +377,17 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 		wp, ws, y := mod.Scratch(n*k), mod.Scratch(4*n), mod.Scratch(m*n)
 		kb, vb := mod.Scratch(((m+7)&^7)*dh), mod.Scratch(((dh+7)&^7)*nk4)
 		scores, rs, out := mod.Scratch(rowBlock*nk4), mod.Scratch(rowBlock), mod.Scratch(rowBlock*k)
-		work := mod.Scratch(m * k)
+		work, wide := mod.Scratch(m*k), mod.Scratch(4*m*k)
 		kq, kqsum := mod.Scratch(m*dh/4), mod.Scratch(nk4) // a head's keys in int8
 		mod.PackWQ8(pw, dh, m, dh, kq, dh, kqsum)
 		quads := mod.(browserModule).has("gemm_q8q7_quads")
 		kquads := mod.Scratch(nk4 * dh / 4)
+		wpquads, wsquads := mod.Scratch(n*k), mod.Scratch(4*n)
 		if quads {
 			mod.PackWQ8Quads(pw, dh, m, dh, kquads, dh, kqsum)
+			mod.PackWQ8Quads(pw, k, n, k, wpquads, k, wsquads)
 		}
+		quads6 := mod.(browserModule).has("gemm_q8q7_quads6")
 		i16 := mod.(browserModule).has("gemm_pv_i16")
 		pp, vq, fv, inv := mod.Scratch(rowBlock*nk4/2), mod.Scratch(dh*nk4/2), mod.Scratch(dh), mod.Scratch(dh)
 		if i16 {
@@ -417,6 +420,12 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 					mod.GemmQ8Q7QuadsSplit(rowBlock, m, dh, xp, kquads, sx, zx, ps, kqsum, y, m)
 				}
 			}},
+			{"scoresquads6", "GFLOP/s", 4 * 2 * rowBlock * m * dh, 10, func() { // as Attention runs them with the fused dot
+				for range 4 {
+					mod.GemmQ8Q7Quads6(rowBlock, m, dh, xp, kquads, sx, zx, ps, kqsum, y, m)
+				}
+			}},
+			{"q8quads6", "GFLOP/s", 2 * m * n * k, 3, func() { mod.GemmQ8Q7Quads6(m, n, k, xp, wpquads, sx, zx, ps, wsquads, y, n) }},
 			{"quant", "ns/value", m * k, 20, func() { mod.QuantPackA(px, k, m, k, xp, k, sx, zx) }},
 			{"pack", "ns/value", 4 * n * k, 200, func() { mod.PackWQ8(pw, k, 4*n, k, wp, k, ws) }},
 			{"scores", "GFLOP/s", 4 * 2 * rowBlock * m * dh, 10, func() { // four blocks of queries, packed
@@ -446,9 +455,13 @@ func BenchmarkKernelsABInBrowser(b *testing.B) {
 				}
 			}},
 			{"quick_gelu", "ns/value", m * k, 5, func() { mod.QuickGELU(work, m*k) }},
+			{"addbias", "ns/value", 4 * m * k, 5, func() { mod.AddBias(wide, m, 4*k, px) }}, // fc1's bias: 901×4096, out of cache
 		}
 		if !quads { // a build from before them
 			ks = slices.DeleteFunc(ks, func(k kernel) bool { return strings.HasPrefix(k.name, "scoresquads") })
+		}
+		if !quads6 {
+			ks = slices.DeleteFunc(ks, func(k kernel) bool { return strings.HasSuffix(k.name, "quads6") })
 		}
 		if !i16 {
 			ks = slices.DeleteFunc(ks, func(k kernel) bool { return strings.HasSuffix(k.name, "i16") })
@@ -503,5 +516,87 @@ func TestValuesI16MatchesReferenceInBrowser(t *testing.T) {
 		if err := checkValuesI16(inBrowser(t, file)); err != nil {
 			t.Errorf("%s: %v", file, err)
 		}
+	}
+}
+
+// The encoder's Linear layers as linearQ8Q7 and AddBias run them (quantize and pack the
+// rows, then each 64-row panel of weights packed and multiplied, then the bias), over
+// three layers of distinct weights (38 MB, more than a cache holds, as in the encoder),
+// by shape: what the e2e profile's "linear" should add up to where nothing else runs.
+func BenchmarkEncoderLinearsInBrowser(b *testing.B) {
+	const m, d, ff, layers, blockN = 901, 1024, 4096, 3, 64
+	for _, form := range []string{"fused", "split", "quads", "quadssplit", "quads6"} {
+		b.Run(form, func(b *testing.B) {
+			mod := inBrowser(&testing.T{}, "kernels-relaxed.wasm")
+			pack, gemm := mod.PackWQ8, mod.GemmQ8Q7
+			switch form {
+			case "split":
+				gemm = mod.GemmQ8Q7Split
+			case "quads":
+				pack, gemm = mod.PackWQ8Quads, mod.GemmQ8Q7Quads
+			case "quadssplit":
+				pack, gemm = mod.PackWQ8Quads, mod.GemmQ8Q7QuadsSplit
+			case "quads6":
+				pack, gemm = mod.PackWQ8Quads, mod.GemmQ8Q7Quads6
+			}
+			r := rand.New(rand.NewSource(1))
+			weights := func(n, k int) simd.Ptr {
+				w := make([]int8, n*k)
+				for i := range w {
+					w[i] = int8(r.Intn(255) - 127)
+				}
+				return mod.InI8(w)
+			}
+			floats := func(n int, scale float32) simd.Ptr {
+				s := make([]float32, n)
+				for i := range s {
+					s[i] = scale * float32(r.NormFloat64())
+				}
+				return mod.In(s)
+			}
+			type linear struct {
+				shape    string
+				n, k     int
+				w, s, bs simd.Ptr
+			}
+			var ls []linear
+			for range layers {
+				for _, sh := range []struct {
+					name string
+					n, k int
+				}{{"qkvo", d, d}, {"qkvo", d, d}, {"qkvo", d, d}, {"qkvo", d, d}, {"fc1", ff, d}, {"fc2", d, ff}} {
+					ls = append(ls, linear{sh.name, sh.n, sh.k, weights(sh.n, sh.k), floats(sh.n, 0.01), floats(sh.n, 0.1)})
+				}
+			}
+			x := floats(m*ff, 1) // each layer's input: its first m×k values
+			y := mod.Scratch(m * ff)
+			xp, sx, zx := mod.Scratch((m+1)/2*2*ff/4), mod.Scratch(m), mod.Scratch(m)
+			wp, ws := mod.Scratch(blockN*ff/4), mod.Scratch(blockN)
+			took := map[string]time.Duration{}
+			flops := map[string]float64{}
+			b.ResetTimer()
+			for range b.N {
+				for _, l := range ls {
+					t := time.Now()
+					mod.QuantPackA(x, l.k, m, l.k, xp, l.k, sx, zx)
+					for jb := 0; jb < l.n; jb += blockN {
+						pack(l.w+simd.Ptr(jb*l.k), l.k, blockN, l.k, wp, l.k, ws)
+						gemm(m, blockN, l.k, xp, wp, sx, zx, l.s+simd.Ptr(4*jb), ws, y+simd.Ptr(4*jb), l.n)
+					}
+					mod.AddBias(y, m, l.n, l.bs)
+					took[l.shape] += time.Since(t)
+					flops[l.shape] += float64(2 * m * l.n * l.k)
+				}
+			}
+			var all time.Duration
+			var allFlops float64
+			for shape, t := range took {
+				b.ReportMetric(flops[shape]/t.Seconds()/1e9, shape+"-GFLOP/s")
+				all += t
+				allFlops += flops[shape]
+			}
+			b.ReportMetric(allFlops/all.Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(all.Seconds()*1e3/float64(b.N*layers), "ms/layer")
+		})
 	}
 }
