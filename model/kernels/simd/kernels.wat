@@ -846,7 +846,7 @@
     (param $x i32) (param $ldx i32) (param $m i32) (param $k i32) (param $out i32) (param $k16 i32)
     (param $sx i32) (param $zx i32)
     (local $i i32) (local $row i32) (local $end i32) (local $end4 i32) (local $p i32) (local $o i32)
-    (local $mn v128) (local $mx v128) (local $v v128) (local $fmn f32) (local $fmx f32) (local $s f32) (local $inv v128) (local $zv v128)
+    (local $mn v128) (local $mx v128) (local $mn2 v128) (local $mx2 v128) (local $v v128) (local $fmn f32) (local $fmx f32) (local $s f32) (local $inv v128) (local $zv v128)
     (local $a v128) (local $b v128) (local $c v128) (local $d v128)
     (local.set $ldx (i32.shl (local.get $ldx) (i32.const 2)))
     ;; zeros where no row writes: past k in every chunk, or the odd last row's half of its pair
@@ -862,10 +862,25 @@
       (local.set $row (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $ldx))))
       (local.set $end (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2))))
       (local.set $end4 (i32.add (local.get $row) (i32.shl (i32.and (local.get $k) (i32.const -4)) (i32.const 2))))
-      ;; min and max
+      ;; min and max, two vectors a step into two of each (one chain waits a min's
+      ;; latency a vector: softmax_rows' maximum)
       (local.set $mn (v128.const f32x4 inf inf inf inf))
       (local.set $mx (v128.const f32x4 -inf -inf -inf -inf))
+      (local.set $mn2 (local.get $mn))
+      (local.set $mx2 (local.get $mx))
       (local.set $p (local.get $row))
+      (block $d0 (loop $l0
+        (br_if $d0 (i32.gt_u (i32.add (local.get $p) (i32.const 32)) (local.get $end4)))
+        (local.set $v (v128.load (local.get $p)))
+        (local.set $mn (f32x4.pmin (local.get $mn) (local.get $v)))
+        (local.set $mx (f32x4.pmax (local.get $mx) (local.get $v)))
+        (local.set $v (v128.load offset=16 (local.get $p)))
+        (local.set $mn2 (f32x4.pmin (local.get $mn2) (local.get $v)))
+        (local.set $mx2 (f32x4.pmax (local.get $mx2) (local.get $v)))
+        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+        (br $l0)))
+      (local.set $mn (f32x4.pmin (local.get $mn) (local.get $mn2)))
+      (local.set $mx (f32x4.pmax (local.get $mx) (local.get $mx2)))
       (block $d1 (loop $l1
         (br_if $d1 (i32.ge_u (local.get $p) (local.get $end4)))
         (local.set $v (v128.load (local.get $p)))
