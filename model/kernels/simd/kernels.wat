@@ -1688,7 +1688,6 @@
       (local.set $i (i32.add (local.get $i) (i32.const 6)))
       (br $il))))
 
-
   ;; split-dot kernels
 RELAXED;)
 

@@ -165,7 +165,9 @@ func (x *Kernels) linearQ8Q7(y, xs []float32, m int, w *kernels.Matrix) {
 	for jb := 0; jb < w.Rows; jb += blockN {
 		nb := min(blockN, w.Rows-jb)
 		pack(pw+Ptr(jb*k), k, nb, k, wp, k16, ws)
-		// gemm_q8q7 reads scales four at a time: the last panel's are copied, padded.
+		// The products read scales four at a time (quads6 eight, where more than four
+		// columns are left): a panel whose width is not a multiple of 4 gets its scales
+		// copied into sw, blockN long, so those reads stay in it.
 		scales := ps + Ptr(4*jb)
 		if nb%4 != 0 {
 			x.M.CopyF32(sw, scales, nb)
