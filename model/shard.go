@@ -6,6 +6,7 @@ import (
 
 	G "gorgonia.org/gorgonia"
 
+	"gitvqa/model/kernels"
 	"gitvqa/model/ops"
 )
 
@@ -32,13 +33,15 @@ func (c *Config) ShardBounds(index, count int) (h0, h1, i0, i1 int) {
 	return shardBounds(c.Vision.NumAttentionHeads, c.Vision.IntermediateSize, index, count, 0)
 }
 
-// shardBounds splits heads one by one and MLP units 64 at a time (where they divide),
-// worker 0 (the main worker) taking mainExtraUnits more MLP units than an even split
-// where the second MLP layer's int8 groups (group columns; 0: one scale a row) allow
-// the cut: a shard's partial arrives only after the block's input has been copied into
-// it and its answer out (≈2.4 ms a block in Chromium on an Intel Xeon, 2 vCPUs,
-// traced), time the main worker fills with work of its own instead of waiting (64
-// units of a full-size MLP block are ≈2 ms there). Heads stay even: one is ≈6 ms.
+// shardBounds splits heads one by one and MLP units 64 at a time (where they divide).
+// With three or more shards, worker 0 (the main worker) takes mainExtraUnits more MLP
+// units than an even split where the second MLP layer's int8 groups (group columns; 0:
+// one scale a row) allow the cut: there a shard's partial arrives only after the
+// block's input has been copied into it and its answer out (≈2.4 ms a block in
+// Chromium on an Intel Xeon, 2 vCPUs, traced), time the main worker fills with work of
+// its own instead of waiting (64 units of a full-size MLP block are ≈2 ms there). Two
+// shards chain their blocks (VisionShard.Next): each waits on the other alike, so they
+// split evenly. Heads stay even: one is ≈6 ms.
 func shardBounds(heads, units, index, count, group int) (h0, h1, i0, i1 int) {
 	h0, h1 = span(heads, 1, index, count)
 	unit := 64
@@ -46,7 +49,7 @@ func shardBounds(heads, units, index, count, group int) (h0, h1, i0, i1 int) {
 		unit = 1
 	}
 	extra := mainExtraUnits
-	if group > 0 && unit%group != 0 {
+	if count == 2 || group > 0 && unit%group != 0 {
 		extra = 0 // the even cut, where the groups allowed it before
 	}
 	i0, i1 = unevenSpan(units, unit, index, count, extra)
@@ -177,6 +180,15 @@ type VisionShard struct {
 	attn, mlp       *shardBlock[*visionLayerNodes]
 	decoder         []DecoderLayer
 	decAttn, decMLP *shardBlock[*decoderShareNodes]
+	kernels         kernels.Kernels
+
+	// The chain (Keep, Next): the last vision block this shard computed, its input
+	// (a copy: the shard's own) and its partial sum.
+	chained     bool
+	kind        string
+	layer       int
+	input, part []float32
+	spare       []float32 // the input before last, for the next sum
 }
 
 // shardBlock is one block kind compiled for the shard's weights: its input (the image
@@ -260,7 +272,7 @@ func NewVisionShardOf(c *Config, index, count int, shares []VisionLayer, b Backe
 	if len(shares) != c.Vision.NumHiddenLayers {
 		return nil, fmt.Errorf("vision shard: %d layers, the config has %d", len(shares), c.Vision.NumHiddenLayers)
 	}
-	s := &VisionShard{Index: index, Count: count, shares: shares}
+	s := &VisionShard{Index: index, Count: count, shares: shares, kernels: b.Kernels()}
 	var err error
 	declare := func(n *net) *visionLayerNodes { return n.declareVisionLayer(&shares[0], "") }
 	if s.attn, err = newShardBlock(c, b, c.Vision.HiddenSize, declare, (*net).visionAttention); err != nil {
@@ -291,6 +303,66 @@ func (s *VisionShard) Block(kind string, layer int, x []float32) ([]float32, err
 		return nil, fmt.Errorf("vision shard: no block %q", kind)
 	}
 	return b.run("vision shard", b.nodes.bind(&s.shares[layer], layer), x)
+}
+
+// NextVisionBlock is the block that follows (kind, layer) in an encoder of layers
+// layers: a layer's MLP after its attention, the next layer's attention after that;
+// false after the last.
+func NextVisionBlock(kind string, layer, layers int) (string, int, bool) {
+	if kind == BlockAttention {
+		return BlockMLP, layer, layer < layers
+	}
+	return BlockAttention, layer + 1, kind == BlockMLP && layer+1 < layers
+}
+
+// Keep is Block for a vision block that starts a chain: the shard keeps x and its
+// partial sum, so that Next can build the following block's input from the other
+// shard's partial alone.
+func (s *VisionShard) Keep(kind string, layer int, x []float32) ([]float32, error) {
+	s.chained = false
+	if kind != BlockAttention && kind != BlockMLP {
+		return nil, fmt.Errorf("vision shard: block %q does not chain", kind)
+	}
+	part, err := s.Block(kind, layer, x)
+	if err != nil {
+		return nil, err
+	}
+	s.input = append(s.input[:0], x...)
+	s.chained, s.kind, s.layer, s.part = true, kind, layer, part
+	return part, nil
+}
+
+// Next takes other, the one other shard's partial sum of the block this shard computed
+// last (Keep or Next), and computes this shard's partial of the block that follows it in
+// the encoder: its input is the block's output, (other + this shard's partial) + the
+// block's input, added in the order the other shard adds them (its own partial first:
+// float addition commutes), so both shards hold the same floats. It returns the
+// following block and its partial sum ("" and nil after the last layer's MLP). Two
+// shards only: a third's partial would be missing.
+func (s *VisionShard) Next(kind string, layer int, other []float32) (string, int, []float32, error) {
+	if !s.chained || kind != s.kind || layer != s.layer {
+		s.chained = false
+		return "", 0, nil, fmt.Errorf("vision shard: a sum for %s %d, but the last block kept was not that one", kind, layer)
+	}
+	s.chained = false
+	if s.Count != 2 || len(other) != len(s.input) || len(s.part) != len(s.input) {
+		return "", 0, nil, fmt.Errorf("vision shard: a chain needs two shards and whole sums (%d shards, %d values of %d)", s.Count, len(other), len(s.input))
+	}
+	next, nextLayer, ok := NextVisionBlock(kind, layer, len(s.shares))
+	if !ok {
+		return "", 0, nil, nil
+	}
+	// s.input becomes the next block's input: the sum as ops.TensorParallel's reduce adds it.
+	sum := append(s.spare[:0], other...)
+	s.kernels.AddBias(sum, 1, len(sum), s.part)
+	s.kernels.AddBias(sum, 1, len(sum), s.input)
+	s.input, s.spare = sum, s.input
+	part, err := s.Block(next, nextLayer, s.input)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	s.chained, s.kind, s.layer, s.part = true, next, nextLayer, part
+	return next, nextLayer, part, nil
 }
 
 func (s *VisionShard) decoderBlock(kind string, layer int, x []float32) ([]float32, error) {

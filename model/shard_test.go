@@ -20,14 +20,14 @@ type localPeers struct {
 
 func (p *localPeers) Count() int { return len(p.shards) }
 
-func (p *localPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
+func (p *localPeers) Start(kind string, layer int, x []float32) func([]float32) ([][]float32, error) {
 	p.calls++
 	if p.kinds == nil {
 		p.kinds = map[string]int{}
 	}
 	p.kinds[kind]++
 	in := append([]float32(nil), x...)
-	return func() ([][]float32, error) {
+	return func([]float32) ([][]float32, error) {
 		var parts [][]float32
 		for _, s := range p.shards {
 			part, err := s.Block(kind, layer, in)
@@ -103,6 +103,119 @@ func TestShardedVisionEncoder(t *testing.T) {
 	}
 }
 
+// chainPeers is the one other shard of two, run as the browser's shard worker runs it
+// when the blocks chain: a vision block's input is sent once (Keep), and each block after
+// it is built by the shard from this worker's partial sum (Next).
+type chainPeers struct {
+	shard     *model.VisionShard
+	next      string
+	nextLayer int
+	pending   []float32 // the shard's partial of (next, nextLayer), computed ahead
+	sent      int       // inputs sent
+	chained   int       // blocks the shard built itself
+}
+
+func (p *chainPeers) Count() int { return 1 }
+
+func (p *chainPeers) Start(kind string, layer int, x []float32) func([]float32) ([][]float32, error) {
+	vision := kind == model.BlockAttention || kind == model.BlockMLP
+	var part []float32
+	var err error
+	if vision && p.pending != nil && kind == p.next && layer == p.nextLayer {
+		part, p.chained = p.pending, p.chained+1
+	} else if vision {
+		part, err = p.shard.Keep(kind, layer, append([]float32(nil), x...))
+		p.sent++
+	} else {
+		part, err = p.shard.Block(kind, layer, append([]float32(nil), x...))
+	}
+	part = append([]float32(nil), part...)
+	p.pending = nil
+	return func(local []float32) ([][]float32, error) {
+		if err != nil {
+			return nil, err
+		}
+		if vision {
+			next, nextLayer, np, err := p.shard.Next(kind, layer, local)
+			if err != nil {
+				return nil, err
+			}
+			p.next, p.nextLayer, p.pending = next, nextLayer, append([]float32(nil), np...)
+		}
+		return [][]float32{part}, nil
+	}
+}
+
+// A shard that builds each vision block's input from the other worker's partial sum
+// (Keep, Next) computes the same floats as one sent every input: both add the two
+// partials and the block's input in the same order.
+func TestChainedShardMatchesSentInputs(t *testing.T) {
+	m := tiny(t)
+	star, _ := sharded(t, m, 2)
+	sh, err := m.NewVisionShard(1, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := &chainPeers{shard: sh}
+	chain, _ := m.NewSession(nil)
+	if err := chain.SetPeers(peers); err != nil {
+		t.Fatal(err)
+	}
+	layers := m.Config.Vision.NumHiddenLayers
+	for _, c := range cases(t)[:2] {
+		px := pixels(t, m, &c)
+		a, _, err := star.Image(context.Background(), px, model.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent, chained := peers.sent, peers.chained
+		b, _, err := chain.Image(context.Background(), px, model.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(a.Projected, b.Projected) {
+			t.Errorf("%s: the chained shard's features differ from the sent inputs'", c.Name)
+		}
+		if peers.sent-sent != 1 || peers.chained-chained != 2*layers-1 {
+			t.Errorf("%s: %d inputs sent and %d blocks chained, want 1 and %d", c.Name, peers.sent-sent, peers.chained-chained, 2*layers-1)
+		}
+		ans, err := chain.Ask(context.Background(), px, c.Question, model.Options{MaxTokens: c.MaxTokens})
+		if err != nil || !reflect.DeepEqual(ans.GeneratedIDs, c.GeneratedIDs) {
+			t.Errorf("%s: %v %v", c.Name, err, ans)
+		}
+	}
+	// A sum for a block the shard did not compute last is refused, and breaks the chain.
+	x := make([]float32, m.Config.NumImageTokens()*m.Config.Vision.HiddenSize)
+	if _, _, _, err := sh.Next(model.BlockMLP, 0, x); err == nil {
+		t.Error("a sum without a kept block accepted")
+	}
+	part, err := sh.Keep(model.BlockAttention, 0, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := sh.Next(model.BlockAttention, 1, x); err == nil {
+		t.Error("a sum for another layer accepted")
+	}
+	if _, _, _, err := sh.Next(model.BlockAttention, 0, x); err == nil {
+		t.Error("a second sum after a refused one accepted")
+	}
+	if _, err := sh.Keep(model.BlockAttention, 0, x); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := sh.Next(model.BlockAttention, 0, x[:len(part)-1]); err == nil {
+		t.Error("a short sum accepted")
+	}
+	if _, err := sh.Keep(model.BlockMLP, layers-1, x); err != nil {
+		t.Fatal(err)
+	}
+	if next, _, np, err := sh.Next(model.BlockMLP, layers-1, x); err != nil || next != "" || np != nil {
+		t.Errorf("after the last layer: %q %v %v, want nothing", next, np, err)
+	}
+	if _, err := sh.Keep(model.BlockDecoderMLP, 0, x); err == nil {
+		t.Error("a decoder block kept")
+	}
+}
+
 // faultyPeers answer as localPeers, except that the blocks of the kinds in only (every
 // kind when only is empty) come back through fault.
 type faultyPeers struct {
@@ -112,13 +225,13 @@ type faultyPeers struct {
 	fault func(parts [][]float32) ([][]float32, error)
 }
 
-func (f *faultyPeers) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
+func (f *faultyPeers) Start(kind string, layer int, x []float32) func([]float32) ([][]float32, error) {
 	wait := f.localPeers.Start(kind, layer, x)
 	if len(f.only) > 0 && !slices.Contains(f.only, kind) {
 		return wait
 	}
-	return func() ([][]float32, error) {
-		parts, err := wait()
+	return func(local []float32) ([][]float32, error) {
+		parts, err := wait(local)
 		if err != nil {
 			return nil, err
 		}
@@ -276,8 +389,8 @@ func TestShardedImagePass(t *testing.T) {
 }
 
 // The shards' heads and MLP units tile the layer, every shard holds some of each, and
-// the main worker's MLP share is at least as large as any peer's (it fills their
-// copies' time with work of its own).
+// the main worker's MLP share is at least as large as any peer's (with three or more
+// shards it fills their copies' time with work of its own; two chain and split evenly).
 func TestShardBoundsTile(t *testing.T) {
 	large := model.LargeVQAv2Config()
 	for _, c := range []model.Config{large, tiny(t).Config} {
@@ -301,7 +414,10 @@ func TestShardBoundsTile(t *testing.T) {
 			}
 		}
 	}
-	if _, _, i0, i1 := large.ShardBounds(0, 2); i0 != 0 || i1 <= 2048 || i1%64 != 0 {
-		t.Errorf("main worker of 2: units [%d,%d), want more than half, in 64s", i0, i1)
+	if _, _, i0, i1 := large.ShardBounds(0, 2); i0 != 0 || i1 != 2048 {
+		t.Errorf("main worker of 2 (chained blocks): units [%d,%d), want half", i0, i1)
+	}
+	if _, _, i0, i1 := large.ShardBounds(0, 3); i0 != 0 || i1 <= 4096/3 || i1%64 != 0 {
+		t.Errorf("main worker of 3: units [%d,%d), want more than a third, in 64s", i0, i1)
 	}
 }

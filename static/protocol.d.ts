@@ -282,8 +282,10 @@ export interface Block {
   /** model.BlockAttention, BlockMLP, BlockDecoderAttention or BlockDecoderMLP */
   kind: string;
   layer: number;
-  /** the block's input */
+  /** the block's input; with Sum, the main worker's partial sum of (Kind, Layer) */
   x: Float32Array;
+  keep?: boolean;
+  sum?: boolean;
 }
 
 export interface Partial {

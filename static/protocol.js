@@ -263,7 +263,9 @@ export const protocol = Object.freeze({
  * @property {number} seq
  * @property {string} kind model.BlockAttention, BlockMLP, BlockDecoderAttention or BlockDecoderMLP
  * @property {number} layer
- * @property {Float32Array} x the block's input
+ * @property {Float32Array} x the block's input; with Sum, the main worker's partial sum of (Kind, Layer)
+ * @property {boolean} [keep]
+ * @property {boolean} [sum]
  */
 
 /**

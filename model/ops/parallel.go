@@ -15,8 +15,10 @@ type Peers interface {
 	// Count is how many other shards there are.
 	Count() int
 	// Start sends a block's input to every peer and returns a function that waits for
-	// their partial sums, in peer order. They stay valid until the next Start.
-	Start(kind string, layer int, x []float32) (wait func() ([][]float32, error))
+	// their partial sums, in peer order, given this worker's own (which the peers may
+	// use: a chain of blocks, where a peer builds the next block's input itself). They
+	// stay valid until the next Start.
+	Start(kind string, layer int, x []float32) (wait func(local []float32) ([][]float32, error))
 }
 
 // ErrPeers is wrapped by the error of a run whose peers failed.
@@ -62,7 +64,7 @@ type exchange struct {
 	peers Peers
 	kind  string
 	b     *Builder
-	wait  func() ([][]float32, error)
+	wait  func(local []float32) ([][]float32, error)
 }
 
 // shareOp sends x to the peers and passes it on unchanged.
@@ -116,7 +118,7 @@ func (op *reduceOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("%s: the block's input was never sent", op.name)
 	}
 	done := op.ex.b.Profile.Time("peers.wait")
-	parts, err := wait()
+	parts, err := wait(f32s(in[0]))
 	done()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPeers, err)

@@ -30,6 +30,8 @@ type peerSet struct {
 	mu      sync.Mutex
 	seq     int
 	wait    map[int]chan partial // by seq
+	layers  int                  // the encoder's: where a chain of blocks ends
+	ahead   *aheadBlock
 }
 
 type partial struct {
@@ -40,28 +42,51 @@ type partial struct {
 
 func (p *peerSet) Count() int { return len(p.ports) }
 
-func (p *peerSet) Start(kind string, layer int, x []float32) func() ([][]float32, error) {
+func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) ([][]float32, error) {
 	select {
 	case <-p.dead: // replaced or failed between blocks: nobody would answer
-		return func() ([][]float32, error) { return nil, errGone }
+		return func([]float32) ([][]float32, error) { return nil, errGone }
 	default:
 	}
+	// With one peer, the encoder's blocks chain: the peer gets the first block's input,
+	// then only this worker's partial sum of each block, from which it builds the next
+	// block's input itself while this worker adds the peer's partial (half the copies
+	// and one message hop fewer between two blocks).
+	chain := len(p.ports) == 1 && (kind == model.BlockAttention || kind == model.BlockMLP)
 	p.mu.Lock()
+	ahead := p.ahead
+	p.ahead = nil // a block computed ahead that this one is not: its answer is dropped
 	var chans []chan partial
 	var sendErr error
-	for _, port := range p.ports {
-		p.seq++
-		ch := make(chan partial, 1)
-		p.wait[p.seq] = ch
-		chans = append(chans, ch)
-		if err := port.Post(protocol.Block{Seq: p.seq, Kind: kind, Layer: layer, X: x}); err != nil {
-			sendErr = err
+	if chain && ahead != nil && ahead.kind == kind && ahead.layer == layer {
+		chans = append(chans, ahead.ch)
+	} else {
+		for _, port := range p.ports {
+			p.seq++
+			ch := make(chan partial, 1)
+			p.wait[p.seq] = ch
+			chans = append(chans, ch)
+			if err := port.Post(protocol.Block{Seq: p.seq, Kind: kind, Layer: layer, X: x, Keep: chain}); err != nil {
+				sendErr = err
+			}
 		}
 	}
 	p.mu.Unlock()
-	return func() ([][]float32, error) {
+	return func(local []float32) ([][]float32, error) {
 		if sendErr != nil {
 			return nil, sendErr
+		}
+		if next, nextLayer, ok := model.NextVisionBlock(kind, layer, p.layers); chain && ok {
+			p.mu.Lock()
+			p.seq++
+			ch := make(chan partial, 1)
+			p.wait[p.seq] = ch
+			p.ahead = &aheadBlock{next, nextLayer, ch}
+			err := p.ports[0].Post(protocol.Block{Seq: p.seq, Kind: kind, Layer: layer, X: local, Sum: true})
+			p.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
 		}
 		timeout := time.After(PeerTimeout)
 		parts := make([][]float32, 0, len(chans))
@@ -81,6 +106,13 @@ func (p *peerSet) Start(kind string, layer int, x []float32) func() ([][]float32
 		}
 		return parts, nil
 	}
+}
+
+// aheadBlock is the block the one peer computes from this worker's last partial sum.
+type aheadBlock struct {
+	kind  string
+	layer int
+	ch    chan partial
 }
 
 // failAll ends every wait with err (a shard worker died).
@@ -141,7 +173,7 @@ func (w *Worker) setPeers(ports []protocol.Port) {
 			return
 		}
 		p := &peerSet{ports: ports, profile: s.Backend().Profile(), wait: map[int]chan partial{}, memory: make([]int64, len(ports)),
-			dead: make(chan struct{})}
+			dead: make(chan struct{}), layers: s.Model().Config.Vision.NumHiddenLayers}
 		w.mu.Lock()
 		w.peers = p
 		w.mu.Unlock()
@@ -339,7 +371,20 @@ func (w *Worker) block(r protocol.Block, reply protocol.Port) {
 			return
 		}
 		start := time.Now()
-		x, err := s.Block(r.Kind, r.Layer, r.X)
+		var x []float32
+		var err error
+		switch {
+		case r.Sum:
+			var next string
+			next, _, x, err = s.Next(r.Kind, r.Layer, r.X)
+			if err == nil && next == "" {
+				return // the encoder's last block: nothing follows, nobody waits
+			}
+		case r.Keep:
+			x, err = s.Keep(r.Kind, r.Layer, r.X)
+		default:
+			x, err = s.Block(r.Kind, r.Layer, r.X)
+		}
 		if err != nil {
 			reply.Post(protocol.Partial{Seq: r.Seq, Error: err.Error()})
 			return

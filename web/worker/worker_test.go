@@ -415,9 +415,25 @@ func portPair() (*memPort, *memPort) {
 	return a, b
 }
 
+// blockPosts counts the Block messages memPorts carried, by form.
+var blockPosts struct {
+	sync.Mutex
+	keep, sum, plain int
+}
+
 func (p *memPort) Post(m protocol.Message) error {
 	switch x := m.(type) { // the receiver gets its own copy, as a transfer would
 	case protocol.Block:
+		blockPosts.Lock()
+		switch {
+		case x.Keep:
+			blockPosts.keep++
+		case x.Sum:
+			blockPosts.sum++
+		default:
+			blockPosts.plain++
+		}
+		blockPosts.Unlock()
 		x.X = append([]float32(nil), x.X...)
 		m = x
 	case protocol.Partial:
@@ -473,14 +489,27 @@ func sharedLoad(t *testing.T, files map[string][]byte, workers int, load protoco
 	return main
 }
 
-// Two workers share the image encoder: the answers stay those of the fixture.
+// Two workers share the image encoder: the answers stay those of the fixture. The
+// encoder's blocks chain: each picture's first block input is sent, and after it only
+// the main worker's partial sums (2·layers − 1 a picture); the decoder's blocks over the
+// image rows are sent whole.
 func TestShardWorkers(t *testing.T) {
 	main := sharedLoad(t, tinyFolder(t), 2, protocol.Load{}, nil)
-	for i, c := range fixtureCases(t)[:3] {
+	blockPosts.Lock()
+	blockPosts.keep, blockPosts.sum, blockPosts.plain = 0, 0, 0
+	blockPosts.Unlock()
+	cs := fixtureCases(t)[:3]
+	for i, c := range cs {
 		main.w.Handle(protocol.Ask{ID: i + 1, Image: imageOf(t, &c), Question: c.Question, Caption: c.Question == "", MaxTokens: c.MaxTokens})
 		if a := main.answer(t, i+1); a.Text != c.Answer {
 			t.Errorf("%s with two workers: %+v", c.Name, a)
 		}
+	}
+	layers := main.w.session.Model().Config.Vision.NumHiddenLayers
+	blockPosts.Lock()
+	defer blockPosts.Unlock()
+	if blockPosts.keep != len(cs) || blockPosts.sum != len(cs)*(2*layers-1) || blockPosts.plain == 0 {
+		t.Errorf("%d pictures of %d layers: %d inputs kept, %d sums, %d blocks sent whole", len(cs), layers, blockPosts.keep, blockPosts.sum, blockPosts.plain)
 	}
 }
 
@@ -578,10 +607,10 @@ func TestDeadPeersAnswerAtOnce(t *testing.T) {
 	pending := p.Start(model.BlockAttention, 0, make([]float32, 4))
 	p.failAll(errors.New("the shard workers were replaced"))
 	start := time.Now()
-	if _, err := pending(); err == nil {
+	if _, err := pending(nil); err == nil {
 		t.Fatal("a block in flight when its peers were replaced succeeded")
 	}
-	if _, err := p.Start(model.BlockMLP, 0, make([]float32, 4))(); err == nil {
+	if _, err := p.Start(model.BlockMLP, 0, make([]float32, 4))(nil); err == nil {
 		t.Fatal("a block started after the peers were replaced succeeded")
 	}
 	if d := time.Since(start); d > time.Second {
