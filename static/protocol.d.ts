@@ -282,9 +282,11 @@ export interface Block {
   /** model.BlockAttention, BlockMLP, BlockDecoderAttention or BlockDecoderMLP */
   kind: string;
   layer: number;
-  /** the block's input; with Sum, the main worker's partial sum of (Kind, Layer) */
+  /** the block's input; with sum, the main worker's partial sum of (kind, layer) */
   x: Float32Array;
+  /** a vision block that starts a chain (two workers): the shard keeps its input and partial sum */
   keep?: boolean;
+  /** x is the main worker's partial of the block the shard kept last, (kind, layer): the shard builds the next block's input from it (model.VisionShard.Next) and answers seq with its partial of that block */
   sum?: boolean;
 }
 

@@ -263,9 +263,9 @@ export const protocol = Object.freeze({
  * @property {number} seq
  * @property {string} kind model.BlockAttention, BlockMLP, BlockDecoderAttention or BlockDecoderMLP
  * @property {number} layer
- * @property {Float32Array} x the block's input; with Sum, the main worker's partial sum of (Kind, Layer)
- * @property {boolean} [keep]
- * @property {boolean} [sum]
+ * @property {Float32Array} x the block's input; with sum, the main worker's partial sum of (kind, layer)
+ * @property {boolean} [keep] a vision block that starts a chain (two workers): the shard keeps its input and partial sum
+ * @property {boolean} [sum] x is the main worker's partial of the block the shard kept last, (kind, layer): the shard builds the next block's input from it (model.VisionShard.Next) and answers seq with its partial of that block
  */
 
 /**

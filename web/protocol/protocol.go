@@ -265,13 +265,9 @@ type Block struct {
 	Seq   int       `json:"seq"`
 	Kind  string    `json:"kind"` // model.BlockAttention, BlockMLP, BlockDecoderAttention or BlockDecoderMLP
 	Layer int       `json:"layer"`
-	X     []float32 `json:"x"` // the block's input; with Sum, the main worker's partial sum of (Kind, Layer)
-	// Keep: a vision block that starts a chain (two workers): the shard keeps its input
-	// and partial sum. Sum: X is the main worker's partial of the block the shard kept
-	// last, (Kind, Layer); the shard builds the following block's input from it
-	// (model.VisionShard.Next) and answers Seq with its partial of that block.
-	Keep bool `json:"keep,omitempty"`
-	Sum  bool `json:"sum,omitempty"`
+	X     []float32 `json:"x"`              // the block's input; with sum, the main worker's partial sum of (kind, layer)
+	Keep  bool      `json:"keep,omitempty"` // a vision block that starts a chain (two workers): the shard keeps its input and partial sum
+	Sum   bool      `json:"sum,omitempty"`  // x is the main worker's partial of the block the shard kept last, (kind, layer): the shard builds the next block's input from it (model.VisionShard.Next) and answers seq with its partial of that block
 }
 
 // Partial is a shard worker's answer to Block.
