@@ -323,11 +323,12 @@ func (s *VisionShard) Keep(kind string, layer int, x []float32) ([]float32, erro
 	if kind != BlockAttention && kind != BlockMLP {
 		return nil, fmt.Errorf("vision shard: block %q does not chain", kind)
 	}
-	part, err := s.Block(kind, layer, x)
+	// The copy first: x may be a port's decoding buffer, which its next message reuses.
+	s.input = append(s.input[:0], x...)
+	part, err := s.Block(kind, layer, s.input)
 	if err != nil {
 		return nil, err
 	}
-	s.input = append(s.input[:0], x...)
 	s.chained, s.kind, s.layer, s.part = true, kind, layer, part
 	return part, nil
 }

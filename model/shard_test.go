@@ -186,7 +186,11 @@ func TestChainedShardMatchesSentInputs(t *testing.T) {
 	}
 	// A sum for a block the shard did not compute last is refused, and breaks the chain.
 	x := make([]float32, m.Config.NumImageTokens()*m.Config.Vision.HiddenSize)
-	if _, _, _, err := sh.Next(model.BlockMLP, 0, x); err == nil {
+	fresh, err := m.NewVisionShard(1, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := fresh.Next(model.BlockAttention, 0, x); err == nil {
 		t.Error("a sum without a kept block accepted")
 	}
 	part, err := sh.Keep(model.BlockAttention, 0, x)

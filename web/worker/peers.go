@@ -83,6 +83,10 @@ func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) ([]
 			p.wait[p.seq] = ch
 			p.ahead = &aheadBlock{next, nextLayer, ch}
 			err := p.ports[0].Post(protocol.Block{Seq: p.seq, Kind: kind, Layer: layer, X: local, Sum: true})
+			if err != nil { // nobody will answer it
+				delete(p.wait, p.seq)
+				p.ahead = nil
+			}
 			p.mu.Unlock()
 			if err != nil {
 				return nil, err
