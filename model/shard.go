@@ -182,9 +182,8 @@ type VisionShard struct {
 	decAttn, decMLP *shardBlock[*decoderShareNodes]
 	kernels         kernels.Kernels
 
-	// The chain (Keep, Next): the last vision block this shard computed, its input
-	// (a copy: the shard's own) and its partial sum.
-	chained     bool
+	// The chain (Keep, Next): the last vision block this shard computed (kind "": none
+	// to build on), its input (a copy: the shard's own) and its partial sum.
 	kind        string
 	layer       int
 	input, part []float32
@@ -319,7 +318,7 @@ func NextVisionBlock(kind string, layer, layers int) (string, int, bool) {
 // partial sum, so that Next can build the following block's input from the other
 // shard's partial alone.
 func (s *VisionShard) Keep(kind string, layer int, x []float32) ([]float32, error) {
-	s.chained = false
+	s.kind = ""
 	if kind != BlockAttention && kind != BlockMLP {
 		return nil, fmt.Errorf("vision shard: block %q does not chain", kind)
 	}
@@ -329,7 +328,7 @@ func (s *VisionShard) Keep(kind string, layer int, x []float32) ([]float32, erro
 	if err != nil {
 		return nil, err
 	}
-	s.chained, s.kind, s.layer, s.part = true, kind, layer, part
+	s.kind, s.layer, s.part = kind, layer, part
 	return part, nil
 }
 
@@ -341,11 +340,11 @@ func (s *VisionShard) Keep(kind string, layer int, x []float32) ([]float32, erro
 // following block and its partial sum ("" and nil after the last layer's MLP). Two
 // shards only: a third's partial would be missing.
 func (s *VisionShard) Next(kind string, layer int, other []float32) (string, int, []float32, error) {
-	if !s.chained || kind != s.kind || layer != s.layer {
-		s.chained = false
+	if s.kind == "" || kind != s.kind || layer != s.layer {
+		s.kind = ""
 		return "", 0, nil, fmt.Errorf("vision shard: a sum for %s %d, but the last block kept was not that one", kind, layer)
 	}
-	s.chained = false
+	s.kind = ""
 	if s.Count != 2 || len(other) != len(s.input) || len(s.part) != len(s.input) {
 		return "", 0, nil, fmt.Errorf("vision shard: a chain needs two shards and whole sums (%d shards, %d values of %d)", s.Count, len(other), len(s.input))
 	}
@@ -353,16 +352,15 @@ func (s *VisionShard) Next(kind string, layer int, other []float32) (string, int
 	if !ok {
 		return "", 0, nil, nil
 	}
-	// s.input becomes the next block's input: the sum as ops.TensorParallel's reduce adds it.
+	// s.input becomes the next block's input, summed as the other shard sums it.
 	sum := append(s.spare[:0], other...)
-	s.kernels.AddBias(sum, 1, len(sum), s.part)
-	s.kernels.AddBias(sum, 1, len(sum), s.input)
+	ops.AddPartials(s.kernels, sum, [][]float32{s.part}, s.input)
 	s.input, s.spare = sum, s.input
 	part, err := s.Block(next, nextLayer, s.input)
 	if err != nil {
 		return "", 0, nil, err
 	}
-	s.chained, s.kind, s.layer, s.part = true, next, nextLayer, part
+	s.kind, s.layer, s.part = next, nextLayer, part
 	return next, nextLayer, part, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"gitvqa/model/kernels"
 )
 
 // Peers compute the other shards of a tensor-parallel block: the browser's other
@@ -127,19 +129,29 @@ func (op *reduceOp) Do(in ...G.Value) (G.Value, error) {
 		if len(p) < len(y) || op.widths == nil && len(p) != len(y) {
 			return nil, fmt.Errorf("%w: a peer sent %d values, not %d", ErrPeers, len(p), len(y))
 		}
-		op.ex.b.K.AddBias(y, 1, len(y), p[:len(y)])
 	}
-	if x := f32s(in[1]); len(x) == len(y) {
-		op.ex.b.K.AddBias(y, 1, len(y), x) // the residual: the sum as Add(x, block) has it
-	} else {
+	x := f32s(in[1])
+	if len(x) != len(y) {
 		return nil, fmt.Errorf("%s: a block input of %d values for a sum of %d", op.name, len(x), len(y))
 	}
+	AddPartials(op.ex.b.K, y, parts, x)
 	if op.widths != nil {
 		if err := op.writeKV(f32s(in[2]), f32s(in[3]), in[2], m, len(y), parts); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrPeers, err)
 		}
 	}
 	return out, nil
+}
+
+// AddPartials adds to y, which holds this worker's own partial sum of a block, the
+// peers' partial sums in peer order (their first len(y) values), then the block's input
+// x (the residual: the sum as Add(x, block) has it). Whoever else sums a block calls it
+// too (model.VisionShard.Next), so every worker holds the same floats.
+func AddPartials(k kernels.Kernels, y []float32, parts [][]float32, x []float32) {
+	for _, p := range parts {
+		k.AddBias(y, 1, len(y), p[:len(y)])
+	}
+	k.AddBias(y, 1, len(y), x)
 }
 
 // writeKV puts each peer's keys and values (what follows its sum's n values) into the

@@ -62,11 +62,9 @@ func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) ([]
 		chans = append(chans, ahead.ch)
 	} else {
 		for _, port := range p.ports {
-			p.seq++
-			ch := make(chan partial, 1)
-			p.wait[p.seq] = ch
+			seq, ch := p.expect()
 			chans = append(chans, ch)
-			if err := port.Post(protocol.Block{Seq: p.seq, Kind: kind, Layer: layer, X: x, Keep: chain}); err != nil {
+			if err := port.Post(protocol.Block{Seq: seq, Kind: kind, Layer: layer, X: x, Keep: chain}); err != nil {
 				sendErr = err
 			}
 		}
@@ -78,13 +76,11 @@ func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) ([]
 		}
 		if next, nextLayer, ok := model.NextVisionBlock(kind, layer, p.layers); chain && ok {
 			p.mu.Lock()
-			p.seq++
-			ch := make(chan partial, 1)
-			p.wait[p.seq] = ch
+			seq, ch := p.expect()
 			p.ahead = &aheadBlock{next, nextLayer, ch}
-			err := p.ports[0].Post(protocol.Block{Seq: p.seq, Kind: kind, Layer: layer, X: local, Sum: true})
+			err := p.ports[0].Post(protocol.Block{Seq: seq, Kind: kind, Layer: layer, X: local, Sum: true})
 			if err != nil { // nobody will answer it
-				delete(p.wait, p.seq)
+				delete(p.wait, seq)
 				p.ahead = nil
 			}
 			p.mu.Unlock()
@@ -110,6 +106,14 @@ func (p *peerSet) Start(kind string, layer int, x []float32) func([]float32) ([]
 		}
 		return parts, nil
 	}
+}
+
+// expect registers a wait for the answer to the next seq (p.mu held).
+func (p *peerSet) expect() (int, chan partial) {
+	p.seq++
+	ch := make(chan partial, 1)
+	p.wait[p.seq] = ch
+	return p.seq, ch
 }
 
 // aheadBlock is the block the one peer computes from this worker's last partial sum.
