@@ -513,6 +513,56 @@ func TestShardWorkers(t *testing.T) {
 	}
 }
 
+// A picture cancelled between the encoder's layers leaves the shard mid-chain (a block
+// computed ahead, an answer on its way): the next picture still gets the fixture's
+// answer, whichever layer the cancel came after. (A picture per cancel: an answered one
+// is cached, and its next ask would not run the encoder.)
+func TestCancelMidEncoderWithShardWorkers(t *testing.T) {
+	main := sharedLoad(t, tinyFolder(t), 2, protocol.Load{}, nil)
+	cases := fixtureCases(t)
+	layers := main.w.session.Model().Config.Vision.NumHiddenLayers
+	if len(cases) < layers+1 {
+		t.Fatalf("%d cases for %d cancel points", len(cases), layers+1)
+	}
+	id := 0
+	for cancelAt := 1; cancelAt <= layers+1; cancelAt++ {
+		c := cases[cancelAt-1]
+		yields := 0
+		main.w.Yield = func() { // before each layer, then before the post-norm
+			if yields++; yields == cancelAt {
+				main.w.Handle(protocol.Cancel{ID: id})
+			}
+		}
+		blockPosts.Lock()
+		blockPosts.keep, blockPosts.sum, blockPosts.plain = 0, 0, 0
+		blockPosts.Unlock()
+		id++
+		main.w.Handle(protocol.Ask{ID: id, Image: imageOf(t, &c), Question: c.Question, Caption: c.Question == ""})
+		if code := main.code(t, id); code != protocol.CodeCancelled {
+			t.Fatalf("cancelled at yield %d: %q", cancelAt, code)
+		}
+		// The layers run before the cancel: a kept input, then a sum a block (none after
+		// the last one).
+		done := cancelAt - 1
+		wantSums := 2 * done
+		if done == layers {
+			wantSums--
+		}
+		blockPosts.Lock()
+		keep, sum := blockPosts.keep, blockPosts.sum
+		blockPosts.Unlock()
+		if keep != min(done, 1) || sum != wantSums {
+			t.Errorf("cancelled after %d layers: %d inputs kept and %d sums posted, want %d and %d", done, keep, sum, min(done, 1), wantSums)
+		}
+		main.w.Yield = nil
+		id++
+		main.w.Handle(protocol.Ask{ID: id, Image: imageOf(t, &c), Question: c.Question, Caption: c.Question == "", MaxTokens: c.MaxTokens})
+		if a := main.answer(t, id); a.Text != c.Answer {
+			t.Fatalf("%s after a cancel at yield %d: %+v", c.Name, cancelAt, a)
+		}
+	}
+}
+
 // inexact stands for the browser's 7-bit activation path: results visibly off the
 // float32 ones, so a worker that ignores exact shows.
 type inexact struct{ kernels.Go }
